@@ -1,0 +1,333 @@
+"""The scalar `Value` and reverse-mode differentiation over the graph it builds.
+
+Every operation computes its result and, right beside it, the local derivative of the
+result with respect to each input. A node keeps its inputs (`_parents`) and those local
+derivatives (`_local_grads`) in two tuples, in argument order. That choice, instead of a
+closure per node as in micrograd, is what makes the engine fast and lean:
+
+* no closure and no reference cycle per node, so graphs are freed by reference counting
+  and the garbage collector has nothing to untangle;
+* `__slots__` instead of a per-instance dict;
+* tuples keep argument order, so the backward pass visits nodes and adds gradient terms
+  in the same order on every run: gradients are identical bit for bit between runs.
+
+Plain numbers on either side of an operator are folded into the operation as constants
+(their local derivative is recorded; they do not become nodes of the graph).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from numbers import Real
+
+__all__ = ["Value", "dot", "vsum", "zero_grad"]
+
+_ONE = (1.0,)
+_ONE_ONE = (1.0, 1.0)
+_ONE_MINUS_ONE = (1.0, -1.0)
+_MINUS_ONE = (-1.0,)
+
+
+def _as_float(data: object) -> float:
+    if type(data) is float:
+        return data
+    if isinstance(data, Real):  # int, bool, float subclasses, numpy scalars, Fraction
+        return float(data)
+    raise TypeError(
+        f"Value() takes a real number (int or float), got {type(data).__name__}: {data!r}; "
+        "convert it first, e.g. Value(float(x))"
+    )
+
+
+def _pow(base: float, exponent: float) -> float:
+    """IEEE-style power: overflow gives inf instead of raising, as `*` does."""
+    try:
+        result = base**exponent
+    except OverflowError:
+        negative = base < 0 and exponent == int(exponent) and int(exponent) % 2 == 1
+        return -math.inf if negative else math.inf
+    except ZeroDivisionError:
+        raise ZeroDivisionError(
+            f"0 ** {exponent!r} is a division by zero (negative power of zero)"
+        ) from None
+    if isinstance(result, complex):
+        raise ValueError(
+            f"{base!r} ** {exponent!r} is not a real number (negative base, fractional "
+            "exponent); use a positive base or an integer exponent"
+        )
+    return result
+
+
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def _d_power_base(base: float, exponent: float) -> float:
+    """d(base ** exponent)/d(base) = exponent * base ** (exponent - 1)."""
+    if exponent == 0.0:
+        return 0.0
+    if base == 0.0 and exponent < 1.0:
+        return math.inf  # the slope of x ** k at 0 for k < 1
+    return exponent * _pow(base, exponent - 1.0)
+
+
+def _log_of_base(base: float) -> float:
+    """ln(base) as the local derivative of base ** x with respect to x (nan where undefined)."""
+    if base > 0:
+        return math.log(base)
+    return math.nan
+
+
+class Value:
+    """A scalar in a computation graph: its value `data` and its gradient `grad`.
+
+    `grad` holds d(root)/d(self) after `root.backward()`. `label` is a free-form name used
+    when the graph is drawn.
+    """
+
+    __slots__ = ("_local_grads", "_op", "_parents", "data", "grad", "label")
+
+    def __init__(
+        self,
+        data: float,
+        _parents: tuple[Value, ...] = (),
+        _local_grads: tuple[float, ...] = (),
+        _op: str = "",
+        label: str = "",
+    ) -> None:
+        self.data = data if type(data) is float else _as_float(data)
+        self.grad = 0.0
+        self._parents = _parents
+        self._local_grads = _local_grads
+        self._op = _op
+        self.label = label
+
+    @classmethod
+    def parse(cls, x: Value | float) -> Value:
+        """Wrap a number as a `Value`; a `Value` is returned unchanged (the handout's name)."""
+        return x if isinstance(x, Value) else cls(x)
+
+    def __repr__(self) -> str:
+        name = f"label={self.label!r}, " if self.label else ""
+        return f"Value({name}data={self.data!r}, grad={self.grad!r})"
+
+    # ---- arithmetic -------------------------------------------------------------------
+
+    def __add__(self, other: Value | float) -> Value:
+        if isinstance(other, Value):
+            return Value(self.data + other.data, (self, other), _ONE_ONE, "+")
+        return Value(self.data + _as_float(other), (self,), _ONE, "+")
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Value | float) -> Value:
+        if isinstance(other, Value):
+            return Value(self.data - other.data, (self, other), _ONE_MINUS_ONE, "-")
+        return Value(self.data - _as_float(other), (self,), _ONE, "-")
+
+    def __rsub__(self, other: float) -> Value:
+        return Value(_as_float(other) - self.data, (self,), _MINUS_ONE, "-")
+
+    def __neg__(self) -> Value:
+        return Value(-self.data, (self,), _MINUS_ONE, "neg")
+
+    def __mul__(self, other: Value | float) -> Value:
+        if isinstance(other, Value):
+            return Value(self.data * other.data, (self, other), (other.data, self.data), "*")
+        c = _as_float(other)
+        return Value(self.data * c, (self,), (c,), "*")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Value | float) -> Value:
+        if isinstance(other, Value):
+            b = other.data
+            if b == 0.0:
+                raise ZeroDivisionError(f"division by zero: {self.data!r} / {other!r}")
+            out = self.data / b
+            return Value(out, (self, other), (1.0 / b, -out / b), "/")
+        c = _as_float(other)
+        if c == 0.0:
+            raise ZeroDivisionError(f"division by zero: {self.data!r} / 0")
+        return Value(self.data / c, (self,), (1.0 / c,), "/")
+
+    def __rtruediv__(self, other: float) -> Value:
+        a = self.data
+        if a == 0.0:
+            raise ZeroDivisionError(f"division by zero: {other!r} / {self!r}")
+        out = _as_float(other) / a
+        return Value(out, (self,), (-out / a,), "/")
+
+    def __pow__(self, other: Value | float) -> Value:
+        a = self.data
+        if isinstance(other, Value):
+            b = other.data
+            out = _pow(a, b)
+            d_exponent = 0.0 if out == 0.0 else out * _log_of_base(a)
+            return Value(out, (self, other), (_d_power_base(a, b), d_exponent), "**")
+        k = _as_float(other)
+        return Value(_pow(a, k), (self,), (_d_power_base(a, k),), "**")
+
+    def __rpow__(self, other: float) -> Value:
+        c = _as_float(other)
+        out = _pow(c, self.data)
+        d_exponent = 0.0 if out == 0.0 else out * _log_of_base(c)
+        return Value(out, (self,), (d_exponent,), "**")
+
+    # ---- elementwise functions ---------------------------------------------------------
+
+    def relu(self) -> Value:
+        x = self.data
+        if x > 0.0:
+            return Value(x, (self,), _ONE, "relu")
+        return Value(0.0 if x <= 0.0 else x, (self,), (0.0 if x <= 0.0 else x,), "relu")
+
+    def sigmoid(self) -> Value:
+        x = self.data
+        # Two forms, each evaluating exp of a non-positive number, so neither overflows.
+        if x >= 0.0:
+            s = 1.0 / (1.0 + math.exp(-x))
+        else:
+            e = math.exp(x)  # nan falls through here too and stays nan
+            s = e / (1.0 + e)
+        return Value(s, (self,), (s * (1.0 - s),), "sigmoid")
+
+    def tanh(self) -> Value:
+        t = math.tanh(self.data)
+        return Value(t, (self,), (1.0 - t * t,), "tanh")
+
+    def exp(self) -> Value:
+        e = _exp(self.data)
+        return Value(e, (self,), (e,), "exp")
+
+    def log(self) -> Value:
+        x = self.data
+        if x <= 0.0:
+            raise ValueError(f"log of a non-positive value: log({x!r}) is undefined")
+        return Value(math.log(x), (self,), (1.0 / x,), "log")
+
+    # The problem set's names.
+    f_relu = relu
+    f_sigmoid = sigmoid
+    f_tanh = tanh
+
+    # ---- differentiation ---------------------------------------------------------------
+
+    def backward(self) -> None:
+        """Fill `grad` of every node this value depends on with d(self)/d(node).
+
+        Leaves (values made by you, such as parameters) accumulate: their `grad` grows by
+        this pass's contribution, so call `zero_grad` between optimisation steps, and two
+        losses' `backward()` add up as in PyTorch. Interior nodes are reset first and hold
+        this pass's gradient only: an interior node shared by two graphs is not counted
+        twice.
+        """
+        order = _topological_order(self)
+        for node in order:
+            if node._parents:
+                node.grad = 0.0
+        self.grad += 1.0
+        for node in reversed(order):
+            parents = node._parents
+            if parents:
+                g = node.grad
+                for parent, local in zip(parents, node._local_grads, strict=True):
+                    parent.grad += local * g
+
+    def zero_grad(self) -> None:
+        """Set `grad` to 0 on this value and on every value it depends on."""
+        for node in _topological_order(self):
+            node.grad = 0.0
+
+
+def _topological_order(root: Value) -> list[Value]:
+    """Every node `root` depends on, each after all of its inputs, in a fixed order.
+
+    Depth-first with an explicit stack (a million-node chain is fine). A `None` pushed
+    above a node means "its inputs are done, emit it": no tuple is allocated per node.
+    """
+    order: list[Value] = []
+    visited: set[Value] = set()
+    stack: list[Value | None] = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            order.append(stack.pop())  # type: ignore[arg-type]
+            continue
+        if node in visited:
+            continue
+        visited.add(node)
+        stack.append(node)
+        stack.append(None)
+        for parent in reversed(node._parents):
+            if parent not in visited:
+                stack.append(parent)
+    return order
+
+
+def vsum(values: Iterable[Value | float]) -> Value:
+    """The sum of many values as one graph node (builtin `sum` makes a chain of nodes)."""
+    parents: list[Value] = []
+    total = 0.0
+    for v in values:
+        if isinstance(v, Value):
+            parents.append(v)
+            total += v.data
+        else:
+            total += _as_float(v)
+    return Value(total, tuple(parents), _ONE * len(parents), "sum")
+
+
+def dot(
+    weights: Sequence[Value | float],
+    inputs: Sequence[Value | float],
+    bias: Value | float = 0.0,
+) -> Value:
+    """sum(w * x) + bias as one graph node: a neuron's pre-activation.
+
+    The local derivative along each weight is its input and along each input its weight.
+    """
+    if len(weights) != len(inputs):
+        raise ValueError(
+            f"dot() needs as many weights as inputs, got {len(weights)} weights and "
+            f"{len(inputs)} inputs"
+        )
+    parents: list[Value] = []
+    local: list[float] = []
+    if isinstance(bias, Value):
+        total = bias.data
+        parents.append(bias)
+        local.append(1.0)
+    else:
+        total = _as_float(bias)
+    for w, x in zip(weights, inputs, strict=True):
+        w_is_value = isinstance(w, Value)
+        x_is_value = isinstance(x, Value)
+        wd = w.data if w_is_value else _as_float(w)
+        xd = x.data if x_is_value else _as_float(x)
+        total += wd * xd
+        if w_is_value:
+            parents.append(w)
+            local.append(xd)
+        if x_is_value:
+            parents.append(x)
+            local.append(wd)
+    return Value(total, tuple(parents), tuple(local), "dot")
+
+
+def zero_grad(target: Value | Iterable[Value]) -> None:
+    """Reset gradients to 0: of a whole graph (given its root) or of a list of parameters."""
+    if isinstance(target, Value):
+        target.zero_grad()
+        return
+    for i, v in enumerate(target):
+        if not isinstance(v, Value):
+            raise TypeError(
+                f"zero_grad() takes a Value or an iterable of Values; item {i} is "
+                f"{type(v).__name__}"
+            )
+        v.grad = 0.0

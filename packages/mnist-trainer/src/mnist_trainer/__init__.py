@@ -1,0 +1,6 @@
+"""`mnist_trainer`: an empty package for now; its features land with their own issues."""
+
+from importlib.metadata import version
+
+__version__ = version("mnist-trainer")
+__all__ = ["__version__"]
