@@ -67,6 +67,8 @@ def _selected_folders() -> frozenset[Path]:
 
 def pytest_ignore_collect(collection_path: Path) -> bool | None:
     path = Path(collection_path)
-    if path.parent != PACKAGES:
-        return None
-    return path not in _selected_folders() or None
+    if path.parent == PACKAGES:
+        return path not in _selected_folders() or None
+    if path == ROOT / "scripts":  # the workspace's own tools: only in whole-suite runs
+        return _package_requested_from_uv() is not None or None
+    return None
