@@ -1,0 +1,31 @@
+"""The problem-set example runs, prints the chain rule and writes both figures."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from autograd import find_renderer
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "ex_2i_backprop.py"
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("ex_2i_backprop", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_prints_gradients_and_lower_loss(tmp_path, capsys):
+    if find_renderer() is None:
+        pytest.skip("no Graphviz renderer installed (dot or graphviz-pure)")
+    example = load_example()
+    assert example.main(["--w1", "1", "--w2", "2", "--w3", "-4", "--figs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "dL/dw1 = dL/ds * ds/dw1 = w3 * 1 = -4 * 1 = -4" in out
+    assert "dL/dw3 = s = w1 + w2 = 3 = 3" in out
+    # L = 3 * -4 = -12; after the step with lr 0.01: (1.04 + 2.04) * (-4.03)
+    assert "L before = -12   L after = -12.4124" in out
+    for name in ("ex_backprop_before.png", "ex_backprop_after.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
