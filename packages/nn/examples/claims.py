@@ -1,0 +1,241 @@
+"""The problem set's three claims, checked numerically.
+
+1. tanh(x) = 2 * sigmoid(2x) - 1, in value and in gradient.
+2. Stacking linear layers without a nonlinearity gives one linear layer: the product of the
+   weight matrices (and the matching bias) computes the same function.
+3. A 1-D ReLU MLP with D hidden layers of widths W_1..W_D is piecewise linear with at most
+   2^D * prod(W_d) pieces. The pieces are counted exactly: layer by layer, each unit's input
+   is affine on every interval between the breakpoints found so far, so its own breakpoint
+   (where that input crosses 0) is found in closed form.
+
+Writes `figs/claims_pieces.png`.
+
+    uv run --package nn python packages/nn/examples/claims.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import random
+from pathlib import Path
+
+from _plotting import pyplot, save
+
+from autograd import Value
+from nn import MLP
+
+
+def tanh_identity_error(lo: float = -20.0, hi: float = 20.0, n: int = 4001) -> tuple[float, float]:
+    """Largest |difference| in value and in derivative of tanh(x) and 2 sigmoid(2x) - 1."""
+    worst_value = worst_grad = 0.0
+    for i in range(n):
+        x = lo + (hi - lo) * i / (n - 1)
+        x1, x2 = Value(x), Value(x)
+        left, right = x1.tanh(), 2 * (2 * x2).sigmoid() - 1
+        left.backward()
+        right.backward()
+        worst_value = max(worst_value, abs(left.data - right.data))
+        worst_grad = max(worst_grad, abs(x1.grad - x2.grad))
+    return worst_value, worst_grad
+
+
+def weights(model: MLP) -> list[tuple[list[list[float]], list[float]]]:
+    """Each layer's weight matrix (rows = units) and bias vector, as plain floats."""
+    return [
+        ([[w.data for w in unit.w] for unit in layer.neurons], [u.b.data for u in layer.neurons])
+        for layer in model.layers
+    ]
+
+
+def _matmul(a: list[list[float]], b: list[list[float]]) -> list[list[float]]:
+    return [[sum(r[k] * b[k][j] for k in range(len(b))) for j in range(len(b[0]))] for r in a]
+
+
+def _matvec(a: list[list[float]], v: list[float]) -> list[float]:
+    return [sum(r[k] * v[k] for k in range(len(v))) for r in a]
+
+
+def collapse_linear_stack(model: MLP) -> tuple[list[list[float]], list[float]]:
+    """The single layer (W, b) equal to a stack of linear layers.
+
+    W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1 + b2), applied layer after layer.
+    """
+    layers = weights(model)
+    w, b = layers[0]
+    for w_next, b_next in layers[1:]:
+        w, b = _matmul(w_next, w), [s + c for s, c in zip(_matvec(w_next, b), b_next, strict=True)]
+    return w, b
+
+
+def linear_stack_error(seed: int = 0, trials: int = 200) -> float:
+    """Largest |difference| between a stack of linear layers and its collapsed single layer."""
+    rng = random.Random(seed)
+    model = MLP(3, [4, 5, 2], activation="linear", seed=seed)
+    w, b = collapse_linear_stack(model)
+    worst = 0.0
+    for _ in range(trials):
+        x = [rng.uniform(-3, 3) for _ in range(3)]
+        single = [s + c for s, c in zip(_matvec(w, x), b, strict=True)]
+        stacked = model(x)
+        worst = max(worst, *(abs(s.data - t) for s, t in zip(stacked, single, strict=True)))
+    return worst
+
+
+Affine = tuple[float, float]  # (slope, intercept): the function a * x + c
+
+
+def _affine_forms(layers, depth: int, x: float) -> list[Affine]:
+    """The units of hidden layer `depth` (0 = the input) as affine functions of x, valid on
+    the interval around x where no unit of layers 1..depth changes sign."""
+    forms: list[Affine] = [(1.0, 0.0)]
+    for w, b in layers[:depth]:
+        nxt = []
+        for row, bias in zip(w, b, strict=True):
+            a = sum(wi * f[0] for wi, f in zip(row, forms, strict=True))
+            c = sum(wi * f[1] for wi, f in zip(row, forms, strict=True)) + bias
+            nxt.append((a, c) if a * x + c > 0 else (0.0, 0.0))
+        forms = nxt
+    return forms
+
+
+def _sample_point(lo: float, hi: float) -> float:
+    if math.isinf(lo) and math.isinf(hi):
+        return 0.0
+    if math.isinf(lo):
+        return hi - 1.0
+    if math.isinf(hi):
+        return lo + 1.0
+    return (lo + hi) / 2
+
+
+def _intervals(breakpoints: list[float]) -> list[tuple[float, float]]:
+    edges = [-math.inf, *breakpoints, math.inf]
+    return list(itertools.pairwise(edges))
+
+
+def linear_pieces(model: MLP) -> list[tuple[float, float, Affine]]:
+    """The exact pieces of a 1-input, 1-output ReLU MLP: (start, end, (slope, intercept)).
+
+    Adjacent intervals on which the output is the same affine function are merged.
+    """
+    layers = weights(model)
+    if len(layers[0][0][0]) != 1 or len(layers[-1][0]) != 1:
+        raise ValueError("linear_pieces() needs an MLP with one input and one output")
+    hidden = layers[:-1]
+    breakpoints: list[float] = []
+    for depth, (w, b) in enumerate(hidden):
+        found = set(breakpoints)
+        for lo, hi in _intervals(breakpoints):
+            forms = _affine_forms(layers, depth, _sample_point(lo, hi))
+            for row, bias in zip(w, b, strict=True):
+                a = sum(wi * f[0] for wi, f in zip(row, forms, strict=True))
+                c = sum(wi * f[1] for wi, f in zip(row, forms, strict=True)) + bias
+                if a != 0.0 and lo < -c / a < hi:
+                    found.add(-c / a)
+        breakpoints = sorted(found)
+    (w_out,), (b_out,) = layers[-1]
+    pieces: list[tuple[float, float, Affine]] = []
+    for lo, hi in _intervals(breakpoints):
+        forms = _affine_forms(layers, len(hidden), _sample_point(lo, hi))
+        a = sum(wi * f[0] for wi, f in zip(w_out, forms, strict=True))
+        c = sum(wi * f[1] for wi, f in zip(w_out, forms, strict=True)) + b_out
+        if pieces and math.isclose(pieces[-1][2][0], a, rel_tol=1e-9, abs_tol=1e-12):
+            pieces[-1] = (pieces[-1][0], hi, pieces[-1][2])  # same line continues
+        else:
+            pieces.append((lo, hi, (a, c)))
+    return pieces
+
+
+def piece_bound(widths: list[int]) -> int:
+    """The problem set's bound 2^D * prod(W_d) for D hidden layers of widths W_d."""
+    return 2 ** len(widths) * math.prod(widths)
+
+
+def random_relu_mlp(widths: list[int], seed: int) -> MLP:
+    """A 1-D ReLU MLP with random weights and biases (biases spread the breakpoints)."""
+    model = MLP(1, [*widths, 1], activation="relu", seed=seed)
+    rng = random.Random(seed)
+    for p in model.parameters():
+        p.data = rng.uniform(-1.0, 1.0)
+    return model
+
+
+def _inside(lo: float, hi: float, rng: random.Random) -> float:
+    lo = hi - 5.0 if math.isinf(lo) and not math.isinf(hi) else lo
+    hi = lo + 5.0 if math.isinf(hi) and not math.isinf(lo) else hi
+    if math.isinf(lo):
+        lo, hi = -5.0, 5.0
+    return rng.uniform(lo, hi)
+
+
+def check_pieces(widths: list[int], seed: int) -> tuple[int, int, float]:
+    """(pieces counted, the bound, largest gap between the pieces and the model itself)."""
+    model = random_relu_mlp(widths, seed)
+    pieces = linear_pieces(model)
+    rng = random.Random(seed)
+    worst = 0.0
+    for lo, hi, (a, c) in pieces:
+        for _ in range(5):
+            x = _inside(lo, hi, rng)
+            worst = max(worst, abs(model([x]).data - (a * x + c)))
+    return len(pieces), piece_bound(widths), worst
+
+
+ARCHITECTURES = [[2], [4], [8], [2, 2], [3, 3], [4, 4], [2, 2, 2], [3, 3, 3], [4, 4, 4]]
+
+
+def plot_pieces(widths: list[int], seed: int, path: Path) -> Path:
+    plt = pyplot()
+    model = random_relu_mlp(widths, seed)
+    pieces = linear_pieces(model)
+    inner = [lo for lo, _, _ in pieces[1:]]
+    lo = min(inner, default=-1.0) - 1.0
+    hi = max(inner, default=1.0) + 1.0
+    xs = [lo + (hi - lo) * i / 999 for i in range(1000)]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(xs, [model([x]).data for x in xs], color="#08519c")
+    for x in inner:
+        ax.axvline(x, color="#a63603", lw=0.6, ls="--")
+    ax.set_title(
+        f"ReLU MLP widths {widths}: {len(pieces)} linear pieces "
+        f"(bound 2^D * prod W_d = {piece_bound(widths)})"
+    )
+    return save(fig, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=20, help="random networks per shape")
+    parser.add_argument("--figs", type=Path, default=Path("figs"), help="output folder")
+    args = parser.parse_args(argv)
+    ok = True
+
+    value_err, grad_err = tanh_identity_error()
+    holds = value_err < 1e-12 and grad_err < 1e-12
+    ok &= holds
+    print(f"1. tanh(x) = 2 sigmoid(2x) - 1 on [-20, 20]: largest |diff| {value_err:.1e} "
+          f"(value), {grad_err:.1e} (gradient): {'holds' if holds else 'FAILS'}")
+
+    stack_err = linear_stack_error()
+    holds = stack_err < 1e-12
+    ok &= holds
+    print(f"2. linear layers 3->4->5->2 vs their product: largest |diff| {stack_err:.1e}: "
+          f"{'holds' if holds else 'FAILS'}")
+
+    print("3. linear pieces of 1-D ReLU MLPs (most over the seeds, bound 2^D * prod W_d):")
+    for widths in ARCHITECTURES:
+        results = [check_pieces(widths, seed) for seed in range(args.seeds)]
+        most = max(r[0] for r in results)
+        gap = max(r[2] for r in results)
+        holds = most <= piece_bound(widths) and gap < 1e-9
+        ok &= holds
+        print(f"   widths {widths!s:10s} pieces <= {most:3d}   bound {piece_bound(widths):4d}"
+              f"   pieces match the model to {gap:.0e}: {'holds' if holds else 'FAILS'}")
+    print(f"wrote {plot_pieces([4, 4, 4], 3, args.figs / 'claims_pieces.png')}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
