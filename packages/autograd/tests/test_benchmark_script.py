@@ -1,0 +1,36 @@
+"""The benchmark's worker runs our engine and reports sane numbers (not a timing test)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).parents[1] / "benchmarks" / "bench.py"
+
+
+def test_unfused_mlp_step_worker_reports_a_result():
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--worker", "autograd", "mlp_step_unfused"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["params"] == 337
+    # micrograd's construction: per neuron 2n+1 nodes for the sum, plus relu, plus the loss
+    assert result["nodes"] > 60_000
+    assert 0 < result["gc_seconds"] <= result["seconds"] or result["gc_seconds"] == 0
+
+
+def test_fused_mlp_step_worker_builds_a_much_smaller_graph():
+    pytest.importorskip("nn", reason="the fused case uses the nn package")
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--worker", "autograd", "mlp_step"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["params"] == 337 and result["nodes"] < 10_000
