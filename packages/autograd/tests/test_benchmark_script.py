@@ -10,14 +10,18 @@ import pytest
 BENCH = Path(__file__).parents[1] / "benchmarks" / "bench.py"
 
 
-def test_unfused_mlp_step_worker_reports_a_result():
+def run_worker(case: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(BENCH), "--worker", "autograd", "mlp_step_unfused"],
+        [sys.executable, str(BENCH), "--worker", "autograd", case],
         capture_output=True,
         text=True,
         check=True,
     )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_unfused_mlp_step_worker_reports_a_result():
+    result = run_worker("mlp_step_unfused")
     assert result["params"] == 337
     # micrograd's construction: per neuron 2n+1 nodes for the sum, plus relu, plus the loss
     assert result["nodes"] > 60_000
@@ -26,11 +30,5 @@ def test_unfused_mlp_step_worker_reports_a_result():
 
 def test_fused_mlp_step_worker_builds_a_much_smaller_graph():
     pytest.importorskip("nn", reason="the fused case uses the nn package")
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--worker", "autograd", "mlp_step"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_worker("mlp_step")
     assert result["params"] == 337 and result["nodes"] < 10_000
