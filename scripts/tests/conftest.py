@@ -1,0 +1,158 @@
+"""Fixtures for the release tools' tests: the scripts folder on sys.path, small workspaces."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent
+REPO_ROOT = SCRIPTS.parent
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))  # the scripts import `release_tools` from beside them
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Release Test",
+    "GIT_AUTHOR_EMAIL": "release-test@example.invalid",
+    "GIT_COMMITTER_NAME": "Release Test",
+    "GIT_COMMITTER_EMAIL": "release-test@example.invalid",
+}
+
+ROOT_PYPROJECT = """\
+[tool.uv.workspace]
+members = ["packages/*"]
+"""
+
+
+def member_pyproject(name: str, version: str, deps: list[str], sources: list[str]) -> str:
+    import_name = name.replace("-", "_")
+    source_lines = "\n".join(f"{s} = {{ workspace = true }}" for s in sources)
+    return textwrap.dedent(
+        f"""\
+        [project]
+        name = "{name}"
+        version = "{version}"
+        dependencies = {deps!r}
+
+        [tool.uv.sources]
+        {source_lines}
+
+        [tool.hatch.build.targets.wheel]
+        packages = ["src/{import_name}"]
+        """
+    ).replace("'", '"')
+
+
+@pytest.fixture
+def make_workspace(tmp_path: Path) -> Callable[..., Path]:
+    """Write a workspace of members `{name: (version, deps, workspace_sources)}` to tmp_path."""
+
+    def make(members: dict[str, tuple[str, list[str], list[str]]]) -> Path:
+        (tmp_path / "pyproject.toml").write_text(ROOT_PYPROJECT)
+        for name, (version, deps, sources) in members.items():
+            folder = tmp_path / "packages" / name
+            (folder / "src" / name.replace("-", "_")).mkdir(parents=True)
+            (folder / "pyproject.toml").write_text(member_pyproject(name, version, deps, sources))
+        return tmp_path
+
+    return make
+
+
+@pytest.fixture
+def git_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An environment for commands that commit in temporary repositories and run uv there."""
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)  # the clone gets its own .venv
+    return dict(os.environ)
+
+
+@pytest.fixture
+def clone(tmp_path: Path, git_env: dict[str, str]) -> Path:
+    """A temporary `git clone` of this repository: committed files only, clean tree."""
+    target = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-hardlinks", str(REPO_ROOT), str(target)],
+        check=True,
+        env=git_env,
+    )
+    return target
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    """The checkout these tests belong to; read it, never write to it."""
+    return REPO_ROOT
+
+
+def _git(repo: Path, *args: str) -> str:
+    assert repo.resolve() != REPO_ROOT.resolve(), "tests must not write to the real checkout"
+    result = subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=os.environ
+    )
+    return result.stdout
+
+
+@pytest.fixture
+def git(git_env: dict[str, str]) -> Callable[..., str]:
+    """`git(repo, *args)`: run git in a temporary repository (never in the checkout)."""
+    return _git
+
+
+def _run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ,
+    )
+
+
+@pytest.fixture
+def run_script(git_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`run_script("release.py", *args, cwd=...)`: this checkout's script, this interpreter."""
+    return _run_script
+
+
+class _UploadRecorder(http.server.BaseHTTPRequestHandler):
+    """Accepts legacy-API uploads (what `uv publish` sends) and records the file names."""
+
+    uploads: list[str]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        match = re.search(rb'filename="([^"]+)"', body)
+        self.uploads.append(match.group(1).decode() if match else "<no file>")
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def upload_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """(upload URL, names uploaded so far) of a throw-away index on 127.0.0.1."""
+    uploads: list[str] = []
+    handler = type("Recorder", (_UploadRecorder,), {"uploads": uploads})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("UV_PUBLISH_USERNAME", "release-test")
+    monkeypatch.setenv("UV_PUBLISH_PASSWORD", "not-a-secret")
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/legacy/", uploads
+    finally:
+        server.shutdown()
+        server.server_close()
