@@ -1,0 +1,203 @@
+"""GPU backend: the `.cu` kernels compiled once by pycuda and run on the primary context.
+
+Thread safety: pycuda's contexts are per thread, while a gRPC server calls us from a pool
+of threads. We retain the device's *primary* context (the one the CUDA runtime, CuPy and
+torch use too) and every call pushes it, works, and pops it, under one lock; so calls
+from any thread are serialised on the one GPU and no thread owns a context of its own.
+
+Importing this module imports pycuda; `cuda_kernels.backends` imports it only on demand.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pycuda.driver as cuda
+from pycuda.compiler import SourceModule
+
+from cuda_kernels.backends.base import Backend, BackendUnavailableError
+from cuda_kernels.kernels import (
+    DOUBLIFY_BLOCK,
+    DOUBLIFY_FUNCTION,
+    MATMUL_LAUNCHES,
+    MAX_GRID_Y,
+    doublify_grid,
+    read_source,
+)
+
+#: Fastest first (expected from the ladder; BENCHMARKS.md holds the measurements).
+PYCUDA_KERNELS = ("warptiled", "blocktiled", "tiled", "naive")
+NVCC_OPTIONS = ["-O3"]
+#: Bit pattern of a quiet NaN in float32: outputs are filled with it before a kernel runs,
+#: so an element a kernel forgets to write comes back as NaN instead of stale memory.
+NAN_BITS = 0x7FC00000
+
+
+class PycudaBackend(Backend):
+    """Runs doublify and the matmul ladder on CUDA device `device_index` through pycuda."""
+
+    name = "pycuda"
+    kernels = PYCUDA_KERNELS
+
+    def __init__(self, device_index: int = 0) -> None:
+        self._lock = threading.RLock()
+        try:
+            cuda.init()
+            count = cuda.Device.count()
+            if count == 0:
+                raise BackendUnavailableError("pycuda imports but no CUDA device is present")
+            if not 0 <= device_index < count:
+                raise ValueError(f"device_index {device_index} out of range: {count} device(s)")
+            self._device = cuda.Device(device_index)
+            self._context = self._device.retain_primary_context()
+        except cuda.Error as exc:
+            raise BackendUnavailableError(f"CUDA did not answer: {exc}") from exc
+        major, minor = self._device.compute_capability()
+        self.arch = f"sm_{major}{minor}"
+        self.device = self._device.name()
+        self._closed = False
+        with self.activated():
+            self._matmul_modules = self._compile("matmul.cu")
+            self._doublify_module = self._compile("doublify.cu")
+            self._matmul_functions = {}
+            for rung, launch in MATMUL_LAUNCHES.items():
+                function = self._matmul_modules.get_function(launch.function)
+                function.prepare("PPPiii")
+                self._matmul_functions[rung] = function
+            self._doublify_function = self._doublify_module.get_function(DOUBLIFY_FUNCTION)
+            self._doublify_function.prepare("PPii")
+        atexit.register(self.close)
+
+    def _compile(self, filename: str) -> SourceModule:
+        """nvcc for this device's arch. cache_dir=False: pycuda's on-disk cache would write
+        under $HOME, which a GPU host may not allow; compiling takes seconds, once."""
+        return SourceModule(
+            read_source(filename),
+            arch=self.arch,
+            options=NVCC_OPTIONS,
+            no_extern_c=True,
+            cache_dir=False,
+        )
+
+    @contextmanager
+    def activated(self) -> Iterator[None]:
+        """Hold the GPU lock with the primary context current on this thread."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this PycudaBackend is closed; get a new one")
+            self._context.push()
+            try:
+                yield
+            finally:
+                cuda.Context.pop()
+
+    # The launch methods work on device pointers and expect `activated()` to be held; the
+    # benchmark uses them to time kernels without host transfers.
+    def launch_matmul(self, kernel: str, a_gpu, b_gpu, c_gpu, n: int, m: int, p: int) -> None:
+        """Queue one matmul kernel on the default stream (no synchronisation)."""
+        launch = MATMUL_LAUNCHES[kernel]
+        grid = launch.grid(n, p)
+        self._matmul_functions[kernel].prepared_call(
+            grid, launch.block, int(a_gpu), int(b_gpu), int(c_gpu), n, m, p
+        )
+
+    def launch_doublify(self, x_gpu, y_gpu, rows: int, cols: int) -> None:
+        """Queue one doublify kernel on the default stream (no synchronisation)."""
+        self._doublify_function.prepared_call(
+            doublify_grid(rows, cols), DOUBLIFY_BLOCK, int(x_gpu), int(y_gpu), rows, cols
+        )
+
+    def _matmul(self, a: np.ndarray, b: np.ndarray, kernel: str) -> np.ndarray:
+        n, m = a.shape
+        p = b.shape[1]
+        _check_grid(MATMUL_LAUNCHES[kernel].grid(n, p), f"matmul with n={n}")
+        _check_int32(a.size, b.size, n * p)
+        c = np.empty((n, p), dtype=np.float32)
+        with self.activated(), _device_buffers() as buffers:
+            a_gpu = buffers.upload(a)
+            b_gpu = buffers.upload(b)
+            c_gpu = buffers.poisoned(c.size)
+            self.launch_matmul(kernel, a_gpu, b_gpu, c_gpu, n, m, p)
+            cuda.memcpy_dtoh(c, c_gpu)  # synchronous: waits for the kernel
+        return c
+
+    def _doublify(self, x: np.ndarray) -> np.ndarray:
+        rows, cols = x.shape
+        _check_grid(doublify_grid(rows, cols), f"doublify with {rows} rows")
+        _check_int32(x.size)
+        y = np.empty_like(x)
+        with self.activated(), _device_buffers() as buffers:
+            x_gpu = buffers.upload(x)
+            y_gpu = buffers.poisoned(y.size)
+            self.launch_doublify(x_gpu, y_gpu, rows, cols)
+            cuda.memcpy_dtoh(y, y_gpu)
+        return y
+
+    def driver_version(self) -> str:
+        """The CUDA driver's version as 'major.minor' (e.g. '13.0')."""
+        v = cuda.get_driver_version()
+        return f"{v // 1000}.{(v % 1000) // 10}"
+
+    def close(self) -> None:
+        """Unload the kernels; later calls raise RuntimeError. Safe to call twice.
+
+        The modules are dropped with the primary context pushed, so pycuda unloads them
+        from whichever thread calls this (pycuda refuses to activate a context on a thread
+        other than its creator's, but a context already current needs no activation). The
+        primary context itself stays retained until the process ends, as with
+        `pycuda.autoprimaryctx`: CuPy or torch in this process may be using it.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            with self.activated():
+                self._closed = True
+                self._matmul_functions = {}
+                self._doublify_function = None
+                self._matmul_modules = None
+                self._doublify_module = None
+
+
+class _Buffers:
+    """Device allocations of one call, all freed together (see `_device_buffers`)."""
+
+    def __init__(self) -> None:
+        self.held: list = []
+
+    def upload(self, array: np.ndarray):
+        self.held.append(cuda.to_device(array))
+        return self.held[-1]
+
+    def poisoned(self, floats: int):
+        """Room for `floats` float32 values, every one set to NaN."""
+        self.held.append(cuda.mem_alloc(floats * 4))
+        cuda.memset_d32(self.held[-1], NAN_BITS, floats)
+        return self.held[-1]
+
+
+@contextmanager
+def _device_buffers() -> Iterator[_Buffers]:
+    """Free every buffer on exit, with the context still current (pycuda needs it), and
+    turn CUDA failures (out of memory, launch errors) into RuntimeError with the reason."""
+    buffers = _Buffers()
+    try:
+        yield buffers
+    except cuda.Error as exc:
+        raise RuntimeError(f"CUDA failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        for buffer in buffers.held:
+            buffer.free()
+
+
+def _check_grid(grid: tuple[int, int, int], what: str) -> None:
+    if grid[1] > MAX_GRID_Y:
+        raise ValueError(f"{what} needs {grid[1]} block rows, above CUDA's {MAX_GRID_Y}")
+
+
+def _check_int32(*sizes: int) -> None:
+    if max(sizes) >= 2**31:
+        raise ValueError("arrays of 2**31 elements or more are not supported by these kernels")

@@ -1,0 +1,180 @@
+"""The GPU side of the benchmark: the pycuda kernels, cuBLAS, doublify and a copy baseline.
+
+Everything runs inside `backend.activated()` (primary context current, GPU lock held) and
+is timed with CUDA events on the default stream; CuPy and torch share that primary context
+and stream, so one set of events times all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pycuda.driver as cuda
+
+from cuda_kernels.backends.pycuda_backend import PycudaBackend
+from cuda_kernels.bench.timing import Timing, rotations_for, time_cuda_events
+from cuda_kernels.bench.validate import random_matrix
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Cublas:
+    """cuBLAS SGEMM through CuPy or torch, in strict float32 (TF32 off)."""
+
+    library: str  # "cupy x.y" or "torch x.y"
+    allocate: Callable[[np.ndarray], object]
+    matmul_into: Callable[[object, object, object], object]
+
+
+def _cupy() -> Cublas:
+    import cupy
+
+    return Cublas(f"cupy {cupy.__version__}", cupy.asarray,
+                  lambda a, b, c: cupy.matmul(a, b, out=c))
+
+
+def _torch() -> Cublas:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("torch.cuda.is_available() is False")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return Cublas(f"torch {torch.__version__}", lambda x: torch.from_numpy(x).cuda(),
+                  lambda a, b, c: torch.matmul(a, b, out=c))
+
+
+def find_cublas() -> tuple[Cublas | None, str]:
+    """CuPy (unless CUPY_TF32 is set) else torch, each checked by one small SGEMM on this
+    device; else (None, why neither works)."""
+    reasons = []
+    makers = [("torch", _torch)]
+    if os.environ.get("CUPY_TF32", "0") in ("", "0"):
+        makers.insert(0, ("CuPy", _cupy))
+    else:
+        reasons.append("CuPy skipped: CUPY_TF32 is set, which would make SGEMM use TF32")
+    probe = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for label, make in makers:
+        try:
+            cublas = make()
+            result = check_cublas(cublas, probe, probe.T)
+            if not np.allclose(result, probe @ probe.T):
+                raise RuntimeError(f"wrong 2x3·3x2 result {result.tolist()}")
+            return cublas, ""
+        except Exception as exc:  # any failure means: try the next library, say why
+            reasons.append(f"{label} unavailable ({type(exc).__name__}: {exc})")
+    return None, "; ".join(reasons)
+
+
+def time_kernel(
+    backend: PycudaBackend, kernel: str, n: int, repeats: int, warmup: int,
+    rng: np.random.Generator,
+) -> Timing:
+    """Median CUDA-event time of one n×n×n matmul kernel, inputs rotated past L2."""
+    sets = rotations_for(3 * n * n * 4)
+    buffers = []
+    try:
+        for _ in range(sets):
+            a = cuda.to_device(random_matrix(rng, n, n))
+            b = cuda.to_device(random_matrix(rng, n, n))
+            c = cuda.mem_alloc(n * n * 4)
+            buffers.append((a, b, c))
+
+        def run(i: int) -> None:
+            a, b, c = buffers[i % sets]
+            backend.launch_matmul(kernel, a, b, c, n, n, n)
+
+        return time_cuda_events(run, repeats, warmup)
+    finally:
+        for triple in buffers:
+            for buffer in triple:
+                buffer.free()
+
+
+def time_cublas(
+    cublas: Cublas, n: int, repeats: int, warmup: int, rng: np.random.Generator
+) -> Timing:
+    """Median CUDA-event time of cuBLAS SGEMM at n×n×n, inputs rotated past L2."""
+    sets = rotations_for(3 * n * n * 4)
+    buffers = [
+        (
+            cublas.allocate(random_matrix(rng, n, n)),
+            cublas.allocate(random_matrix(rng, n, n)),
+            cublas.allocate(np.empty((n, n), dtype=np.float32)),
+        )
+        for _ in range(sets)
+    ]
+    try:
+        return time_cuda_events(lambda i: cublas.matmul_into(*buffers[i % sets]), repeats, warmup)
+    finally:
+        buffers.clear()
+
+
+def check_cublas(cublas: Cublas, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """cuBLAS's result for a·b, back on the host (for its own validation)."""
+    a_dev, b_dev = cublas.allocate(a), cublas.allocate(b)
+    c_dev = cublas.allocate(np.full((a.shape[0], b.shape[1]), np.nan, dtype=np.float32))
+    cublas.matmul_into(a_dev, b_dev, c_dev)
+    result = c_dev.get() if hasattr(c_dev, "get") else c_dev.cpu().numpy()
+    return np.asarray(result)
+
+
+def time_doublify_and_copy(
+    backend: PycudaBackend, n: int, repeats: int, warmup: int, rng: np.random.Generator
+) -> tuple[Timing, Timing]:
+    """(doublify, device-to-device copy) median times for an n×n float32 array."""
+    nbytes = n * n * 4
+    sets = rotations_for(2 * nbytes)
+    buffers = []
+    try:
+        for _ in range(sets):
+            buffers.append((cuda.to_device(random_matrix(rng, n, n)), cuda.mem_alloc(nbytes)))
+
+        def doublify(i: int) -> None:
+            x, y = buffers[i % sets]
+            backend.launch_doublify(x, y, n, n)
+
+        def copy(i: int) -> None:
+            x, y = buffers[i % sets]
+            cuda.memcpy_dtod(y, x, nbytes)
+
+        return (
+            time_cuda_events(doublify, repeats, warmup),
+            time_cuda_events(copy, repeats, warmup),
+        )
+    finally:
+        for x, y in buffers:
+            x.free()
+            y.free()
+
+
+def device_facts(backend: PycudaBackend) -> dict:
+    """Device name, compute capability, memory, driver and CUDA toolkit versions."""
+    device = backend._device
+    facts = {
+        "name": backend.device,
+        "arch": backend.arch,
+        "memory_gib": round(device.total_memory() / 2**30, 1),
+        "driver_cuda_version": backend.driver_version(),
+        "pycuda_cuda_version": ".".join(map(str, cuda.get_version())),
+    }
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout.strip()
+        facts["driver_version"] = out.splitlines()[0] if out else None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        facts["driver_version"] = None
+    try:
+        out = subprocess.run(["nvcc", "--version"], capture_output=True, text=True, timeout=20)
+        facts["nvcc"] = out.stdout.strip().splitlines()[-1] if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, IndexError):
+        facts["nvcc"] = None
+    return facts

@@ -1,0 +1,106 @@
+"""Turning measurements into the three outputs: a printed table, results.json and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def gflops(n: int, median_ms: float) -> float:
+    """GFLOP/s of an n×n×n matmul (2·n³ floating-point operations) taking `median_ms`."""
+    return 2.0 * n**3 / (median_ms * 1e-3) / 1e9
+
+
+def gb_per_s(nbytes_moved: int, median_ms: float) -> float:
+    """GB/s (10^9 bytes per second) for `nbytes_moved` bytes read plus written."""
+    return nbytes_moved / (median_ms * 1e-3) / 1e9
+
+
+def add_cublas_shares(rows: list[dict]) -> None:
+    """Set `pct_of_cublas` on every matmul row whose size also has a cuBLAS row."""
+    cublas = {r["n"]: r["median_ms"] for r in rows if r["kernel"] == "cublas"}
+    for row in rows:
+        base = cublas.get(row["n"])
+        row["pct_of_cublas"] = None if base is None else 100.0 * base / row["median_ms"]
+
+
+def matmul_table(rows: list[dict]) -> str:
+    """Fixed-width table of matmul rows, ordered by size then speed."""
+    lines = [f"{'n':>6}  {'kernel':<11} {'median ms':>10} {'GFLOP/s':>10} {'% cuBLAS':>9}"]
+    for row in sorted(rows, key=lambda r: (r["n"], r["median_ms"])):
+        share = "" if row["pct_of_cublas"] is None else f"{row['pct_of_cublas']:.1f}"
+        lines.append(
+            f"{row['n']:>6}  {row['kernel']:<11} {row['median_ms']:>10.3f} "
+            f"{row['gflops']:>10.1f} {share:>9}"
+        )
+    return "\n".join(lines)
+
+
+def doublify_table(rows: list[dict]) -> str:
+    """Fixed-width table of doublify rows with the copy bandwidth beside each."""
+    lines = [
+        f"{'n':>6} {'MB':>8} {'median ms':>10} {'GB/s':>9} {'copy GB/s':>10} {'% copy':>7}"
+    ]
+    for row in rows:
+        lines.append(
+            f"{row['n']:>6} {row['array_mb']:>8.1f} {row['median_ms']:>10.3f} "
+            f"{row['gb_s']:>9.1f} {row['copy_gb_s']:>10.1f} {row['pct_of_copy']:>7.1f}"
+        )
+    return "\n".join(lines)
+
+
+def write_json(results: dict, out_dir: Path) -> Path:
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def write_plots(results: dict, out_dir: Path) -> list[Path]:
+    """runtime_vs_n.png (log-log), gflops_vs_n.png and doublify_bandwidth.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    device = results["device"]["name"]
+    rows = results["matmul"]
+    kernels = list(dict.fromkeys(r["kernel"] for r in rows))
+    paths = []
+    for name, key, ylabel, log_y in (
+        ("runtime_vs_n.png", "median_ms", "median runtime (ms)", True),
+        ("gflops_vs_n.png", "gflops", "GFLOP/s", False),
+    ):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for kernel in kernels:
+            points = sorted((r["n"], r[key]) for r in rows if r["kernel"] == kernel)
+            style = "--" if kernel in ("cublas", "numpy") else "-"
+            ax.plot(*zip(*points, strict=True), style, marker="o", label=kernel)
+        ax.set_xscale("log", base=2)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel("n (C = A·B with n×n matrices)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"float32 matmul on {device}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=120)
+        plt.close(fig)
+        paths.append(out_dir / name)
+    doublify = results["doublify"]
+    if doublify:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        mb = [r["array_mb"] for r in doublify]
+        ax.plot(mb, [r["gb_s"] for r in doublify], "-o", label="doublify")
+        ax.plot(mb, [r["copy_gb_s"] for r in doublify], "--o", label="copy (same bytes)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("array size (MB)")
+        ax.set_ylabel("GB/s (read + write)")
+        ax.set_title(f"doublify bandwidth on {device}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out_dir / "doublify_bandwidth.png", dpi=120)
+        plt.close(fig)
+        paths.append(out_dir / "doublify_bandwidth.png")
+    return paths

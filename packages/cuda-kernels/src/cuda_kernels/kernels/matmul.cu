@@ -1,0 +1,281 @@
+// matmul.cu: C = A·B in float32, A is n×m, B is m×p, C is n×p, all row-major and dense.
+// Every kernel handles any n, m, p >= 1: loads past an edge read 0, stores past it are skipped.
+//
+// Versions (one named kernel each; the launch shape is given with each):
+//   version 1 (`matmul_naive`): one thread per element of C, 16×16 blocks; each thread
+//     streams a row of A and a column of B from global memory (the handout's kernel).
+//   version 2 (`matmul_tiled`): 32×32 shared-memory tiles, 32×32 threads; each element of
+//     A and B is loaded from global memory once per tile instead of once per thread.
+//   version 3 (`matmul_blocktiled`): 128×128 tile of C per block of 256 threads, each thread
+//     computes an 8×8 block of C in registers from BK=8 slices of A and B held in shared
+//     memory; global loads are float4 when the row length allows it (m, p multiples of 4).
+//   version 4 (`matmul_warptiled`): 128×128 tile per block of 128 threads (4 warps, each a
+//     64×64 warp tile, each thread 8×16 outputs), BK=16, shared memory double-buffered with
+//     the next tile prefetched into registers while the current one is multiplied, so one
+//     __syncthreads per k-step and global latency hidden behind the FMA loop.
+//
+// Compiled at run time by pycuda (SourceModule, no_extern_c=True, arch of the device);
+// checked without a GPU by: nvcc -arch=sm_90 -cubin -Xptxas -v matmul.cu
+
+// ---------------------------------------------------------------------------------------
+// version 1: naive
+extern "C" __global__ void matmul_naive(const float* __restrict__ A, const float* __restrict__ B,
+                                        float* __restrict__ C, int n, int m, int p) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    const int row = blockIdx.y * blockDim.y + threadIdx.y;
+    if (row >= n || col >= p) return;
+    float acc = 0.0f;
+    for (int k = 0; k < m; ++k) {
+        acc += A[(size_t)row * m + k] * B[(size_t)k * p + col];
+    }
+    C[(size_t)row * p + col] = acc;
+}
+
+// ---------------------------------------------------------------------------------------
+// version 2: shared-memory tiles. Launch: block (TILE, TILE), grid (ceil(p/TILE), ceil(n/TILE)).
+#define TILE 32
+
+extern "C" __global__ void matmul_tiled(const float* __restrict__ A, const float* __restrict__ B,
+                                        float* __restrict__ C, int n, int m, int p) {
+    __shared__ float As[TILE][TILE];
+    __shared__ float Bs[TILE][TILE + 1];  // +1: the column reads below hit 32 banks
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const int row = blockIdx.y * TILE + ty;
+    const int col = blockIdx.x * TILE + tx;
+    float acc = 0.0f;
+    for (int k0 = 0; k0 < m; k0 += TILE) {
+        const int a_col = k0 + tx, b_row = k0 + ty;
+        As[ty][tx] = (row < n && a_col < m) ? A[(size_t)row * m + a_col] : 0.0f;
+        Bs[ty][tx] = (b_row < m && col < p) ? B[(size_t)b_row * p + col] : 0.0f;
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < TILE; ++k) acc += As[ty][k] * Bs[k][tx];
+        __syncthreads();
+    }
+    if (row < n && col < p) C[(size_t)row * p + col] = acc;
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared by versions 3 and 4: guarded loads of 4 consecutive floats of a row-major matrix
+// with `cols` columns. `vec` (cols % 4 == 0, uniform over the launch) allows one aligned
+// float4 load; otherwise each element is loaded alone. Out-of-range elements read 0.
+__device__ __forceinline__ float4 load4(const float* __restrict__ M, int rows, int cols,
+                                        int r, int c, bool vec) {
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (r >= rows) return v;
+    const float* src = M + (size_t)r * cols + c;
+    if (vec) {
+        if (c < cols) v = *reinterpret_cast<const float4*>(src);  // c+3 < cols as cols%4==0
+    } else {
+        if (c + 0 < cols) v.x = src[0];
+        if (c + 1 < cols) v.y = src[1];
+        if (c + 2 < cols) v.z = src[2];
+        if (c + 3 < cols) v.w = src[3];
+    }
+    return v;
+}
+
+// Guarded store of 4 consecutive results of row `r` of C (p columns) starting at column c.
+__device__ __forceinline__ void store4(float* __restrict__ C, int n, int p, int r, int c,
+                                       float4 v, bool vec) {
+    if (r >= n) return;
+    float* dst = C + (size_t)r * p + c;
+    if (vec) {
+        if (c < p) *reinterpret_cast<float4*>(dst) = v;
+    } else {
+        if (c + 0 < p) dst[0] = v.x;
+        if (c + 1 < p) dst[1] = v.y;
+        if (c + 2 < p) dst[2] = v.z;
+        if (c + 3 < p) dst[3] = v.w;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// version 3: 2-D block tiling. Launch: block (256), grid (ceil(p/128), ceil(n/128)).
+#define BT_BM 128
+#define BT_BN 128
+#define BT_BK 8
+#define BT_TM 8
+#define BT_TN 8
+#define BT_THREADS ((BT_BM / BT_TM) * (BT_BN / BT_TN))  // 256
+
+extern "C" __global__ void __launch_bounds__(BT_THREADS)
+matmul_blocktiled(const float* __restrict__ A, const float* __restrict__ B,
+                  float* __restrict__ C, int n, int m, int p) {
+    __shared__ __align__(16) float As[BT_BK][BT_BM];  // A tile, transposed: As[k][row]
+    __shared__ __align__(16) float Bs[BT_BK][BT_BN];  // B tile: Bs[k][col]
+    const int tid = threadIdx.x;
+    const int bm = blockIdx.y * BT_BM, bn = blockIdx.x * BT_BN;
+    const int t_row = tid / (BT_BN / BT_TN);  // 0..15: which 8 rows of the tile
+    const int t_col = tid % (BT_BN / BT_TN);  // 0..15: which 8 columns of the tile
+    // Each thread loads one float4 of the 128×8 A tile and one of the 8×128 B tile.
+    const int a_row = tid / (BT_BK / 4), a_c4 = tid % (BT_BK / 4);  // 128 rows × 2 float4
+    const int b_row = tid / (BT_BN / 4), b_c4 = tid % (BT_BN / 4);  // 8 rows × 32 float4
+    const bool a_vec = (m % 4) == 0, b_vec = (p % 4) == 0;
+
+    float acc[BT_TM][BT_TN] = {};
+    float reg_m[BT_TM], reg_n[BT_TN];
+    for (int k0 = 0; k0 < m; k0 += BT_BK) {
+        const float4 a4 = load4(A, n, m, bm + a_row, k0 + a_c4 * 4, a_vec);
+        As[a_c4 * 4 + 0][a_row] = a4.x;
+        As[a_c4 * 4 + 1][a_row] = a4.y;
+        As[a_c4 * 4 + 2][a_row] = a4.z;
+        As[a_c4 * 4 + 3][a_row] = a4.w;
+        const float4 b4 = load4(B, m, p, k0 + b_row, bn + b_c4 * 4, b_vec);
+        *reinterpret_cast<float4*>(&Bs[b_row][b_c4 * 4]) = b4;
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < BT_BK; ++k) {
+#pragma unroll
+            for (int i = 0; i < BT_TM; i += 4) {
+                const float4 v = *reinterpret_cast<const float4*>(&As[k][t_row * BT_TM + i]);
+                reg_m[i] = v.x; reg_m[i + 1] = v.y; reg_m[i + 2] = v.z; reg_m[i + 3] = v.w;
+            }
+#pragma unroll
+            for (int j = 0; j < BT_TN; j += 4) {
+                const float4 v = *reinterpret_cast<const float4*>(&Bs[k][t_col * BT_TN + j]);
+                reg_n[j] = v.x; reg_n[j + 1] = v.y; reg_n[j + 2] = v.z; reg_n[j + 3] = v.w;
+            }
+#pragma unroll
+            for (int i = 0; i < BT_TM; ++i)
+#pragma unroll
+                for (int j = 0; j < BT_TN; ++j) acc[i][j] += reg_m[i] * reg_n[j];
+        }
+        __syncthreads();
+    }
+    const bool c_vec = (p % 4) == 0;
+#pragma unroll
+    for (int i = 0; i < BT_TM; ++i) {
+#pragma unroll
+        for (int j = 0; j < BT_TN; j += 4) {
+            store4(C, n, p, bm + t_row * BT_TM + i, bn + t_col * BT_TN + j,
+                   make_float4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]), c_vec);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// version 4: warp tiling with double-buffered shared memory.
+// Launch: block (128), grid (ceil(p/128), ceil(n/128)).
+#define WT_BM 128
+#define WT_BN 128
+#define WT_BK 16
+#define WT_WM 64                       // warp tile rows
+#define WT_WN 64                       // warp tile columns
+#define WT_WNITER 4                    // column sub-tiles per warp tile
+#define WT_TM 8                        // rows per thread per sub-tile
+#define WT_TN 4                        // columns per thread per sub-tile
+#define WT_THREADS ((WT_BM / WT_WM) * (WT_BN / WT_WN) * 32)           // 128
+#define WT_WMITER ((WT_WM * WT_WN) / (32 * WT_TM * WT_TN * WT_WNITER))  // 1
+#define WT_WSUBM (WT_WM / WT_WMITER)   // 64
+#define WT_WSUBN (WT_WN / WT_WNITER)   // 16
+#define WT_A_LOADS ((WT_BM * WT_BK / 4) / WT_THREADS)  // float4 loads of A per thread: 4
+#define WT_B_LOADS ((WT_BK * WT_BN / 4) / WT_THREADS)  // float4 loads of B per thread: 4
+
+static_assert(WT_WMITER * WT_WSUBM == WT_WM, "warp tile rows must split evenly");
+static_assert((WT_WSUBM / WT_TM) * (WT_WSUBN / WT_TN) == 32, "one sub-tile is one warp");
+static_assert(WT_A_LOADS * WT_THREADS * 4 == WT_BM * WT_BK, "A tile load must be exact");
+static_assert(WT_B_LOADS * WT_THREADS * 4 == WT_BK * WT_BN, "B tile load must be exact");
+
+extern "C" __global__ void __launch_bounds__(WT_THREADS)
+matmul_warptiled(const float* __restrict__ A, const float* __restrict__ B,
+                 float* __restrict__ C, int n, int m, int p) {
+    __shared__ __align__(16) float As[2][WT_BK][WT_BM];  // transposed: As[buf][k][row]
+    __shared__ __align__(16) float Bs[2][WT_BK][WT_BN];  // Bs[buf][k][col]
+    const int tid = threadIdx.x;
+    const int bm = blockIdx.y * WT_BM, bn = blockIdx.x * WT_BN;
+    const int warp = tid / 32, lane = tid % 32;
+    const int warp_row = warp / (WT_BN / WT_WN), warp_col = warp % (WT_BN / WT_WN);
+    const int t_row = lane / (WT_WSUBN / WT_TN);  // 0..7
+    const int t_col = lane % (WT_WSUBN / WT_TN);  // 0..3
+    const bool a_vec = (m % 4) == 0, b_vec = (p % 4) == 0;
+
+    float4 a_next[WT_A_LOADS], b_next[WT_B_LOADS];
+    // float4 number f = tid + l*THREADS of the A tile sits at row f/(BK/4), column 4*(f%(BK/4));
+    // of the B tile at row f/(BN/4), column 4*(f%(BN/4)).
+    auto fetch = [&](int k0) {
+#pragma unroll
+        for (int l = 0; l < WT_A_LOADS; ++l) {
+            const int f = tid + l * WT_THREADS;
+            a_next[l] = load4(A, n, m, bm + f / (WT_BK / 4), k0 + 4 * (f % (WT_BK / 4)), a_vec);
+        }
+#pragma unroll
+        for (int l = 0; l < WT_B_LOADS; ++l) {
+            const int f = tid + l * WT_THREADS;
+            b_next[l] = load4(B, m, p, k0 + f / (WT_BN / 4), bn + 4 * (f % (WT_BN / 4)), b_vec);
+        }
+    };
+    auto stash = [&](int buf) {
+#pragma unroll
+        for (int l = 0; l < WT_A_LOADS; ++l) {
+            const int f = tid + l * WT_THREADS;
+            const int r = f / (WT_BK / 4), c = 4 * (f % (WT_BK / 4));
+            As[buf][c + 0][r] = a_next[l].x;
+            As[buf][c + 1][r] = a_next[l].y;
+            As[buf][c + 2][r] = a_next[l].z;
+            As[buf][c + 3][r] = a_next[l].w;
+        }
+#pragma unroll
+        for (int l = 0; l < WT_B_LOADS; ++l) {
+            const int f = tid + l * WT_THREADS;
+            *reinterpret_cast<float4*>(&Bs[buf][f / (WT_BN / 4)][4 * (f % (WT_BN / 4))]) =
+                b_next[l];
+        }
+    };
+
+    float acc[WT_WMITER * WT_TM][WT_WNITER * WT_TN] = {};
+    float reg_m[WT_WMITER * WT_TM], reg_n[WT_WNITER * WT_TN];
+    const int k_tiles = (m + WT_BK - 1) / WT_BK;
+    fetch(0);
+    stash(0);
+    __syncthreads();
+    for (int kt = 0; kt < k_tiles; ++kt) {
+        const int cur = kt & 1;
+        const bool more = kt + 1 < k_tiles;
+        if (more) fetch((kt + 1) * WT_BK);  // in flight while we multiply below
+#pragma unroll
+        for (int k = 0; k < WT_BK; ++k) {
+#pragma unroll
+            for (int ws = 0; ws < WT_WMITER; ++ws)
+#pragma unroll
+                for (int i = 0; i < WT_TM; i += 4) {
+                    const float4 v = *reinterpret_cast<const float4*>(
+                        &As[cur][k][warp_row * WT_WM + ws * WT_WSUBM + t_row * WT_TM + i]);
+                    reg_m[ws * WT_TM + i + 0] = v.x;
+                    reg_m[ws * WT_TM + i + 1] = v.y;
+                    reg_m[ws * WT_TM + i + 2] = v.z;
+                    reg_m[ws * WT_TM + i + 3] = v.w;
+                }
+#pragma unroll
+            for (int ws = 0; ws < WT_WNITER; ++ws) {
+                const float4 v = *reinterpret_cast<const float4*>(
+                    &Bs[cur][k][warp_col * WT_WN + ws * WT_WSUBN + t_col * WT_TN]);
+                reg_n[ws * WT_TN + 0] = v.x;
+                reg_n[ws * WT_TN + 1] = v.y;
+                reg_n[ws * WT_TN + 2] = v.z;
+                reg_n[ws * WT_TN + 3] = v.w;
+            }
+#pragma unroll
+            for (int i = 0; i < WT_WMITER * WT_TM; ++i)
+#pragma unroll
+                for (int j = 0; j < WT_WNITER * WT_TN; ++j) acc[i][j] += reg_m[i] * reg_n[j];
+        }
+        // Buffer cur^1 was last read before the previous barrier, so it is free to fill.
+        if (more) stash(cur ^ 1);
+        __syncthreads();
+    }
+
+    const bool c_vec = (p % 4) == 0;
+#pragma unroll
+    for (int ws_m = 0; ws_m < WT_WMITER; ++ws_m)
+#pragma unroll
+        for (int i = 0; i < WT_TM; ++i) {
+            const int r = bm + warp_row * WT_WM + ws_m * WT_WSUBM + t_row * WT_TM + i;
+#pragma unroll
+            for (int ws_n = 0; ws_n < WT_WNITER; ++ws_n) {
+                const int c = bn + warp_col * WT_WN + ws_n * WT_WSUBN + t_col * WT_TN;
+                const float* v = &acc[ws_m * WT_TM + i][ws_n * WT_TN];
+                store4(C, n, p, r, c, make_float4(v[0], v[1], v[2], v[3]), c_vec);
+            }
+        }
+}

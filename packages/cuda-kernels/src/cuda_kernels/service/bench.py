@@ -1,0 +1,323 @@
+"""`cuda-kernels bench-service`: what the service costs on top of the backend.
+
+Three measurements in one run, against one server (a local `cuda-kernels serve` started as
+a subprocess, so client and server do not share a GIL, or `--target`):
+
+1. payload throughput of Doublify (x up, 2·x down) at 1, 16, 64 MiB, unary and streamed;
+2. latency of 256×256 MatMul round trips (p50/p99) with 1, 8 and 32 concurrent clients,
+   each client its own channel on its own thread;
+3. the same matmul called in-process on the same backend: the overhead baseline.
+
+Every result is checked against numpy before it is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from cuda_kernels import __version__
+from cuda_kernels.backends import get_backend
+from cuda_kernels.client import KernelClient
+
+MIB = 1 << 20
+LOCAL_MAX_MESSAGE_MB = 160  # room for the 64 MiB unary calls (one tensor per message)
+
+
+@dataclass
+class BenchSettings:
+    """What to measure; defaults are the issue's sizes."""
+
+    sizes_mib: tuple[int, ...] = (1, 16, 64)
+    clients: tuple[int, ...] = (1, 8, 32)
+    matmul_size: int = 256
+    calls_per_client: int = 200
+    repeats: int = 5
+    backend: str = "auto"
+    target: str | None = None
+    token: str | None = None
+    tls_ca: bytes | None = None
+    results: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not self.sizes_mib or min(self.sizes_mib) <= 0:
+            raise ValueError("--sizes-mib needs positive sizes, e.g. --sizes-mib 1 16 64")
+        if not self.clients or min(self.clients) <= 0:
+            raise ValueError("--clients needs positive counts, e.g. --clients 1 8 32")
+        if self.matmul_size <= 0 or self.calls_per_client <= 0 or self.repeats <= 0:
+            raise ValueError("--matmul-size, --calls and --repeats must be positive")
+
+
+class LocalServer:
+    """`cuda-kernels serve --port 0` in a subprocess; reads its `listening on` line."""
+
+    def __init__(self, backend: str, max_message_mb: int = LOCAL_MAX_MESSAGE_MB) -> None:
+        command = [
+            sys.executable, "-m", "cuda_kernels.cli", "serve", "--host", "127.0.0.1",
+            "--port", "0", "--backend", backend, "--max-message-mb", str(max_message_mb),
+            "--grace-seconds", "2",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if not line.startswith("listening on "):
+            self.close()
+            raise RuntimeError(f"the local server did not start (it printed {line!r})")
+        self.address = line.split()[2]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def measure_throughput(client: KernelClient, settings: BenchSettings, max_message: int):
+    """Doublify round trips per size and transport: median seconds and payload GB/s."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for size in settings.sizes_mib:
+        x = rng.standard_normal((size * MIB // 4096, 1024), dtype=np.float32)
+        for transport in ("unary", "stream"):
+            row = {"size_mib": size, "transport": transport}
+            if transport == "unary" and x.nbytes + 4096 > max_message:
+                row["skipped"] = f"over the server's unary cap of {max_message} bytes"
+                rows.append(row)
+                continue
+            y = client.doublify(x, transport=transport)  # warm-up and correctness check
+            if not np.array_equal(y, x * np.float32(2)):
+                raise RuntimeError(f"Doublify over {transport} returned a wrong result")
+            times = []
+            for _ in range(settings.repeats):
+                start = time.perf_counter()
+                client.doublify(x, transport=transport)
+                times.append(time.perf_counter() - start)
+            median = statistics.median(times)
+            row.update(
+                median_s=median,
+                min_s=min(times),
+                up_gbps=x.nbytes / median / 1e9,
+                both_ways_gbps=2 * x.nbytes / median / 1e9,
+            )
+            rows.append(row)
+    return rows
+
+
+def measure_latency(target: str, settings: BenchSettings, n_clients: int) -> dict:
+    """p50/p99 of 256×256 MatMul round trips with `n_clients` concurrent clients."""
+    n = settings.matmul_size
+    rng = np.random.default_rng(n_clients)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    clients = [
+        KernelClient(target, token=settings.token, tls_ca=settings.tls_ca)
+        for _ in range(n_clients)
+    ]
+    latencies: list[list[float]] = [[] for _ in range(n_clients)]
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(n_clients)
+
+    def run(index: int) -> None:
+        client = clients[index]
+        try:
+            c = client.matmul(a, b)
+            if not np.allclose(c, expected, rtol=1e-3, atol=1e-3):
+                raise RuntimeError("a 256x256 MatMul came back wrong")
+            for _ in range(5):
+                client.matmul(a, b)
+            barrier.wait()
+            for _ in range(settings.calls_per_client):
+                start = time.perf_counter()
+                client.matmul(a, b)
+                latencies[index].append(time.perf_counter() - start)
+        except BaseException as exc:
+            failures.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n_clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    for client in clients:
+        client.close()
+    if failures:
+        raise RuntimeError(f"latency run with {n_clients} clients failed: {failures[0]}")
+    flat = [t for per_client in latencies for t in per_client]
+    return {
+        "clients": n_clients,
+        "calls": len(flat),
+        "p50_ms": _percentile(flat, 50) * 1e3,
+        "p99_ms": _percentile(flat, 99) * 1e3,
+        "mean_ms": statistics.fmean(flat) * 1e3,
+        "calls_per_s": len(flat) / wall,
+    }
+
+
+def measure_in_process(backend_name: str, settings: BenchSettings) -> dict:
+    """The same 256×256 matmul on the same backend, called directly (no gRPC)."""
+    backend = get_backend(backend_name)
+    n = settings.matmul_size
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    for _ in range(10):
+        backend.matmul(a, b)
+    times = []
+    for _ in range(max(settings.calls_per_client, 200)):
+        start = time.perf_counter()
+        backend.matmul(a, b)
+        times.append(time.perf_counter() - start)
+    return {
+        "backend": backend.name,
+        "p50_ms": _percentile(times, 50) * 1e3,
+        "p99_ms": _percentile(times, 99) * 1e3,
+    }
+
+
+def run_benchmark(settings: BenchSettings) -> dict:
+    """All three measurements; returns the JSON-ready results."""
+    settings.check()
+    local = None if settings.target else LocalServer(settings.backend)
+    target = settings.target or local.address
+    try:
+        with KernelClient(
+            target,
+            token=settings.token,
+            tls_ca=settings.tls_ca,
+            timeout=300,
+            max_message_bytes=LOCAL_MAX_MESSAGE_MB * MIB,
+        ) as client:
+            info = client.info()
+            throughput = measure_throughput(
+                client, settings, min(info.max_message_bytes, LOCAL_MAX_MESSAGE_MB * MIB)
+            )
+        latency = [measure_latency(target, settings, n) for n in settings.clients]
+    finally:
+        if local is not None:
+            local.close()
+    try:
+        in_process = measure_in_process(info.backend, settings)
+    except (RuntimeError, ImportError) as exc:  # a remote GPU server, benchmarked from a CPU
+        in_process = {"backend": info.backend, "skipped": str(exc)}
+    one_client = next((row for row in latency if row["clients"] == 1), latency[0])
+    overhead = None
+    if "p50_ms" in in_process:
+        overhead = {
+            "remote_p50_ms": one_client["p50_ms"],
+            "in_process_p50_ms": in_process["p50_ms"],
+            "added_ms": one_client["p50_ms"] - in_process["p50_ms"],
+            "ratio": one_client["p50_ms"] / in_process["p50_ms"],
+        }
+    return {
+        "benchmark": "cuda-kernels bench-service",
+        "version": __version__,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_at_end": list(os.getloadavg()),
+            "blas_threads_env": {
+                name: os.environ.get(name, "unset")
+                for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            },
+            "grpcio": grpc.__version__,
+            "numpy": np.__version__,
+        },
+        "server": {
+            "target": settings.target or "local subprocess",
+            "backend": info.backend,
+            "device": info.device,
+            "max_message_bytes": info.max_message_bytes,
+        },
+        "settings": {
+            "sizes_mib": list(settings.sizes_mib),
+            "clients": list(settings.clients),
+            "matmul_size": settings.matmul_size,
+            "calls_per_client": settings.calls_per_client,
+            "repeats": settings.repeats,
+        },
+        "throughput": throughput,
+        "latency": latency,
+        "in_process": in_process,
+        "overhead": overhead,
+        "targets": {
+            "streamed_64mib_gbps_min": 1.0,
+            "matmul_256_p50_ms_max": 2.0,
+        },
+    }
+
+
+def format_table(results: dict) -> str:
+    """The printed summary of `run_benchmark`'s results."""
+    blas = ", ".join(f"{k}={v}" for k, v in results["machine"]["blas_threads_env"].items())
+    lines = [
+        f"server: {results['server']['backend']} on {results['server']['device']} ({blas})",
+        "",
+        "Doublify payload throughput (x up, 2x down; GB/s = 1e9 bytes/s)",
+        f"{'size':>8} {'transport':>9} {'median ms':>10} {'up GB/s':>8} {'both GB/s':>10}",
+    ]
+    for row in results["throughput"]:
+        size = f"{row['size_mib']} MiB"
+        if "skipped" in row:
+            lines.append(f"{size:>8} {row['transport']:>9}  skipped: {row['skipped']}")
+            continue
+        lines.append(
+            f"{size:>8} {row['transport']:>9} {row['median_s'] * 1e3:>10.1f} "
+            f"{row['up_gbps']:>8.2f} {row['both_ways_gbps']:>10.2f}"
+        )
+    n = results["settings"]["matmul_size"]
+    lines += [
+        "",
+        f"MatMul {n}x{n} round trips (unary)",
+        f"{'clients':>8} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}",
+    ]
+    for row in results["latency"]:
+        lines.append(
+            f"{row['clients']:>8} {row['calls']:>6} {row['p50_ms']:>8.3f} "
+            f"{row['p99_ms']:>8.3f} {row['calls_per_s']:>9.0f}"
+        )
+    in_process = results["in_process"]
+    if "skipped" in in_process:
+        lines.append(f"\nin-process baseline skipped: {in_process['skipped']}")
+    else:
+        overhead = results["overhead"]
+        lines.append(
+            f"\nin-process {in_process['backend']} matmul p50 {in_process['p50_ms']:.3f} ms; "
+            f"over gRPC (1 client) p50 {overhead['remote_p50_ms']:.3f} ms: "
+            f"+{overhead['added_ms']:.3f} ms ({overhead['ratio']:.1f}x)"
+        )
+    return "\n".join(lines)
+
+
+def write_results(results: dict, out_dir: Path, name: str = "service.json") -> Path:
+    """Write the results as `name` into `out_dir` (created if needed); return its path."""
+    if not name.endswith(".json") or "/" in name:
+        raise ValueError(f"--json-name must be a plain file name ending in .json, got {name!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return path

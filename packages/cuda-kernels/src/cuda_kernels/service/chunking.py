@@ -1,0 +1,162 @@
+"""Streams of ~1 MiB chunks: cutting tensors into `Chunk`s and putting them back together.
+
+Why streams: one message per tensor breaks at gRPC's message-size limits (4 MiB by
+default) and makes both sides hold two serialized copies of the whole tensor. The contract
+(kernels.proto) sends a header whose tensors carry shapes but no data, then the tensors'
+bytes concatenated in order (a then b), cut into chunks whose offsets run consecutively
+from 0. The same code serves the server (requests) and the client (responses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from cuda_kernels._proto import kernels_pb2 as pb
+from cuda_kernels.service.errors import invalid
+from cuda_kernels.service.tensors import (
+    array_view,
+    check_header,
+    nbytes_of,
+    shape_text,
+    to_array,
+)
+from cuda_kernels.service.wire import ChunkPart
+
+DEFAULT_CHUNK_BYTES = 1 << 20  # 1 MiB: far below any message cap, big enough to be cheap
+
+
+def iter_chunks(
+    buffers: Sequence[bytes | memoryview], chunk_bytes: int = DEFAULT_CHUNK_BYTES
+) -> Iterator[ChunkPart]:
+    """Chunks (views, no copies) covering the concatenation of `buffers`, each at most
+    `chunk_bytes` long."""
+    if chunk_bytes <= 0:
+        raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
+    offset = 0
+    for buffer in buffers:
+        view = memoryview(buffer).cast("B")
+        for start in range(0, len(view), chunk_bytes):
+            piece = view[start : start + chunk_bytes]
+            yield ChunkPart(offset, piece)
+            offset += len(piece)
+
+
+class ChunkAssembler:
+    """Collects chunks into one buffer of a size known from the header, checking order."""
+
+    def __init__(self, total_bytes: int) -> None:
+        self.total_bytes = total_bytes
+        self.received = 0
+        # np.empty, not bytearray: no zero-filling of what the chunks overwrite anyway
+        self._view = memoryview(np.empty(total_bytes, dtype=np.uint8)).cast("B")
+
+    def add(self, chunk: ChunkPart) -> None:
+        """Append one chunk; INVALID_ARGUMENT when out of order or past the announced size."""
+        offset, data = chunk
+        if offset != self.received:
+            raise invalid(
+                f"chunk at offset {offset} arrived but the next expected offset is "
+                f"{self.received}; send chunks in order, offsets consecutive from 0"
+            )
+        end = self.received + len(data)
+        if end > self.total_bytes:
+            raise invalid(
+                f"chunks add up to more than the {self.total_bytes} bytes the header's "
+                f"shapes announce (chunk at offset {offset} ends at byte {end})"
+            )
+        self._view[self.received : end] = data
+        self.received = end
+
+    def finish(self) -> memoryview:
+        """The whole buffer; INVALID_ARGUMENT when fewer bytes arrived than announced."""
+        if self.received != self.total_bytes:
+            raise invalid(
+                f"the stream ended after {self.received} bytes of chunks but the header's "
+                f"shapes need {self.total_bytes}"
+            )
+        return self._view
+
+
+def _part_of(message: Any) -> tuple[str | None, Any]:
+    """("header", header) or ("chunk", ChunkPart) or (None, None) for a stream message,
+    whether the fast path decoded it (`ChunkPart`) or a generated class did."""
+    if isinstance(message, ChunkPart):
+        return "chunk", message
+    part = message.WhichOneof("part")
+    if part == "chunk":
+        return "chunk", ChunkPart(message.chunk.offset, message.chunk.data)
+    if part == "header":
+        return "header", message.header
+    return None, None
+
+
+def read_header(
+    messages: Iterable[Any],
+    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
+    max_tensor_bytes: int,
+) -> tuple[Any, list[tuple[int, int]], Iterator[Any]]:
+    """Read and check a stream's header; return it, its tensors' shapes, and the rest.
+
+    `messages` are `*StreamRequest`/`*StreamResponse` messages (oneof `part`);
+    `tensors_of(header)` names the header's tensors in wire order. Every check that can run
+    on the header alone (dtype, rank, dims, size cap, empty data) runs here, before any
+    chunk is buffered, so an oversized stream is refused without receiving it.
+    """
+    iterator = iter(messages)
+    first = next(iterator, None)
+    if first is None:
+        raise invalid("the stream is empty; its first message must be the header")
+    kind, header = _part_of(first)
+    if kind != "header":
+        raise invalid("the first message of a stream must be the header, got a chunk")
+    shapes = []
+    for name, tensor in tensors_of(header):
+        shapes.append(check_header(tensor, name, max_tensor_bytes))
+        if tensor.data:
+            raise invalid(
+                f"tensor {name} in a stream header must have empty data; "
+                "send its bytes as chunks after the header"
+            )
+    return header, shapes, iterator
+
+
+def read_tensors(rest: Iterator[Any], shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Assemble the chunks after a header into one float32 array per shape."""
+    sizes = [nbytes_of(shape) for shape in shapes]
+    assembler = ChunkAssembler(sum(sizes))
+    for message in rest:
+        kind, part = _part_of(message)
+        if kind == "chunk":
+            assembler.add(part)
+        elif kind == "header":
+            raise invalid("a second header arrived; a stream carries exactly one header")
+        else:
+            raise invalid("a stream message carries neither a header nor a chunk")
+    buffer = assembler.finish()
+    arrays, start = [], 0
+    for shape, size in zip(shapes, sizes, strict=True):
+        arrays.append(to_array(buffer[start : start + size], shape))
+        start += size
+    return arrays
+
+
+def stream_messages(
+    message_type: type,
+    header: Any,
+    arrays: Sequence[np.ndarray],
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> Iterator[Any]:
+    """`message_type(header=header)`, then a `ChunkPart` per chunk of the arrays' bytes.
+
+    The chunks need `wire.serialize_stream_message` as the serializer of the call.
+    """
+    yield message_type(header=header)
+    yield from iter_chunks([array_view(array) for array in arrays], chunk_bytes)
+
+
+def describe_shapes(named: list[tuple[str, tuple[int, ...]]]) -> str:
+    """`a:3x4 b:4x5` for the log line."""
+    return " ".join(f"{name}:{shape_text(shape)}" for name, shape in named)

@@ -1,0 +1,118 @@
+"""Conversion between numpy arrays and the wire `Tensor`, with the contract's checks.
+
+The wire format (kernels.proto): dense, row-major, little-endian float32, no padding, so
+`len(data) == product(shape) * 4`. Header checks (`check_header`) run before any byte of a
+streamed tensor arrives, so an oversized or malformed request is refused up front.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cuda_kernels._proto import kernels_pb2 as pb
+from cuda_kernels.service.errors import invalid, too_large
+
+WIRE_DTYPE = np.dtype("<f4")  # DTYPE_FLOAT32 on the wire: little-endian IEEE float32
+ITEMSIZE = {pb.DTYPE_FLOAT32: WIRE_DTYPE.itemsize}
+
+
+def dtype_name(dtype: int) -> str:
+    """The enum's name for a known value, else the raw number (for error sentences)."""
+    try:
+        return pb.DType.Name(dtype)
+    except ValueError:
+        return str(dtype)
+
+
+def shape_text(shape: tuple[int, ...] | list[int]) -> str:
+    """`3x4` for a shape; used in errors and the per-call log line."""
+    return "x".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+def check_header(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> tuple[int, int]:
+    """Check dtype, rank, dims and the size cap of `tensor` (not its data); return its shape.
+
+    Raises ServiceError: INVALID_ARGUMENT for a bad dtype/rank/dimension,
+    RESOURCE_EXHAUSTED when the tensor is larger than `max_tensor_bytes`.
+    """
+    if tensor.dtype == pb.DTYPE_UNSPECIFIED:
+        raise invalid(f"tensor {name} has dtype DTYPE_UNSPECIFIED; set it to DTYPE_FLOAT32")
+    if tensor.dtype not in ITEMSIZE:
+        raise invalid(
+            f"tensor {name} has unsupported dtype {dtype_name(tensor.dtype)}; "
+            "only DTYPE_FLOAT32 is supported"
+        )
+    shape = tuple(tensor.shape)
+    if len(shape) != 2:
+        raise invalid(
+            f"tensor {name} must be a matrix (rank 2), got rank {len(shape)} "
+            f"with shape [{', '.join(map(str, shape))}]"
+        )
+    if any(d <= 0 for d in shape):
+        raise invalid(
+            f"tensor {name} has shape {list(shape)}; every dimension must be positive"
+        )
+    nbytes = math.prod(shape) * ITEMSIZE[tensor.dtype]
+    if nbytes > max_tensor_bytes:
+        raise too_large(
+            f"tensor {name} ({shape_text(shape)}, {nbytes} bytes) is larger than this "
+            f"server's cap of {max_tensor_bytes} bytes per tensor (--max-tensor-mb)"
+        )
+    return shape[0], shape[1]
+
+
+def nbytes_of(shape: tuple[int, ...]) -> int:
+    """Bytes of a float32 tensor of `shape` on the wire."""
+    return math.prod(shape) * WIRE_DTYPE.itemsize
+
+
+def check_data_length(name: str, shape: tuple[int, ...], length: int) -> None:
+    """INVALID_ARGUMENT unless `length` is exactly product(shape) * 4."""
+    expected = nbytes_of(shape)
+    if length != expected:
+        raise invalid(
+            f"tensor {name} has {length} bytes of data but shape {shape_text(shape)} "
+            f"of float32 needs {expected} (product(shape) * 4)"
+        )
+
+
+def to_array(data: bytes | bytearray | memoryview, shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 view of checked wire bytes (no copy; read-only for `bytes`)."""
+    return np.frombuffer(data, dtype=WIRE_DTYPE).reshape(shape)
+
+
+def array_bytes(array: np.ndarray) -> bytes:
+    """The wire bytes of a float32 matrix: C order, little-endian."""
+    return np.ascontiguousarray(array, dtype=WIRE_DTYPE).tobytes()
+
+
+def array_view(array: np.ndarray) -> memoryview:
+    """The wire bytes of a float32 matrix as a flat view, copying only when it must."""
+    return memoryview(np.ascontiguousarray(array, dtype=WIRE_DTYPE)).cast("B")
+
+
+def fill_header(target: pb.Tensor, array: np.ndarray) -> None:
+    """Write dtype and shape of `array` into `target`, with empty data (stream headers)."""
+    target.dtype = pb.DTYPE_FLOAT32
+    target.shape[:] = array.shape
+
+
+def fill_tensor(target: pb.Tensor, array: np.ndarray) -> None:
+    """Write `array` into the `Tensor` field `target` of a message being built.
+
+    In place, because `Message(x=tensor)` and `CopyFrom` copy the tensor's bytes again,
+    which costs more than the serialization itself for large tensors.
+    """
+    target.dtype = pb.DTYPE_FLOAT32
+    target.shape[:] = array.shape
+    target.data = array_bytes(array)
+
+
+def from_tensor(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> np.ndarray:
+    """Check a complete unary `Tensor` and return it as a float32 matrix."""
+    shape = check_header(tensor, name, max_tensor_bytes)
+    data = tensor.data  # each read of a bytes field copies it (upb): read it once
+    check_data_length(name, shape, len(data))
+    return to_array(data, shape)

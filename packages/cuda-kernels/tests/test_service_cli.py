@@ -1,0 +1,188 @@
+"""The real `cuda-kernels serve` process: ready line, calls, SIGTERM/SIGINT drain with a call
+in flight, exit 0; one-line errors; and a small `bench-service` run."""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from cuda_kernels._proto import kernels_pb2 as pb
+from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
+from cuda_kernels.client import KernelClient
+from cuda_kernels.service.chunking import iter_chunks
+
+CLI = shutil.which("cuda-kernels", path=str(Path(sys.executable).parent)) or "cuda-kernels"
+
+
+class ServeProcess:
+    """`cuda-kernels serve` with its stdout and stderr read line by line in the background."""
+
+    def __init__(self, *flags: str) -> None:
+        self.process = subprocess.Popen(
+            [CLI, "serve", "--port", "0", "--backend", "numpy", *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.stderr_lines: queue.Queue[str] = queue.Queue()
+        self.stderr_seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.ready_line = self.process.stdout.readline().strip()
+        assert self.ready_line.startswith("listening on 127.0.0.1:"), self._failure()
+        self.address = self.ready_line.split()[2]
+
+    def _pump(self) -> None:
+        for line in self.process.stderr:
+            self.stderr_lines.put(line.rstrip("\n"))
+
+    def _failure(self) -> str:
+        self.process.kill()
+        return f"serve did not start: {self.process.communicate(timeout=10)}"
+
+    def wait_for_stderr(self, text: str, timeout: float = 20) -> str:
+        for line in self.stderr_seen:
+            if text in line:
+                return line
+        while True:
+            line = self.stderr_lines.get(timeout=timeout)
+            self.stderr_seen.append(line)
+            if text in line:
+                return line
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _held_back_stream(a: np.ndarray, b: np.ndarray, release: threading.Event):
+    """A MatMulStream request whose chunks wait for `release` after the header."""
+    header = pb.MatMulRequest(
+        request_id="in-flight",
+        a=pb.Tensor(dtype=pb.DTYPE_FLOAT32, shape=list(a.shape)),
+        b=pb.Tensor(dtype=pb.DTYPE_FLOAT32, shape=list(b.shape)),
+    )
+    yield pb.MatMulStreamRequest(header=header)
+    release.wait(30)
+    for offset, data in iter_chunks([a.tobytes(), b.tobytes()], 1000):
+        yield pb.MatMulStreamRequest(chunk=pb.Chunk(offset=offset, data=bytes(data)))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_finishes_the_call_in_flight_after_a_signal_and_exits_0(signum: int) -> None:
+    server = ServeProcess("--grace-seconds", "15")
+    try:
+        assert "backend=numpy" in server.ready_line and "device=CPU" in server.ready_line
+        rng = np.random.default_rng(1)
+        a = rng.standard_normal((50, 40), dtype=np.float32)
+        b = rng.standard_normal((40, 30), dtype=np.float32)
+        with KernelClient(server.address) as client:
+            np.testing.assert_allclose(client.matmul(a, b), a @ b, rtol=1e-4, atol=1e-4)
+        release = threading.Event()
+        results: list = []
+        with grpc.insecure_channel(server.address) as channel:
+            call = pb_grpc.KernelServiceStub(channel).MatMulStream(
+                _held_back_stream(a, b, release), timeout=60
+            )
+            reader = threading.Thread(target=lambda: results.extend(call))
+            reader.start()
+            time.sleep(0.5)  # the header has reached the server, which waits for chunks
+            server.process.send_signal(signum)
+            server.wait_for_stderr("draining")
+            release.set()
+            reader.join(timeout=30)
+        assert server.process.wait(timeout=30) == 0
+        c = np.frombuffer(b"".join(r.chunk.data for r in results[1:]), "<f4").reshape(50, 30)
+        np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
+        line = server.wait_for_stderr("request_id=in-flight")
+        assert "rpc=MatMulStream" in line and "code=OK" in line
+        assert "shapes=a:50x40 b:40x30" in line and "kernel=numpy" in line
+        assert "compute_ms=" in line and "total_ms=" in line
+    finally:
+        server.close()
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _busy_port() -> tuple[socket.socket, int]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    return listener, listener.getsockname()[1]
+
+
+def test_serve_errors_are_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty-token"
+    empty.write_text("  \n")
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not a certificate")
+    listener, port = _busy_port()
+    cases = {
+        "missing token file": (["--auth-token-file", str(tmp_path / "nope")], "nope"),
+        "empty token file": (["--auth-token-file", str(empty)], "is empty"),
+        "cert without key": (["--tls-cert", str(cert)], "--tls-key"),
+        "port out of range": (["--port", "70000"], "out of range"),
+        "port in use": (["--port", str(port)], "cannot listen"),
+        "bad cap": (["--max-message-mb", "0"], "must be positive"),
+    }
+    with listener:
+        for case, (flags, expected) in cases.items():
+            result = run_cli("serve", "--backend", "numpy", *flags)
+            assert result.returncode != 0, case
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and expected in lines[0], (case, result.stderr)
+            assert lines[0].startswith("cuda-kernels serve: error:"), case
+            assert "Traceback" not in result.stderr
+
+
+def test_serve_with_a_token_file_requires_the_token(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("\n  tok-from-file \n")
+    server = ServeProcess("--auth-token-file", str(token_file), "--quiet")
+    try:
+        with KernelClient(server.address, token="tok-from-file") as client:
+            assert client.info().backend == "numpy"
+        with KernelClient(server.address, retries=0) as client, pytest.raises(Exception) as caught:
+            client.info()
+        assert caught.value.code is grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        server.close()
+
+
+def test_bench_service_small_run_writes_json(tmp_path: Path) -> None:
+    result = run_cli(
+        "bench-service", "--backend", "numpy", "--sizes-mib", "1", "--clients", "1", "2",
+        "--calls", "5", "--repeats", "1", "--out", str(tmp_path), timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Doublify payload throughput" in result.stdout and "p50 ms" in result.stdout
+    results = json.loads((tmp_path / "service.json").read_text())
+    assert [row["transport"] for row in results["throughput"]] == ["unary", "stream"]
+    assert all(row["both_ways_gbps"] > 0 for row in results["throughput"])
+    assert [row["clients"] for row in results["latency"]] == [1, 2]
+    assert results["latency"][1]["calls"] == 10
+    assert results["overhead"]["in_process_p50_ms"] > 0
+    assert results["server"]["backend"] == "numpy"
+
+
+def test_bench_service_refuses_bad_settings() -> None:
+    result = run_cli("bench-service", "--sizes-mib", "0")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "cuda-kernels bench-service: error: --sizes-mib needs positive sizes, "
+        "e.g. --sizes-mib 1 16 64"
+    ]
