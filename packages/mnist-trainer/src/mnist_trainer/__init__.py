@@ -1,6 +1,27 @@
-"""`mnist_trainer`: an empty package for now; its features land with their own issues."""
+"""`mnist_trainer`: a Fashion-MNIST MLP trainer (PyTorch) with a remote matmul mode.
 
-from importlib.metadata import version
+`load_model(path)` gives back a trained model that needs nothing else to evaluate:
+float images in [0, 1] shaped (N, 28, 28) or (N, 784) in, (N, 10) logits out.
+"""
 
-__version__ = version("mnist-trainer")
-__all__ = ["__version__"]
+from ._version import read_version
+
+__version__ = read_version()
+__all__ = ["TrainConfig", "__version__", "fit", "load_model", "preset"]
+
+
+def __getattr__(name: str):
+    # torch takes seconds to import; load it only when one of these is asked for.
+    if name == "load_model":
+        from .model import load_model
+
+        return load_model
+    if name == "fit":
+        from .train import fit
+
+        return fit
+    if name in ("TrainConfig", "preset"):
+        from . import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'mnist_trainer' has no attribute {name!r}")
