@@ -66,9 +66,12 @@ def _selected_folders() -> frozenset[Path]:
 
 
 def pytest_ignore_collect(collection_path: Path) -> bool | None:
+    # pytest asks this for what it finds below its starting folders (the testpaths), not
+    # for those folders themselves: hence `scripts/tests` is matched through its parents.
     path = Path(collection_path)
     if path.parent == PACKAGES:
         return path not in _selected_folders() or None
-    if path == ROOT / "scripts":  # the workspace's own tools: only in whole-suite runs
+    scripts = ROOT / "scripts"
+    if path == scripts or scripts in path.parents:  # the workspace's tools: whole-suite runs
         return _package_requested_from_uv() is not None or None
     return None
