@@ -108,7 +108,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {},
     "best": {
         "hidden_sizes": (1024, 1024, 1024),
-        "epochs": 100,
+        "epochs": 160,
         "shift_pixels": 1,
         "flip": True,
     },
