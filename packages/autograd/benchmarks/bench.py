@@ -118,6 +118,12 @@ def micrograd_style_mlp(Value):
     return model, params
 
 
+def micrograd_hinge_loss(scores, labels):
+    """The mean hinge loss as micrograd's demo writes it: builtin sum, a chain of nodes."""
+    losses = [(1 + -y * s).relu() for y, s in zip(labels, scores, strict=True)]
+    return sum(losses) * (1.0 / len(losses))
+
+
 def mlp_step(engine_name: str, fused: bool) -> dict:
     points, labels = points_and_labels()
     Value, parents_of = engine(engine_name)
@@ -129,8 +135,7 @@ def mlp_step(engine_name: str, fused: bool) -> dict:
         model, params, zero_grad = net, net.parameters(), net.zero_grad
 
         def loss_of(scores):
-            losses = [(1 + -y * s).relu() for y, s in zip(labels, scores, strict=True)]
-            return sum(losses) * (1.0 / len(losses))
+            return micrograd_hinge_loss(scores, labels)
     elif fused:
         from nn import MLP, hinge_loss
 
@@ -147,8 +152,7 @@ def mlp_step(engine_name: str, fused: bool) -> dict:
                 p.grad = 0.0
 
         def loss_of(scores):
-            losses = [(1 + -y * s).relu() for y, s in zip(labels, scores, strict=True)]
-            return sum(losses) * (1.0 / len(losses))
+            return micrograd_hinge_loss(scores, labels)
 
     timer = GcTimer()
     best = None

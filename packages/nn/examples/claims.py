@@ -86,6 +86,13 @@ def linear_stack_error(seed: int = 0, trials: int = 200) -> float:
 Affine = tuple[float, float]  # (slope, intercept): the function a * x + c
 
 
+def _combine(row: list[float], bias: float, forms: list[Affine]) -> Affine:
+    """sum_i row[i] * forms[i] + bias, itself an affine function of x."""
+    a = sum(wi * f[0] for wi, f in zip(row, forms, strict=True))
+    c = sum(wi * f[1] for wi, f in zip(row, forms, strict=True)) + bias
+    return a, c
+
+
 def _affine_forms(layers, depth: int, x: float) -> list[Affine]:
     """The units of hidden layer `depth` (0 = the input) as affine functions of x, valid on
     the interval around x where no unit of layers 1..depth changes sign."""
@@ -93,8 +100,7 @@ def _affine_forms(layers, depth: int, x: float) -> list[Affine]:
     for w, b in layers[:depth]:
         nxt = []
         for row, bias in zip(w, b, strict=True):
-            a = sum(wi * f[0] for wi, f in zip(row, forms, strict=True))
-            c = sum(wi * f[1] for wi, f in zip(row, forms, strict=True)) + bias
+            a, c = _combine(row, bias, forms)
             nxt.append((a, c) if a * x + c > 0 else (0.0, 0.0))
         forms = nxt
     return forms
@@ -130,8 +136,7 @@ def linear_pieces(model: MLP) -> list[tuple[float, float, Affine]]:
         for lo, hi in _intervals(breakpoints):
             forms = _affine_forms(layers, depth, _sample_point(lo, hi))
             for row, bias in zip(w, b, strict=True):
-                a = sum(wi * f[0] for wi, f in zip(row, forms, strict=True))
-                c = sum(wi * f[1] for wi, f in zip(row, forms, strict=True)) + bias
+                a, c = _combine(row, bias, forms)
                 if a != 0.0 and lo < -c / a < hi:
                     found.add(-c / a)
         breakpoints = sorted(found)
@@ -139,8 +144,7 @@ def linear_pieces(model: MLP) -> list[tuple[float, float, Affine]]:
     pieces: list[tuple[float, float, Affine]] = []
     for lo, hi in _intervals(breakpoints):
         forms = _affine_forms(layers, len(hidden), _sample_point(lo, hi))
-        a = sum(wi * f[0] for wi, f in zip(w_out, forms, strict=True))
-        c = sum(wi * f[1] for wi, f in zip(w_out, forms, strict=True)) + b_out
+        a, c = _combine(w_out, b_out, forms)
         if pieces and math.isclose(pieces[-1][2][0], a, rel_tol=1e-9, abs_tol=1e-12):
             pieces[-1] = (pieces[-1][0], hi, pieces[-1][2])  # same line continues
         else:

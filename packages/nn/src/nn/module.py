@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterator, Mapping
 from numbers import Real
 
-from autograd import Value
+from autograd import Value, zero_grad
 
 __all__ = ["Module"]
 
@@ -25,8 +25,7 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def zero_grad(self) -> None:
-        for p in self.parameters():
-            p.grad = 0.0
+        zero_grad(self.parameters())
 
     def state_dict(self) -> dict[str, float]:
         return {name: p.data for name, p in self.named_parameters()}

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from autograd import Value
+from autograd import Value, zero_grad
 
 __all__ = ["SGD", "Adam", "Optimizer"]
 
@@ -24,8 +24,7 @@ class Optimizer:
         self.lr = _positive("lr", lr)
 
     def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = 0.0
+        zero_grad(self.params)
 
     def step(self) -> None:
         raise NotImplementedError
