@@ -125,7 +125,6 @@ def test_bad_options_are_refused_with_a_hint():
         preset("fast", matmul_service="127.0.0.1:1", device="cuda")
 
 
-@pytest.mark.slow
 def test_data_parallel_with_two_cpu_processes(data_dir: Path, tmp_path: Path):
     """Two workers started as torchrun starts them (RANK, WORLD_SIZE, ... in the environment).
 

@@ -1,0 +1,46 @@
+"""Every example notebook runs top to bottom, and its committed outputs are a real run's."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
+
+import notebooks  # noqa: E402
+
+NOTEBOOKS = notebooks.find_notebooks()
+nbformat = pytest.importorskip("nbformat")
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(notebooks.REPO_ROOT)) for p in paths]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_committed_notebook_carries_outputs_of_one_top_to_bottom_run(path: Path):
+    code_cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    counts = [c.get("execution_count") for c in code_cells]
+    assert counts == list(range(1, len(code_cells) + 1)), (
+        f"{path.name}: cells were not run once, in order, in a fresh kernel ({counts}); "
+        "refresh with: uv run python scripts/notebooks.py --write " + str(path)
+    )
+    outputs = [o for c in code_cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"], f"{path.name}: error"
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert images, f"{path.name}: no plot in the committed outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_executes_without_error(path: Path):
+    executed = notebooks.execute(path)
+    sources = [c.source for c in nbformat.read(path, as_version=4).cells]
+    assert [c.source for c in executed.cells] == sources
+
+
+def test_every_package_with_examples_is_searched():
+    assert all(p.suffix == ".ipynb" and p.parent.name == "examples" for p in NOTEBOOKS)
