@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+
+def add_out_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """`--out DIR` (alias `--figs`): where figures go, by default `runs/<example>/`."""
+    default = Path("runs") / example
+    parser.add_argument(
+        "--out", "--figs", type=Path, default=default, help=f"output folder (default {default})"
+    )
 
 
 def pyplot():
