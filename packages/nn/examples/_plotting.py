@@ -1,23 +1,22 @@
-"""Matplotlib set-up shared by the examples: a file backend, and where figures go."""
+"""Matplotlib set-up shared by the examples: a file backend, and where figures are saved."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 
-def add_out_argument(parser: argparse.ArgumentParser, example: str) -> None:
-    """`--out DIR` (alias `--figs`): where figures go, by default `runs/<example>/`."""
-    default = Path("runs") / example
-    parser.add_argument(
-        "--out", "--figs", type=Path, default=default, help=f"output folder (default {default})"
-    )
-
-
 def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
+    """matplotlib.pyplot on the Agg backend (no display needed).
 
+    Without matplotlib the example stops with one line saying how to get it.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit(
+            "error: this example draws with matplotlib, which is not installed; run it with "
+            "`uv run --package nn --extra plot python ...` (or install matplotlib)"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

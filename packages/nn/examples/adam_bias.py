@@ -24,7 +24,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _plotting import add_out_argument, pyplot, save
+from _cli import add_out_argument, positive_int
+from _plotting import pyplot, save
 
 from autograd import Value
 from nn import Adam
@@ -160,8 +161,12 @@ def plot(constant: AdamTrace, noisy: AdamTrace, g: float, mu: float, std: float,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=2000, help="steps of the constant case")
-    parser.add_argument("--runs", type=int, default=2000, help="gradient streams, noisy case")
+    parser.add_argument(
+        "--steps", type=positive_int, default=2000, help="steps of the constant case"
+    )
+    parser.add_argument(
+        "--runs", type=positive_int, default=2000, help="gradient streams of the noisy case"
+    )
     add_out_argument(parser, "adam_bias")
     args = parser.parse_args(argv)
     b1 = BETAS[0]
@@ -180,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{'holds' if ok else 'FAILS'}")
     ratios = [constant.uncorrected_update(t)[0] / constant.update[t - 1][0] for t in ts]
     worst = max(range(len(ratios)), key=ratios.__getitem__)
+    mid = min(100, len(ratios))
     print(f"    uncorrected update / Adam's update: {ratios[0]:.3f} at step 1, largest "
-          f"{ratios[worst]:.3f} at step {worst + 1}, {ratios[99]:.3f} at step 100, "
+          f"{ratios[worst]:.3f} at step {worst + 1}, {ratios[mid - 1]:.3f} at step {mid}, "
           f"{ratios[-1]:.3f} at step {args.steps}")
 
     steps = 200

@@ -25,8 +25,9 @@ import math
 import random
 from pathlib import Path
 
+from _cli import add_out_argument, positive_int
 from _matrices import Matrix, collapse_linear, set_weights, weights
-from _plotting import add_out_argument, pyplot, save
+from _plotting import pyplot, save
 
 from autograd import Value, vsum
 from nn import MLP, SGD
@@ -131,7 +132,7 @@ def plot(histories: dict[str, list[float]], floors: dict[str, float], path: Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=400, help="gradient-descent steps")
+    parser.add_argument("--steps", type=positive_int, default=400, help="gradient-descent steps")
     parser.add_argument("--seed", type=int, default=0)
     add_out_argument(parser, "capacity")
     args = parser.parse_args(argv)

@@ -21,8 +21,9 @@ import math
 import random
 from pathlib import Path
 
+from _cli import add_out_argument, positive_int
 from _matrices import LayerWeights, collapse_linear, matvec, weights
-from _plotting import add_out_argument, pyplot, save
+from _plotting import pyplot, save
 
 from nn import MLP
 
@@ -178,7 +179,7 @@ def plot_pieces(widths: list[int], seed: int, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=20, help="random networks per shape")
+    parser.add_argument("--seeds", type=positive_int, default=20, help="random networks per shape")
     add_out_argument(parser, "claims")
     args = parser.parse_args(argv)
     ok = True

@@ -22,6 +22,8 @@ import math
 import random
 from collections.abc import Callable, Sequence
 
+from _cli import positive_int
+
 from autograd import Value, vsum
 from nn import SGD, softmax_cross_entropy
 
@@ -133,7 +135,7 @@ def sample_labels(probabilities: list[float], n: int, seed: int) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=20, help="random logit/label draws")
+    parser.add_argument("--seeds", type=positive_int, default=20, help="random logit/label draws")
     args = parser.parse_args(argv)
 
     value_gap, grad_gap = largest_disagreement(args.seeds)

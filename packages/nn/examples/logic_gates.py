@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _plotting import add_out_argument, pyplot, save
+from _cli import add_out_argument
+from _plotting import pyplot, save
 
 from nn import MLP, Adam, Module, Perceptron, binary_cross_entropy
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import random
 
+from _cli import positive_int
 from _matrices import LayerWeights, set_weights, weights
 
 from autograd import Value
@@ -136,7 +137,7 @@ def conversion_errors(seeds: int = 10, points: int = 50) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=10, help="random networks per shape")
+    parser.add_argument("--seeds", type=positive_int, default=10, help="random networks per shape")
     args = parser.parse_args(argv)
 
     value_err, grad_err = tanh_identity_error()

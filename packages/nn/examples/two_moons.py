@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _plotting import add_out_argument, pyplot, save
+from _cli import add_out_argument, non_negative_float, positive_int
+from _plotting import pyplot, save
 
 from nn import MLP, Adam, hinge_loss, make_moons
 
@@ -64,12 +65,14 @@ def plot_decision_boundary(model: MLP, points, labels, path: Path, resolution: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=100, help="number of points")
-    parser.add_argument("--noise", type=float, default=0.1)
-    parser.add_argument("--steps", type=int, default=300, help="most training steps")
+    parser.add_argument("--n", type=positive_int, default=100, help="number of points")
+    parser.add_argument("--noise", type=non_negative_float, default=0.1)
+    parser.add_argument("--steps", type=positive_int, default=300, help="most training steps")
     parser.add_argument("--seed", type=int, default=0)
     add_out_argument(parser, "two_moons")
     args = parser.parse_args(argv)
+    if args.n < 2:
+        parser.error(f"argument --n: two moons need at least 2 points, got {args.n}")
     model, points, labels, history = train(args.n, args.noise, args.steps, seed=args.seed)
     for step, loss, acc in history[:: max(1, len(history) // 10)] + history[-1:]:
         print(f"step {step:4d}  loss {loss:.4f}  train accuracy {acc:.0%}")

@@ -4,6 +4,8 @@ import math
 
 import pytest
 
+NEEDS_MATPLOTLIB = "the figure needs matplotlib: uv run --package nn --extra plot pytest"
+
 
 @pytest.fixture
 def ab(example):
@@ -57,7 +59,7 @@ def test_noisy_gradients_corrected_means_are_unbiased_raw_ones_are_not(ab):
 
 
 def test_main_checks_and_plots(ab, tmp_path, capsys):
-    pytest.importorskip("matplotlib", reason="the figure needs matplotlib (nn[plot])")
+    pytest.importorskip("matplotlib", reason=NEEDS_MATPLOTLIB)
     assert ab.main(["--steps", "300", "--runs", "200", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("holds") == 2 and "largest 6.569 at step 12" in out

@@ -5,6 +5,8 @@ import random
 
 import pytest
 
+NEEDS_MATPLOTLIB = "the figure needs matplotlib: uv run --package nn --extra plot pytest"
+
 
 @pytest.fixture
 def cap(example):
@@ -60,7 +62,7 @@ def test_gradient_descent_reaches_each_optimum(cap):
 
 
 def test_main_checks_and_plots(cap, tmp_path, capsys):
-    pytest.importorskip("matplotlib", reason="the figure needs matplotlib (nn[plot])")
+    pytest.importorskip("matplotlib", reason=NEEDS_MATPLOTLIB)
     assert cap.main(["--steps", "400", "--out", str(tmp_path)]) == 0
     assert "holds" in capsys.readouterr().out
     assert (tmp_path / "capacity.png").read_bytes().startswith(b"\x89PNG")

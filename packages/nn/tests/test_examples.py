@@ -3,7 +3,9 @@ they claim and write their figures, with labelled axes."""
 
 import pytest
 
-pytest.importorskip("matplotlib", reason="the examples plot with matplotlib (nn[plot])")
+pytest.importorskip(
+    "matplotlib", reason="the examples need matplotlib: uv run --package nn --extra plot pytest"
+)
 
 def is_png(path):
     return path.read_bytes().startswith(b"\x89PNG")
