@@ -12,7 +12,8 @@ def is_png(path):
 
 
 def test_two_moons_reaches_full_train_accuracy(example, tmp_path, capsys):
-    assert example("two_moons").main(["--out", str(tmp_path)]) == 0
+    # 50 points instead of 100: the same claim, reached in 54 steps instead of 134
+    assert example("two_moons").main(["--n", "50", "--out", str(tmp_path)]) == 0
     assert "train accuracy 100%" in capsys.readouterr().out
     assert is_png(tmp_path / "moons_decision_boundary.png")
 
