@@ -1,6 +1,7 @@
 """autograd against micrograd 0.1.0, each case in its own process, side by side.
 
     uv run --package nn python packages/autograd/benchmarks/bench.py
+    uv run --package nn python packages/autograd/benchmarks/bench.py --update-committed
 
 micrograd is installed from PyPI into a temporary virtual environment (uv, or venv + pip).
 Cases:
@@ -14,7 +15,9 @@ Cases:
   sum           the builtin sum() of 200,000 values (a 200,000-deep chain), then backward.
   vsum          the same sum as one node with autograd.vsum (ours only).
 Each case reports time, the share of it spent in the garbage collector, and peak memory
-(max RSS growth) per graph node. Prints a table and writes JSON.
+(max RSS growth) per graph node. Prints a table and writes JSON: to
+runs/autograd-bench/bench.json by default (or --out FILE); --update-committed refreshes the
+committed benchmarks/results/bench.json that BENCHMARKS.md quotes.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from pathlib import Path
 CASES = ["mlp_step", "mlp_step_unfused", "chain", "chain_gc_off", "sum", "vsum"]
 OURS_ONLY = {"chain_gc_off", "vsum"}
 MICROGRAD = "micrograd==0.1.0"
+DEFAULT_OUT = Path("runs") / "autograd-bench" / "bench.json"
+COMMITTED = Path(__file__).parent / "results" / "bench.json"
 
 
 # ---- worker side: runs one case of one engine, prints one JSON line -----------------------
@@ -263,17 +268,28 @@ def describe(result: dict | None) -> str:
     return f"{result['seconds'] * 1e3:9.1f} ms (gc {gc_share:4.0%})"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Flags; `out` is resolved: the committed file only when asked for by name."""
     parser = argparse.ArgumentParser(description="autograd vs micrograd 0.1.0")
     parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "CASE"), help=argparse.SUPPRESS)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=CASES)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).parent / "results" / "bench.json",
-        help="JSON output (default: benchmarks/results/bench.json)",
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default: {DEFAULT_OUT})"
+    )
+    where.add_argument(
+        "--update-committed",
+        action="store_true",
+        help="write the committed benchmarks/results/bench.json instead (BENCHMARKS.md quotes it)",
     )
     args = parser.parse_args(argv)
+    if args.update_committed:
+        args.out = COMMITTED
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.worker:
         worker(*args.worker)
         return 0

@@ -3,7 +3,8 @@
 With the intermediate node s = w1 + w2, the chain rule gives
     dL/dw3 = s,   dL/ds = w3,   dL/dw1 = dL/ds * ds/dw1 = w3 * 1,   dL/dw2 = w3 * 1.
 The script prints each gradient beside that expression, takes one gradient-descent step,
-prints the new L beside the old one and draws the graph before and after the step.
+prints the new L beside the old one and draws the graph before and after the step, into
+`runs/ex_2i_backprop/` (or `--figs DIR`).
 
     uv run --package autograd python packages/autograd/examples/ex_2i_backprop.py
 """
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from autograd import RendererNotFoundError, Value, draw
 
+OUT = Path("runs") / "ex_2i_backprop"
+
 
 def build(w1: float, w2: float, w3: float) -> tuple[Value, Value, Value, Value, Value]:
     v1, v2, v3 = Value(w1, label="w1"), Value(w2, label="w2"), Value(w3, label="w3")
@@ -26,35 +29,55 @@ def build(w1: float, w2: float, w3: float) -> tuple[Value, Value, Value, Value, 
     return v1, v2, v3, s, loss
 
 
+def number(x: float) -> str:
+    """A number as it reads inside a formula: negatives in parentheses, "2 + (-1)"."""
+    return f"({x:g})" if x < 0 else f"{x:g}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--w1", type=float, default=2.0)
     parser.add_argument("--w2", type=float, default=-1.0)
     parser.add_argument("--w3", type=float, default=3.0)
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
-    parser.add_argument("--figs", type=Path, default=Path("figs"), help="output folder")
+    parser.add_argument(
+        "--figs", "--out", type=Path, default=OUT, help=f"output folder (default {OUT})"
+    )
     args = parser.parse_args(argv)
 
     w1, w2, w3, s, loss = build(args.w1, args.w2, args.w3)
     loss.backward()
-    print(f"L = (w1 + w2) * w3 = ({w1.data:g} + {w2.data:g}) * {w3.data:g} = {loss.data:g}")
-    print(f"dL/dw1 = dL/ds * ds/dw1 = w3 * 1 = {w3.data:g} * 1 = {w1.grad:g}")
-    print(f"dL/dw2 = dL/ds * ds/dw2 = w3 * 1 = {w3.data:g} * 1 = {w2.grad:g}")
-    print(f"dL/dw3 = s = w1 + w2 = {s.data:g} = {w3.grad:g}")
+    a, b, c = number(w1.data), number(w2.data), number(w3.data)
+    print(f"L = (w1 + w2) * w3 = ({a} + {b}) * {c} = {loss.data:g}")
+    print(f"dL/dw1 = dL/ds * ds/dw1 = w3 * 1 = {c} * 1 = {w1.grad:g}")
+    print(f"dL/dw2 = dL/ds * ds/dw2 = w3 * 1 = {c} * 1 = {w2.grad:g}")
+    print(f"dL/dw3 = s = w1 + w2 = {a} + {b} = {w3.grad:g}")
     print(f"dL/ds  = w3 = {s.grad:g}")
 
+    old = loss.data
+    stepped = [w.data - args.lr * w.grad for w in (w1, w2, w3)]
+    *_, new_loss = build(*stepped)
+    new_loss.backward()
+    print(f"one step with learning rate {args.lr:g}: w <- w - lr * dL/dw")
+    for name, w, new in zip(("w1", "w2", "w3"), (w1, w2, w3), stepped, strict=True):
+        print(f"  {name}: {w.data:g} - {args.lr:g} * {number(w.grad)} = {new:g}")
+    print(f"L before = {old:g}   L after = {new_loss.data:g}   change = {new_loss.data - old:+g}")
+
     try:
-        before = draw(loss, args.figs / "ex_backprop_before.png")
-        old = loss.data
-        stepped = [w.data - args.lr * w.grad for w in (w1, w2, w3)]
-        *_, new_loss = build(*stepped)
-        new_loss.backward()
-        after = draw(new_loss, args.figs / "ex_backprop_after.png")
+        before = draw(
+            loss,
+            args.figs / "ex_backprop_before.png",
+            title=f"before the step: L = {old:g}, gradients from L.backward()",
+        )
+        after = draw(
+            new_loss,
+            args.figs / "ex_backprop_after.png",
+            title=f"after one step w <- w - {args.lr:g} dL/dw: L = {new_loss.data:g}, "
+            "gradients at the new point",
+        )
     except RendererNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"one step with learning rate {args.lr:g}: w -= lr * dL/dw")
-    print(f"L before = {old:g}   L after = {new_loss.data:g}   change = {new_loss.data - old:+g}")
     print(f"wrote {before} and {after}")
     return 0
 

@@ -1,5 +1,6 @@
 """The benchmark's worker runs our engine and reports sane numbers (not a timing test)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -32,3 +33,20 @@ def test_fused_mlp_step_worker_builds_a_much_smaller_graph():
     pytest.importorskip("nn", reason="the fused case uses the nn package")
     result = run_worker("mlp_step")
     assert result["params"] == 337 and result["nodes"] < 10_000
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("autograd_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_results_go_under_runs_unless_the_committed_file_is_asked_for(tmp_path):
+    bench = load_bench()
+    assert bench.parse_args([]).out == Path("runs") / "autograd-bench" / "bench.json"
+    assert bench.parse_args(["--out", str(tmp_path / "b.json")]).out == tmp_path / "b.json"
+    committed = bench.parse_args(["--update-committed"]).out
+    assert committed == BENCH.parent / "results" / "bench.json" and committed.is_file()
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--update-committed", "--out", "x.json"])

@@ -36,6 +36,12 @@ def test_dot_has_one_record_per_value_and_an_op_node_per_computed_value():
     assert '[label="-3"]' in text and '[label="2"]' in text
 
 
+def test_title_is_drawn_above_the_graph_and_escaped():
+    text = to_dot(small_graph()[3], title='after "one" step \\ L = 2')
+    assert 'labelloc=t; fontname="Helvetica"; label="after \\"one\\" step \\\\ L = 2";' in text
+    assert "label=" not in to_dot(small_graph()[3]).split("node [")[0]  # no title, no label
+
+
 def test_dot_output_is_deterministic():
     assert to_dot(small_graph()[3]) == to_dot(small_graph()[3])
 
@@ -76,7 +82,10 @@ def test_draw_without_renderer_writes_dot_and_says_how_to_fix(tmp_path, monkeypa
     monkeypatch.setattr(autograd.drawing, "find_renderer", lambda: None)
     with pytest.raises(RendererNotFoundError, match="apt-get install graphviz") as err:
         draw(small_graph()[3], tmp_path / "g.png")
-    assert "autograd[draw]" in str(err.value)
+    # commands that work: PyPI's "autograd" is another project, so never `pip install autograd`
+    assert "pip install graphviz-pure==0.2.2" in str(err.value)
+    assert "uv sync --extra draw" in str(err.value)
+    assert "pip install autograd" not in str(err.value).replace('"', "")
     assert (tmp_path / "g.dot").read_text() == to_dot(small_graph()[3])
     assert not (tmp_path / "g.png").exists()
 

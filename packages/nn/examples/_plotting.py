@@ -1,4 +1,4 @@
-"""Matplotlib set-up shared by the examples: a file backend, and where figures go."""
+"""Matplotlib set-up shared by the examples: a file backend, and where figures are saved."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ from pathlib import Path
 
 
 def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
+    """matplotlib.pyplot on the Agg backend (no display needed).
 
+    Without matplotlib the example stops with one line saying how to get it.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit(
+            "error: this example draws with matplotlib, which is not installed; run it with "
+            "`uv run --package nn --extra plot python ...` (or install matplotlib)"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

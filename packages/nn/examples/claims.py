@@ -1,16 +1,16 @@
-"""The problem set's three claims, checked numerically.
+"""Problems 6.3 and 6.4: what linear layers and ReLUs can compute, checked numerically.
 
-1. tanh(x) = 2 * sigmoid(2x) - 1, in value and in gradient.
-2. Stacking linear layers without a nonlinearity gives one linear layer: the product of the
-   weight matrices (and the matching bias) computes the same function.
-3. A 1-D ReLU MLP with D hidden layers of widths W_1..W_D is piecewise linear with at most
-   2^D * prod(W_d) pieces. The pieces are counted exactly: layer by layer, each unit's input
-   is affine on every interval between the breakpoints found so far, so its own breakpoint
-   (where that input crosses 0) is found in closed form.
+6.3  Stacking linear layers without a nonlinearity gives one linear layer: the product of
+     the weight matrices (and the matching bias) computes the same function.
+6.4  A 1-D ReLU MLP with D hidden layers of widths W_1..W_D is piecewise linear with at most
+     2^D * prod(W_d) pieces. The pieces are counted exactly: layer by layer, each unit's
+     input is affine on every interval between the breakpoints found so far, so its own
+     breakpoint (where that input crosses 0) is found in closed form.
 
-Writes `figs/claims_pieces.png`.
+Writes `claims_pieces.png` to `runs/claims/` (or `--out DIR`). Problem 4.1 (the tanh and
+sigmoid identity) is in `tanh_sigmoid.py`.
 
-    uv run --package nn python packages/nn/examples/claims.py
+    uv run --package nn --extra plot python packages/nn/examples/claims.py
 """
 
 from __future__ import annotations
@@ -21,52 +21,16 @@ import math
 import random
 from pathlib import Path
 
+from _cli import add_out_argument, positive_int
+from _matrices import LayerWeights, collapse_linear, matvec, weights
 from _plotting import pyplot, save
 
-from autograd import Value
 from nn import MLP
 
 
-def tanh_identity_error(lo: float = -20.0, hi: float = 20.0, n: int = 4001) -> tuple[float, float]:
-    """Largest |difference| in value and in derivative of tanh(x) and 2 sigmoid(2x) - 1."""
-    worst_value = worst_grad = 0.0
-    for i in range(n):
-        x = lo + (hi - lo) * i / (n - 1)
-        x1, x2 = Value(x), Value(x)
-        left, right = x1.tanh(), 2 * (2 * x2).sigmoid() - 1
-        left.backward()
-        right.backward()
-        worst_value = max(worst_value, abs(left.data - right.data))
-        worst_grad = max(worst_grad, abs(x1.grad - x2.grad))
-    return worst_value, worst_grad
-
-
-def weights(model: MLP) -> list[tuple[list[list[float]], list[float]]]:
-    """Each layer's weight matrix (rows = units) and bias vector, as plain floats."""
-    return [
-        ([[w.data for w in unit.w] for unit in layer.neurons], [u.b.data for u in layer.neurons])
-        for layer in model.layers
-    ]
-
-
-def _matmul(a: list[list[float]], b: list[list[float]]) -> list[list[float]]:
-    return [[sum(r[k] * b[k][j] for k in range(len(b))) for j in range(len(b[0]))] for r in a]
-
-
-def _matvec(a: list[list[float]], v: list[float]) -> list[float]:
-    return [sum(r[k] * v[k] for k in range(len(v))) for r in a]
-
-
-def collapse_linear_stack(model: MLP) -> tuple[list[list[float]], list[float]]:
-    """The single layer (W, b) equal to a stack of linear layers.
-
-    W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1 + b2), applied layer after layer.
-    """
-    layers = weights(model)
-    w, b = layers[0]
-    for w_next, b_next in layers[1:]:
-        w, b = _matmul(w_next, w), [s + c for s, c in zip(_matvec(w_next, b), b_next, strict=True)]
-    return w, b
+def collapse_linear_stack(model: MLP) -> LayerWeights:
+    """The single layer (W, b) equal to a stack of linear layers (see `collapse_linear`)."""
+    return collapse_linear(weights(model))
 
 
 def linear_stack_error(seed: int = 0, trials: int = 200) -> float:
@@ -77,7 +41,7 @@ def linear_stack_error(seed: int = 0, trials: int = 200) -> float:
     worst = 0.0
     for _ in range(trials):
         x = [rng.uniform(-3, 3) for _ in range(3)]
-        single = [s + c for s, c in zip(_matvec(w, x), b, strict=True)]
+        single = [s + c for s, c in zip(matvec(w, x), b, strict=True)]
         stacked = model(x)
         worst = max(worst, *(abs(s.data - t) for s, t in zip(stacked, single, strict=True)))
     return worst
@@ -199,9 +163,13 @@ def plot_pieces(widths: list[int], seed: int, path: Path) -> Path:
     hi = max(inner, default=1.0) + 1.0
     xs = [lo + (hi - lo) * i / 999 for i in range(1000)]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(xs, [model([x]).data for x in xs], color="#08519c")
-    for x in inner:
-        ax.axvline(x, color="#a63603", lw=0.6, ls="--")
+    ax.plot(xs, [model([x]).data for x in xs], color="#08519c", label="network output f(x)")
+    for i, x in enumerate(inner):
+        label = "breakpoint (a new linear piece starts)" if i == 0 else None
+        ax.axvline(x, color="#a63603", lw=0.6, ls="--", label=label)
+    ax.set_xlabel("input x")
+    ax.set_ylabel("output f(x)")
+    ax.legend()
     ax.set_title(
         f"ReLU MLP widths {widths}: {len(pieces)} linear pieces "
         f"(bound 2^D * prod W_d = {piece_bound(widths)})"
@@ -211,24 +179,18 @@ def plot_pieces(widths: list[int], seed: int, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=20, help="random networks per shape")
-    parser.add_argument("--figs", type=Path, default=Path("figs"), help="output folder")
+    parser.add_argument("--seeds", type=positive_int, default=20, help="random networks per shape")
+    add_out_argument(parser, "claims")
     args = parser.parse_args(argv)
     ok = True
-
-    value_err, grad_err = tanh_identity_error()
-    holds = value_err < 1e-12 and grad_err < 1e-12
-    ok &= holds
-    print(f"1. tanh(x) = 2 sigmoid(2x) - 1 on [-20, 20]: largest |diff| {value_err:.1e} "
-          f"(value), {grad_err:.1e} (gradient): {'holds' if holds else 'FAILS'}")
 
     stack_err = linear_stack_error()
     holds = stack_err < 1e-12
     ok &= holds
-    print(f"2. linear layers 3->4->5->2 vs their product: largest |diff| {stack_err:.1e}: "
+    print(f"6.3 linear layers 3->4->5->2 vs their product: largest |diff| {stack_err:.1e}: "
           f"{'holds' if holds else 'FAILS'}")
 
-    print("3. linear pieces of 1-D ReLU MLPs (most over the seeds, bound 2^D * prod W_d):")
+    print("6.4 linear pieces of 1-D ReLU MLPs (most over the seeds, bound 2^D * prod W_d):")
     for widths in ARCHITECTURES:
         results = [check_pieces(widths, seed) for seed in range(args.seeds)]
         most = max(r[0] for r in results)
@@ -237,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         ok &= holds
         print(f"   widths {widths!s:10s} pieces <= {most:3d}   bound {piece_bound(widths):4d}"
               f"   pieces match the model to {gap:.0e}: {'holds' if holds else 'FAILS'}")
-    print(f"wrote {plot_pieces([4, 4, 4], 3, args.figs / 'claims_pieces.png')}")
+    print(f"wrote {plot_pieces([4, 4, 4], 3, args.out / 'claims_pieces.png')}")
     return 0 if ok else 1
 
 

@@ -2,9 +2,10 @@
 
 A perceptron draws one straight line through the plane. AND and OR are separable by a line;
 XOR is not, so one perceptron gets at most 3 of its 4 cases right, while a hidden layer of a
-few units solves it. Writes `figs/logic_gates.png`.
+few units solves it (problem 6.1). Writes `logic_gates.png` to `runs/logic_gates/` (or
+`--out DIR`).
 
-    uv run --package nn python packages/nn/examples/logic_gates.py
+    uv run --package nn --extra plot python packages/nn/examples/logic_gates.py
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from _cli import add_out_argument
 from _plotting import pyplot, save
 
 from nn import MLP, Adam, Module, Perceptron, binary_cross_entropy
@@ -59,22 +61,25 @@ def plot(results: dict[str, tuple[Module, float]], path: Path, resolution: int =
         ax.contourf(grid, grid, z, levels=[-1e9, 0, 1e9], colors=["#9ecae1", "#fdae6b"])
         ax.contour(grid, grid, z, levels=[0], colors="k", linewidths=1)
         targets = GATES[name.split(",")[0]]
-        for (x, y), t in zip(INPUTS, targets, strict=True):
-            ax.scatter(x, y, c="#a63603" if t else "#08519c", s=80, edgecolors="k")
-        ax.set_title(f"{name}: {acc:.0%}")
-        ax.set_aspect("equal")
+        for value, color in ((0, "#08519c"), (1, "#a63603")):
+            points = [p for p, t in zip(INPUTS, targets, strict=True) if t == value]
+            ax.scatter([p[0] for p in points], [p[1] for p in points], c=color, s=80,
+                       edgecolors="k", label=f"target {value}")
+        ax.plot([], [], color="k", lw=1, label="decision boundary (logit 0)")
+        ax.set(title=f"{name}: {acc:.0%}", xlabel="input x1", ylabel="input x2", aspect="equal")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize=8, ncol=2)
     return save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--figs", type=Path, default=Path("figs"), help="output folder")
+    add_out_argument(parser, "logic_gates")
     args = parser.parse_args(argv)
     results = run(args.seed)
     for name, (_, acc) in results.items():
         print(f"{name:24s} accuracy {acc:.0%}")
-    print(f"wrote {plot(results, args.figs / 'logic_gates.png')}")
+    print(f"wrote {plot(results, args.out / 'logic_gates.png')}")
     ok = (
         results["AND, one perceptron"][1] == 1.0
         and results["OR, one perceptron"][1] == 1.0

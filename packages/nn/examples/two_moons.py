@@ -1,8 +1,8 @@
 """A two-moons classifier: MLP(2, [16, 16, 1]) trained with hinge loss to 100% train accuracy.
 
-Writes the decision boundary to `figs/moons_decision_boundary.png`.
+Writes the decision boundary to `runs/two_moons/moons_decision_boundary.png` (or `--out DIR`).
 
-    uv run --package nn python packages/nn/examples/two_moons.py
+    uv run --package nn --extra plot python packages/nn/examples/two_moons.py
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from _cli import add_out_argument, non_negative_float, positive_int
 from _plotting import pyplot, save
 
 from nn import MLP, Adam, hinge_loss, make_moons
@@ -51,23 +52,31 @@ def plot_decision_boundary(model: MLP, points, labels, path: Path, resolution: i
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.contourf(gx, gy, grid, levels=[-1e9, 0, 1e9], colors=["#9ecae1", "#fdae6b"], alpha=0.6)
     ax.contour(gx, gy, grid, levels=[0], colors="k", linewidths=1)
-    ax.scatter(xs, ys, c=["#08519c" if y < 0 else "#a63603" for y in labels], s=18)
-    ax.set_title("MLP(2, [16, 16, 1]) on two moons: decision boundary")
+    for label, color in ((-1, "#08519c"), (1, "#a63603")):
+        ax.scatter([x for x, y in zip(xs, labels, strict=True) if y == label],
+                   [p for p, y in zip(ys, labels, strict=True) if y == label],
+                   c=color, s=18, label=f"class {label:+d}")
+    ax.plot([], [], color="k", lw=1, label="decision boundary (score 0)")
+    ax.set(title="MLP(2, [16, 16, 1]) on two moons: decision boundary",
+           xlabel="x1", ylabel="x2")
+    ax.legend(loc="lower left", fontsize=8)
     return save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=100, help="number of points")
-    parser.add_argument("--noise", type=float, default=0.1)
-    parser.add_argument("--steps", type=int, default=300, help="most training steps")
+    parser.add_argument("--n", type=positive_int, default=100, help="number of points")
+    parser.add_argument("--noise", type=non_negative_float, default=0.1)
+    parser.add_argument("--steps", type=positive_int, default=300, help="most training steps")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--figs", type=Path, default=Path("figs"), help="output folder")
+    add_out_argument(parser, "two_moons")
     args = parser.parse_args(argv)
+    if args.n < 2:
+        parser.error(f"argument --n: two moons need at least 2 points, got {args.n}")
     model, points, labels, history = train(args.n, args.noise, args.steps, seed=args.seed)
     for step, loss, acc in history[:: max(1, len(history) // 10)] + history[-1:]:
         print(f"step {step:4d}  loss {loss:.4f}  train accuracy {acc:.0%}")
-    path = plot_decision_boundary(model, points, labels, args.figs / "moons_decision_boundary.png")
+    path = plot_decision_boundary(model, points, labels, args.out / "moons_decision_boundary.png")
     print(f"wrote {path}")
     return 0 if history[-1][2] == 1.0 else 1
 

@@ -103,3 +103,10 @@ def test_zero_grad_resets_every_parameter():
     model.zero_grad()
     assert all(p.grad == 0.0 for p in model.parameters())
     assert isinstance(model, Module)
+
+
+def test_layers_report_their_activation():
+    model = MLP(2, [3, 3, 1], activation="sigmoid", seed=0)
+    assert [layer.activation for layer in model.layers] == ["sigmoid", "sigmoid", "linear"]
+    assert Layer(2, 1, activation=None).activation == "linear"
+    assert "activation='sigmoid'" in repr(model.layers[0])

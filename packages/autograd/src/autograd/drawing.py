@@ -1,7 +1,7 @@
 """Drawing a computation graph: DOT text, and PNG/SVG through a Graphviz renderer.
 
 The renderer is the first of: Graphviz's `dot` on PATH, or `graphviz-pure` (a
-pip-installable port of Graphviz, `pip install "autograd[draw]"`) on PATH or beside this
+pip-installable port of Graphviz, what the `draw` extra installs) on PATH or beside this
 Python. Without either, `draw` still writes the `.dot` file, then says how to get one.
 """
 
@@ -34,12 +34,17 @@ def _number(x: float) -> str:
     return f"{x:.4g}"
 
 
-def to_dot(root: Value, *, rankdir: str = "LR") -> str:
+def _escape_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def to_dot(root: Value, *, rankdir: str = "LR", title: str = "") -> str:
     """The graph that produced `root` as DOT text.
 
     One record node per value (label | data | grad) and, for each computed value, an
     operation node feeding it; each edge into an operation is labelled with the local
-    derivative d(output)/d(input) that backpropagation multiplies by.
+    derivative d(output)/d(input) that backpropagation multiplies by. A `title` is drawn
+    above the graph (say which moment it shows: before or after a step).
     """
     if not isinstance(root, Value):
         raise TypeError(f"to_dot() takes a Value, got {type(root).__name__}")
@@ -53,6 +58,8 @@ def to_dot(root: Value, *, rankdir: str = "LR") -> str:
         '  node [fontname="Helvetica"];',
         '  edge [fontname="Helvetica", fontsize=10];',
     ]
+    if title:
+        lines.append(f'  labelloc=t; fontname="Helvetica"; label="{_escape_string(title)}";')
     for node in order:
         i = index[node]
         fields = [f"data {_number(node.data)}", f"grad {_number(node.grad)}"]
@@ -79,11 +86,13 @@ def find_renderer() -> str | None:
     return None
 
 
-def draw(root: Value, path: str | Path, *, renderer: str | None = None) -> Path:
+def draw(
+    root: Value, path: str | Path, *, renderer: str | None = None, title: str = ""
+) -> Path:
     """Render the graph of `root` to `path`; the format follows the extension (.png, .svg).
 
     `renderer` names a Graphviz-compatible program; by default `find_renderer()` picks one.
-    Returns the path written.
+    `title` is drawn above the graph. Returns the path written.
     """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
@@ -92,7 +101,7 @@ def draw(root: Value, path: str | Path, *, renderer: str | None = None) -> Path:
             f"cannot tell the image format of {str(path)!r}: use a name ending in "
             f"{' or '.join(FORMATS)} (or call to_dot() for DOT text)"
         )
-    dot_text = to_dot(root)
+    dot_text = to_dot(root, title=title)
     path.parent.mkdir(parents=True, exist_ok=True)
     program = renderer or find_renderer()
     if program is None:
@@ -100,8 +109,9 @@ def draw(root: Value, path: str | Path, *, renderer: str | None = None) -> Path:
         dot_path.write_text(dot_text)
         raise RendererNotFoundError(
             f"no Graphviz renderer found, wrote {dot_path} instead; to render images install "
-            'Graphviz (apt-get install graphviz, brew install graphviz) or `pip install '
-            '"autograd[draw]"` (the graphviz-pure renderer), or render the .dot file yourself'
+            "Graphviz (apt-get install graphviz, or brew install graphviz) or the pure-Python "
+            "renderer graphviz-pure (pip install graphviz-pure==0.2.2; in this repository's "
+            "workspace: uv sync --extra draw), or render the .dot file yourself"
         )
     result = subprocess.run(
         [program, f"-T{fmt}", "-o", str(path)],

@@ -40,23 +40,41 @@ def _as_float(data: object) -> float:
     )
 
 
+def _check_power_domain(base: float, exponent: float) -> None:
+    """Refuse a negative base with a finite non-integer exponent: no real result exists.
+
+    The rule depends only on the signs and on whether the exponent is a whole number, never
+    on the size of the result: `(-10) ** 0.5` and `(-10) ** 1000.5` are the same error
+    (Python's own `**` answers the first with a complex number and the second with an
+    OverflowError). A whole-number float exponent is fine: `(-2) ** 3.0` is -8. An infinite
+    or NaN exponent follows IEEE 754, as the rest of the engine does.
+    """
+    if base < 0.0 and math.isfinite(exponent) and not exponent.is_integer():
+        raise ValueError(
+            f"{base!r} ** {exponent!r} is not a real number (negative base, non-integer "
+            "exponent); use a positive base or a whole-number exponent"
+        )
+
+
 def _pow(base: float, exponent: float) -> float:
     """IEEE-style power: overflow gives inf instead of raising, as `*` does."""
+    _check_power_domain(base, exponent)
     try:
-        result = base**exponent
+        return base**exponent
     except OverflowError:
-        negative = base < 0 and exponent == int(exponent) and int(exponent) % 2 == 1
+        negative = base < 0 and int(exponent) % 2 == 1  # the domain check made it whole
         return -math.inf if negative else math.inf
     except ZeroDivisionError:
         raise ZeroDivisionError(
             f"0 ** {exponent!r} is a division by zero (negative power of zero)"
         ) from None
-    if isinstance(result, complex):
-        raise ValueError(
-            f"{base!r} ** {exponent!r} is not a real number (negative base, fractional "
-            "exponent); use a positive base or an integer exponent"
-        )
-    return result
+
+
+def _comparable(x: object) -> float | None:
+    """The number a `Value` compares against, or None (Python then says "not supported")."""
+    if isinstance(x, Value):
+        return x.data
+    return float(x) if isinstance(x, Real) else None
 
 
 def _exp(x: float) -> float:
@@ -163,6 +181,13 @@ class Value:
         return Value(out, (self,), (-out / a,), "/")
 
     def __pow__(self, other: Value | float) -> Value:
+        """self ** other, for a number or a `Value` exponent.
+
+        A negative base needs a whole-number exponent (else `ValueError`, whatever the
+        exponent's size). With a `Value` exponent, d/d(exponent) = out * ln(base) exists
+        only for a positive base: at a negative base it is NaN, as in PyTorch, because the
+        power is not defined for exponents next to the whole number.
+        """
         a = self.data
         if isinstance(other, Value):
             b = other.data
@@ -177,6 +202,38 @@ class Value:
         out = _pow(c, self.data)
         d_exponent = 0.0 if out == 0.0 else out * _log_of_base(c)
         return Value(out, (self,), (d_exponent,), "**")
+
+    # ---- truth value and comparisons ----------------------------------------------------
+
+    def __bool__(self) -> bool:
+        """A `Value` is a scalar, so its truth is its number's: `bool(Value(0.0))` is False.
+
+        PyTorch does the same for a one-element tensor (it raises only for several
+        elements, where the answer would be ambiguous). NaN is true, as for a float.
+        """
+        return bool(self.data)
+
+    # Ordering compares the numbers and returns a plain bool, so `while loss > 0.01:` and
+    # `max(values)` work. A comparison is not differentiable (its derivative is 0 wherever
+    # it exists), so it builds no graph node. `==` is NOT redefined: it stays identity, as
+    # a graph node must be hashable by identity (sets and dicts of nodes in backward());
+    # compare `a.data == b.data` for equal numbers.
+
+    def __lt__(self, other: Value | float) -> bool:
+        other = _comparable(other)
+        return NotImplemented if other is None else self.data < other
+
+    def __le__(self, other: Value | float) -> bool:
+        other = _comparable(other)
+        return NotImplemented if other is None else self.data <= other
+
+    def __gt__(self, other: Value | float) -> bool:
+        other = _comparable(other)
+        return NotImplemented if other is None else self.data > other
+
+    def __ge__(self, other: Value | float) -> bool:
+        other = _comparable(other)
+        return NotImplemented if other is None else self.data >= other
 
     # ---- elementwise functions ---------------------------------------------------------
 

@@ -83,6 +83,11 @@ class Layer(Module):
         _check_count("nout", nout)
         self.neurons = [Perceptron(nin, activation, rng=rng) for _ in range(nout)]
 
+    @property
+    def activation(self) -> str:
+        """The name of this layer's activation ("relu", "tanh", "sigmoid" or "linear")."""
+        return self.neurons[0].activation
+
     def __call__(self, x: Sequence[Value | float]) -> list[Value]:
         return [n(x) for n in self.neurons]
 
@@ -92,8 +97,8 @@ class Layer(Module):
                 yield f"neurons.{i}.{name}", p
 
     def __repr__(self) -> str:
-        first = self.neurons[0]
-        return f"Layer(nin={first.nin}, nout={len(self.neurons)}, activation={first.activation!r})"
+        nin = self.neurons[0].nin
+        return f"Layer(nin={nin}, nout={len(self.neurons)}, activation={self.activation!r})"
 
 
 class MLP(Module):
