@@ -11,6 +11,7 @@ import pytest
 import cuda_kernels
 from cuda_kernels.backends import BackendUnavailableError, NumpyBackend, get_backend
 from cuda_kernels.extras import GPU_INSTALL_HINT
+from cuda_kernels.kernels.ladder import FASTEST_FIRST, nvcc_define_flags
 
 
 def rand(rng, *shape):
@@ -183,3 +184,13 @@ def test_other_errors_pass_through_and_a_lone_failed_free_is_raised(monkeypatch)
     with failed_free, module._device_buffers() as buffers:
         buffers.held.extend(held)
     assert all(buffer.freed for buffer in held)
+
+
+def test_the_gpu_backend_compiles_with_the_ladder_defines(monkeypatch):
+    module, _ = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    compiled = {}
+    monkeypatch.setattr(module, "SourceModule", lambda source, **kw: compiled.update(kw))
+    module.PycudaBackend._compile(types.SimpleNamespace(arch="sm_90"), "matmul.cu")
+    assert compiled["options"] == ["-O3", *nvcc_define_flags("matmul.cu")]
+    assert compiled["arch"] == "sm_90" and compiled["no_extern_c"] is True
+    assert module.PycudaBackend.kernels == FASTEST_FIRST  # fastest first: the default leads

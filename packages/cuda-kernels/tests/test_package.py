@@ -74,17 +74,6 @@ def test_old_homes_warn_and_name_the_new_one(old):
     assert "DeprecationWarning" in proc.stderr and "cuda_kernels.rpc." in proc.stderr
 
 
-def test_the_ladder_facts_agree_everywhere():
-    from cuda_kernels.backends import BACKEND_NAMES
-    from cuda_kernels.kernels import MATMUL_LAUNCHES
-    from cuda_kernels.kernels.ladder import FASTEST_FIRST, LADDER
-
-    assert cuda_kernels.KERNELS == ("naive", "tiled", "blocktiled", "warptiled") == tuple(LADDER)
-    assert tuple(reversed(cuda_kernels.KERNELS)) == FASTEST_FIRST
-    assert MATMUL_LAUNCHES is LADDER
-    assert "pycuda" in BACKEND_NAMES
-
-
 OPTIONAL = ("matplotlib", "pycuda", "grpc_health", "grpc_reflection")
 PROBE = """
 import json, sys

@@ -24,9 +24,10 @@ EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 #: How to get pycuda, for every message that finds it missing.
 GPU_INSTALL_HINT = (
-    "in the workspace run `uv sync --extra gpu` (pycuda is built from source there and needs "
-    "the CUDA toolkit's headers, cuda.h, e.g. from /usr/local/cuda); outside it install our "
-    "built wheel with `pip install --index-url <team index> 'cuda-kernels[gpu]'`"
+    "in the workspace run `uv sync --extra gpu` with the CUDA toolkit's bin/ first on PATH "
+    "(e.g. PATH=/usr/local/cuda/bin:$PATH): pycuda is built from source there and needs the "
+    "toolkit's nvcc and headers, cuda.h and curand.h; outside it install our built wheel "
+    "with `pip install --index-url <team index> 'cuda-kernels[gpu]'`"
 )
 
 

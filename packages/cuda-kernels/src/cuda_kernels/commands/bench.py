@@ -71,7 +71,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     require_extra("bench", args.argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     bench_run = BenchRun(settings).run()
     results = bench_run.as_json()
     written = report.write_outputs(results, args.out)
