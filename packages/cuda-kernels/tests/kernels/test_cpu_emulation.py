@@ -36,12 +36,12 @@ SHAPES = [
 ]
 
 
-def compile_harness(out: Path, defines: list[str]) -> subprocess.CompletedProcess:
+def compile_harness(out: Path, defines: list[str], *flags: str) -> subprocess.CompletedProcess:
     with source_path("matmul.cu") as matmul, source_path("doublify.cu") as doublify:
         return subprocess.run(
             [CXX, "-std=c++20", "-O1", "-fno-strict-aliasing", "-pthread", f"-I{HERE}",
              f'-DKERNEL_SOURCE_MATMUL="{matmul}"', f'-DKERNEL_SOURCE_DOUBLIFY="{doublify}"',
-             *defines, str(HERE / "harness.cpp"), "-o", str(out)],
+             *defines, *flags, str(HERE / "harness.cpp"), "-o", str(out)],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
 
@@ -60,7 +60,7 @@ def harness(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("source", ["matmul.cu", "doublify.cu"])
 def test_a_missing_define_stops_the_compile(tmp_path, source):
     other = "doublify.cu" if source == "matmul.cu" else "matmul.cu"
-    proc = compile_harness(tmp_path / "harness", nvcc_define_flags(other))
+    proc = compile_harness(tmp_path / "harness.ii", nvcc_define_flags(other), "-E")
     assert proc.returncode != 0
     assert f"{source} needs" in proc.stderr and "nvcc_define_flags" in proc.stderr
 
