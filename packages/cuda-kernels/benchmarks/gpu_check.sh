@@ -2,7 +2,9 @@
 # gpu_check.sh: the whole GPU session for cuda-kernels in one script (no network needed).
 #
 # Run from the repository root on the GPU host (H100/H200, see ../shared/gpu/README.md),
-# with the pycuda wheels built by ../shared/gpu/build-pycuda-wheels.sh in .whl/:
+# with the pycuda wheels built by ../shared/gpu/build-pycuda-wheels.sh in .whl/ and the
+# cuda-kernels wheel in dist/cuda-kernels/ (`uv build --package cuda-kernels --wheel --out-dir
+# dist/cuda-kernels`, or scripts/release.py):
 #
 #     OUT=/some/dir bash packages/cuda-kernels/benchmarks/gpu_check.sh
 #
@@ -31,8 +33,9 @@ if ! ls .whl/*.whl >/dev/null 2>&1; then
     echo "no .whl/*.whl here: build them first with ../shared/gpu/build-pycuda-wheels.sh .whl"
     exit 2
 fi
-python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl || exit 2
-export PYTHONPATH=/tmp/site:$ROOT/packages/autograd/src:$ROOT/packages/nn/src:$ROOT/packages/cuda-kernels/src:$ROOT/packages/mnist-trainer/src
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl \
+    dist/cuda-kernels/*.whl || exit 2
+export PYTHONPATH=/tmp/site:$ROOT/packages/autograd/src:$ROOT/packages/nn/src:$ROOT/packages/mnist-trainer/src
 export PATH=/usr/local/cuda/bin:$PATH   # pycuda's SourceModule runs nvcc
 export MPLBACKEND=Agg
 unset CUPY_TF32                         # cuBLAS baseline in strict float32
@@ -65,7 +68,7 @@ timeout 180 python3 -m pytest -q -p no:cacheprovider -rs --junitxml="$OUT/pytest
     packages/cuda-kernels/tests/test_gpu.py \
     packages/cuda-kernels/tests/test_backends.py \
     packages/cuda-kernels/tests/test_validation.py \
-    packages/cuda-kernels/tests/test_kernels_compile.py \
+    packages/cuda-kernels/tests/kernels/test_compile.py \
     || fail "pytest (exit $?)"
 
 step "benchmark up to n = 8192"

@@ -2,6 +2,7 @@
 # gpu_service_check.sh: the gRPC service on the GPU host, in one script (no network needed).
 #
 # Before the session, on a CPU machine with network, from the repository root:
+#     uv build --package cuda-kernels --wheel --out-dir dist/cuda-kernels        # this package
 #     ../shared/gpu/build-pycuda-wheels.sh .whl                                  # pycuda
 #     bash packages/cuda-kernels/benchmarks/fetch_service_wheels.sh .whl/service  # grpc & co
 # On the GPU host, from the repository root (carry .whl):
@@ -30,14 +31,14 @@ step() { printf '\n==> %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 fail() { echo "FAILED: $*"; [ "$status" -ne 0 ] || status=1; }
 
 step "wheels -> /tmp/site"
-wheels=$(ls .whl/*.whl .whl/service/*.whl 2>/dev/null || true)
+wheels=$(ls .whl/*.whl .whl/service/*.whl dist/cuda-kernels/*.whl 2>/dev/null || true)
 if [ -z "$wheels" ]; then
     echo "no wheels in .whl/ or .whl/service/ (see this script's header); using what is installed"
 else
     # shellcheck disable=SC2086
     "$PYTHON" -m pip install -q --no-index --no-deps --target /tmp/site $wheels || exit 2
 fi
-export PYTHONPATH=/tmp/site:$ROOT/packages/cuda-kernels/src
+export PYTHONPATH=/tmp/site
 export PATH=/usr/local/cuda/bin:$PATH   # pycuda's SourceModule runs nvcc
 
 step "versions"
@@ -73,8 +74,8 @@ step "service + client tests against $address"
 CUDA_KERNELS_TEST_TARGET=$address CUDA_KERNELS_TEST_BACKEND=$BACKEND \
     timeout 150 "$PYTHON" -m pytest -q -p no:cacheprovider -rs \
     --junitxml="$OUT/service-tests.xml" \
-    packages/cuda-kernels/tests/test_service.py packages/cuda-kernels/tests/test_client.py \
-    packages/cuda-kernels/tests/test_proto.py::test_stubs_import_as_a_subpackage \
+    packages/cuda-kernels/tests/rpc/test_service.py packages/cuda-kernels/tests/rpc/test_client.py \
+    packages/cuda-kernels/tests/rpc/test_stubs.py::test_stubs_import_as_a_subpackage \
     || fail "service tests (exit $?)"
 
 step "bench-service against $address"

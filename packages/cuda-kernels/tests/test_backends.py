@@ -1,11 +1,17 @@
+import importlib.util
 import logging
+import sys
 import threading
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import cuda_kernels
 from cuda_kernels.backends import BackendUnavailableError, NumpyBackend, get_backend
+from cuda_kernels.extras import GPU_INSTALL_HINT
+from cuda_kernels.kernels.ladder import FASTEST_FIRST, nvcc_define_flags
 
 
 def rand(rng, *shape):
@@ -70,25 +76,32 @@ def test_unknown_backend_name_and_type():
         cuda_kernels.matmul(np.ones((1, 1), np.float32), np.ones((1, 1), np.float32), backend=3)
 
 
-def _pycuda_usable() -> bool:
+@pytest.fixture
+def no_gpu() -> None:
+    """Skip unless the pycuda backend is unusable here; any start-up failure counts as
+    unusable, and its cause is the skip reason (built when the test runs, not collected)."""
     try:
         get_backend("pycuda")
     except BackendUnavailableError:
-        return False
-    return True
+        return
+    except Exception as exc:  # a GPU that fails to start: this test's premise still holds
+        pytest.fail(f"the pycuda backend failed to start: {type(exc).__name__}: {exc}")
+    pytest.skip("a GPU is usable here; this tests the fallback")
 
 
-@pytest.mark.skipif(_pycuda_usable(), reason="a GPU is usable here; this tests the fallback")
-def test_auto_falls_back_to_numpy_and_logs_why(caplog):
+def test_auto_falls_back_to_numpy_and_logs_why(no_gpu, caplog, monkeypatch):
     import cuda_kernels.backends as backends
 
-    backends._instances.pop("auto", None)
+    monkeypatch.setattr(backends, "_instances", {})  # a fresh choice, undone afterwards
     with caplog.at_level(logging.INFO, logger="cuda_kernels.backends"):
         backend = get_backend("auto")
     assert backend.name == "numpy"
     assert "using the numpy backend" in caplog.text
-    with pytest.raises(BackendUnavailableError, match=r'pip install "cuda-kernels\[gpu\]"'):
+    with pytest.raises(BackendUnavailableError) as caught:
         get_backend("pycuda")
+    assert GPU_INSTALL_HINT in str(caught.value)
+    assert "uv sync --extra gpu" in GPU_INSTALL_HINT and "cuda.h" in GPU_INSTALL_HINT
+    assert "--index-url" in GPU_INSTALL_HINT
 
 
 def test_backend_is_safe_to_share_between_threads():
@@ -111,7 +124,73 @@ def test_backend_is_safe_to_share_between_threads():
     assert not errors
 
 
-def test_public_surface():
-    assert cuda_kernels.KERNELS == ("naive", "tiled", "blocktiled", "warptiled")
-    for name in ("get_backend", "matmul", "doublify", "KERNELS", "__version__"):
-        assert name in cuda_kernels.__all__
+def _pycuda_backend_with_stand_in_driver(monkeypatch):
+    """pycuda_backend.py loaded against a stand-in `pycuda` (no GPU needed), to test its
+    host-side bookkeeping; returns (module, the stand-in driver)."""
+    driver = types.ModuleType("pycuda.driver")
+
+    class Error(Exception):
+        pass
+
+    class LaunchError(Error):
+        pass
+
+    driver.Error, driver.LaunchError = Error, LaunchError
+    compiler = types.ModuleType("pycuda.compiler")
+    compiler.SourceModule = object
+    package = types.ModuleType("pycuda")
+    package.driver, package.compiler = driver, compiler
+    for name, module in (("pycuda", package), ("pycuda.driver", driver),
+                         ("pycuda.compiler", compiler)):  # fmt: skip
+        monkeypatch.setitem(sys.modules, name, module)
+    path = Path(cuda_kernels.__file__).parent / "backends" / "pycuda_backend.py"
+    spec = importlib.util.spec_from_file_location("pycuda_backend_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, driver
+
+
+class Buffer:
+    def __init__(self, free_error: Exception | None = None) -> None:
+        self.free_error, self.freed = free_error, False
+
+    def free(self) -> None:
+        self.freed = True
+        if self.free_error is not None:
+            raise self.free_error
+
+
+def test_a_failed_launch_is_the_error_even_when_the_frees_fail_too(monkeypatch, caplog):
+    module, driver = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    broken = [Buffer(driver.Error("context is destroyed")) for _ in range(3)]
+    with pytest.raises(RuntimeError) as caught, module._device_buffers() as buffers:
+        buffers.held.extend(broken)
+        raise driver.LaunchError("unspecified launch failure")
+    assert str(caught.value) == "CUDA failed: LaunchError: unspecified launch failure"
+    assert isinstance(caught.value.__cause__, driver.LaunchError)
+    assert all(buffer.freed for buffer in broken)
+    assert caplog.text.count("context is destroyed") == 3  # logged, not raised
+
+
+def test_other_errors_pass_through_and_a_lone_failed_free_is_raised(monkeypatch):
+    module, driver = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    held = [Buffer(driver.Error("busy")), Buffer()]
+    with pytest.raises(ValueError, match="bad shape"), module._device_buffers() as buffers:
+        buffers.held.extend(held)
+        raise ValueError("bad shape")
+    assert all(buffer.freed for buffer in held)
+    held = [Buffer(driver.Error("busy")), Buffer()]
+    failed_free = pytest.raises(RuntimeError, match="CUDA failed freeing memory: Error: busy")
+    with failed_free, module._device_buffers() as buffers:
+        buffers.held.extend(held)
+    assert all(buffer.freed for buffer in held)
+
+
+def test_the_gpu_backend_compiles_with_the_ladder_defines(monkeypatch):
+    module, _ = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    compiled = {}
+    monkeypatch.setattr(module, "SourceModule", lambda source, **kw: compiled.update(kw))
+    module.PycudaBackend._compile(types.SimpleNamespace(arch="sm_90"), "matmul.cu")
+    assert compiled["options"] == ["-O3", *nvcc_define_flags("matmul.cu")]
+    assert compiled["arch"] == "sm_90" and compiled["no_extern_c"] is True
+    assert module.PycudaBackend.kernels == FASTEST_FIRST  # fastest first: the default leads

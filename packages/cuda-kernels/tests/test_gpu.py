@@ -36,10 +36,14 @@ SHAPES = [
 
 @pytest.fixture(scope="module")
 def gpu():
+    """The pycuda backend, built when the first GPU test runs (not at collection): no GPU
+    skips with the reason; a GPU whose backend fails to start fails with the cause."""
     try:
         return get_backend("pycuda")
     except BackendUnavailableError as exc:
         pytest.skip(f"no usable GPU: {exc}")
+    except Exception as exc:
+        pytest.fail(f"the pycuda backend failed to start: {type(exc).__name__}: {exc}")
 
 
 def relative_error(c, reference):

@@ -12,9 +12,10 @@ as the CPU fallback.
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import numpy as np
 
-from cuda_kernels._version import read_version
 from cuda_kernels.backends import (
     BACKEND_NAMES,
     Backend,
@@ -22,11 +23,9 @@ from cuda_kernels.backends import (
     NumpyBackend,
     get_backend,
 )
+from cuda_kernels.kernels.ladder import KERNELS
 
-__version__ = read_version()
-
-#: The matmul kernel ladder, in rung order (slowest first); each is a `.cu` kernel.
-KERNELS: tuple[str, ...] = ("naive", "tiled", "blocktiled", "warptiled")
+__version__ = version("cuda-kernels")
 
 
 def _resolve(backend: Backend | str | None) -> Backend:

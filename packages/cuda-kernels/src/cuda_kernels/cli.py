@@ -1,91 +1,55 @@
-"""`cuda-kernels` command line: one argparse subcommand per job.
+"""`cuda-kernels`: the console script; one subcommand per module of `cuda_kernels.commands`.
 
-`bench` lives here (see `cuda_kernels.bench`). The gRPC subcommands (`serve`,
-`bench-service`) come from `cuda_kernels.service.cli.add_subcommands(subparsers)` when that
-module is present, so the service can grow without this file knowing its flags. Each
-subcommand sets `func(args) -> int` as its handler.
-
-Errors a user can fix (bad flags, bad sizes, a backend that cannot run) end with exit code 2
-or 1 and ONE line on stderr, never a traceback.
+Building the parser imports no optional dependency, so `--help` works on the core install;
+a subcommand that needs an extra (`bench`: plots, `serve`: the server) checks for it when it
+runs. Errors a user can fix end with ONE line on stderr, never a traceback: exit code 2
+for a wrong flag or a missing extra, 1 for work that failed (a backend that cannot run, a
+port in use, a kernel that failed validation).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
 from cuda_kernels import __version__
+from cuda_kernels.commands import HelpFormatter, UsageError, bench, bench_service, serve
+from cuda_kernels.extras import MissingExtraError
 
-SERVICE_CLI_MODULE = "cuda_kernels.service.cli"
-SERVICE_COMMANDS = ("serve", "bench-service")
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for; printed as one line, exit code 2."""
+SUBCOMMANDS = (bench, serve, bench_service)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser: `bench`, plus the service's subcommands when they are installed."""
+    """The full parser: `bench`, `serve` and `bench-service`."""
     parser = argparse.ArgumentParser(
         prog="cuda-kernels",
         description="CUDA kernels (doublify, a matmul ladder): benchmarks and a gRPC service.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log at INFO level; -vv: DEBUG"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    from cuda_kernels.bench.cli import add_bench_subcommand
-
-    add_bench_subcommand(subparsers)
-    _add_service_subcommands(subparsers)
+    for command in SUBCOMMANDS:
+        command.add_to(subparsers)
     return parser
-
-
-def _add_service_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Let the gRPC service add `serve` and `bench-service`, if its module exists.
-
-    When the module exists but cannot be imported (say grpcio is missing or too old on this
-    host), `bench` must still work, so the service commands are registered as commands that
-    fail with that reason on one line instead of breaking the whole CLI.
-    """
-    try:
-        module = importlib.import_module(SERVICE_CLI_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and SERVICE_CLI_MODULE.startswith(exc.name):
-            return  # the service is not part of this installation
-        _add_unloadable_service_commands(subparsers, exc)
-        return
-    except ImportError as exc:
-        _add_unloadable_service_commands(subparsers, exc)
-        return
-    module.add_subcommands(subparsers)
-
-
-def _add_unloadable_service_commands(
-    subparsers: argparse._SubParsersAction, error: ImportError
-) -> None:
-    def fail(args: argparse.Namespace) -> int:
-        raise RuntimeError(f"the gRPC service cannot be loaded here: {error}")
-
-    for name in SERVICE_COMMANDS:
-        parser = subparsers.add_parser(name, help=f"(unavailable: {error})", add_help=False)
-        parser.add_argument("ignored", nargs=argparse.REMAINDER)
-        parser.set_defaults(func=fail)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cuda-kernels` console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv  # a missing extra's message repeats the command line
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
         return int(args.func(args) or 0)
-    except UsageError as exc:
+    except (UsageError, MissingExtraError) as exc:
         print(f"cuda-kernels {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, RuntimeError, OSError) as exc:

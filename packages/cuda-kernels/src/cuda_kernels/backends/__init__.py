@@ -12,9 +12,9 @@ import threading
 
 from cuda_kernels.backends.base import Backend, BackendUnavailableError
 from cuda_kernels.backends.numpy_backend import NumpyBackend
+from cuda_kernels.extras import GPU_INSTALL_HINT
 
 BACKEND_NAMES = ("auto", "pycuda", "numpy")
-GPU_INSTALL_HINT = 'pip install "cuda-kernels[gpu]"'
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -28,7 +28,7 @@ def _create_pycuda() -> Backend:
     except ImportError as exc:
         raise BackendUnavailableError(
             f"the pycuda backend needs pycuda, which does not import here ({exc}); "
-            f"install it with {GPU_INSTALL_HINT}"
+            f"{GPU_INSTALL_HINT}"
         ) from exc
     return PycudaBackend()
 

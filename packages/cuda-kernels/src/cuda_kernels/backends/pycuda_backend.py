@@ -11,6 +11,7 @@ Importing this module imports pycuda; `cuda_kernels.backends` imports it only on
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,21 +21,23 @@ import pycuda.driver as cuda
 from pycuda.compiler import SourceModule
 
 from cuda_kernels.backends.base import Backend, BackendUnavailableError
-from cuda_kernels.kernels import (
-    DOUBLIFY_BLOCK,
-    DOUBLIFY_FUNCTION,
-    MATMUL_LAUNCHES,
+from cuda_kernels.kernels import read_source
+from cuda_kernels.kernels.ladder import (
+    DOUBLIFY,
+    FASTEST_FIRST,
+    LADDER,
     MAX_GRID_Y,
-    doublify_grid,
-    read_source,
+    nvcc_define_flags,
 )
 
-#: Fastest first (expected from the ladder; BENCHMARKS.md holds the measurements).
-PYCUDA_KERNELS = ("warptiled", "blocktiled", "tiled", "naive")
+#: The ladder fastest first; the first is the default kernel.
+PYCUDA_KERNELS = FASTEST_FIRST
 NVCC_OPTIONS = ["-O3"]
 #: Bit pattern of a quiet NaN in float32: outputs are filled with it before a kernel runs,
 #: so an element a kernel forgets to write comes back as NaN instead of stale memory.
 NAN_BITS = 0x7FC00000
+
+_log = logging.getLogger(__name__)
 
 
 class PycudaBackend(Backend):
@@ -64,21 +67,22 @@ class PycudaBackend(Backend):
             self._matmul_modules = self._compile("matmul.cu")
             self._doublify_module = self._compile("doublify.cu")
             self._matmul_functions = {}
-            for rung, launch in MATMUL_LAUNCHES.items():
+            for rung, launch in LADDER.items():
                 function = self._matmul_modules.get_function(launch.function)
                 function.prepare("PPPiii")
                 self._matmul_functions[rung] = function
-            self._doublify_function = self._doublify_module.get_function(DOUBLIFY_FUNCTION)
+            self._doublify_function = self._doublify_module.get_function(DOUBLIFY.function)
             self._doublify_function.prepare("PPii")
         atexit.register(self.close)
 
     def _compile(self, filename: str) -> SourceModule:
-        """nvcc for this device's arch. cache_dir=False: pycuda's on-disk cache would write
-        under $HOME, which a GPU host may not allow; compiling takes seconds, once."""
+        """nvcc for this device's arch, with the ladder's tile sizes as -D defines.
+        cache_dir=False: pycuda's on-disk cache would write under $HOME, which a GPU host may
+        not allow; compiling takes seconds, once."""
         return SourceModule(
             read_source(filename),
             arch=self.arch,
-            options=NVCC_OPTIONS,
+            options=[*NVCC_OPTIONS, *nvcc_define_flags(filename)],
             no_extern_c=True,
             cache_dir=False,
         )
@@ -99,7 +103,7 @@ class PycudaBackend(Backend):
     # benchmark uses them to time kernels without host transfers.
     def launch_matmul(self, kernel: str, a_gpu, b_gpu, c_gpu, n: int, m: int, p: int) -> None:
         """Queue one matmul kernel on the default stream (no synchronisation)."""
-        launch = MATMUL_LAUNCHES[kernel]
+        launch = LADDER[kernel]
         grid = launch.grid(n, p)
         self._matmul_functions[kernel].prepared_call(
             grid, launch.block, int(a_gpu), int(b_gpu), int(c_gpu), n, m, p
@@ -108,13 +112,13 @@ class PycudaBackend(Backend):
     def launch_doublify(self, x_gpu, y_gpu, rows: int, cols: int) -> None:
         """Queue one doublify kernel on the default stream (no synchronisation)."""
         self._doublify_function.prepared_call(
-            doublify_grid(rows, cols), DOUBLIFY_BLOCK, int(x_gpu), int(y_gpu), rows, cols
+            DOUBLIFY.grid(rows, cols), DOUBLIFY.block, int(x_gpu), int(y_gpu), rows, cols
         )
 
     def _matmul(self, a: np.ndarray, b: np.ndarray, kernel: str) -> np.ndarray:
         n, m = a.shape
         p = b.shape[1]
-        _check_grid(MATMUL_LAUNCHES[kernel].grid(n, p), f"matmul with n={n}")
+        _check_grid(LADDER[kernel].grid(n, p), f"matmul with n={n}")
         _check_int32(a.size, b.size, n * p)
         c = np.empty((n, p), dtype=np.float32)
         with self.activated(), _device_buffers() as buffers:
@@ -127,7 +131,7 @@ class PycudaBackend(Backend):
 
     def _doublify(self, x: np.ndarray) -> np.ndarray:
         rows, cols = x.shape
-        _check_grid(doublify_grid(rows, cols), f"doublify with {rows} rows")
+        _check_grid(DOUBLIFY.grid(rows, cols), f"doublify with {rows} rows")
         _check_int32(x.size)
         y = np.empty_like(x)
         with self.activated(), _device_buffers() as buffers:
@@ -182,15 +186,40 @@ class _Buffers:
 @contextmanager
 def _device_buffers() -> Iterator[_Buffers]:
     """Free every buffer on exit, with the context still current (pycuda needs it), and
-    turn CUDA failures (out of memory, launch errors) into RuntimeError with the reason."""
+    turn CUDA failures (out of memory, launch errors) into RuntimeError with the reason.
+
+    After a failed launch the context is often broken and every free fails too; those
+    failures are logged, not raised, so the caller sees the first error, the one that
+    says what went wrong. Without an earlier error, a failed free is the error.
+    """
     buffers = _Buffers()
     try:
         yield buffers
     except cuda.Error as exc:
+        _free_all(buffers.held, raise_first=False)
         raise RuntimeError(f"CUDA failed: {type(exc).__name__}: {exc}") from exc
-    finally:
-        for buffer in buffers.held:
+    except BaseException:
+        _free_all(buffers.held, raise_first=False)
+        raise
+    _free_all(buffers.held, raise_first=True)
+
+
+def _free_all(held: list, raise_first: bool) -> None:
+    """Free every buffer even when some frees fail; raise the first failure only when
+    `raise_first` (no other error is on its way out), else log them."""
+    failures: list[BaseException] = []
+    for buffer in held:
+        try:
             buffer.free()
+        except Exception as exc:  # keep freeing the rest
+            failures.append(exc)
+    if not failures:
+        return
+    if raise_first:
+        first = failures[0]
+        raise RuntimeError(f"CUDA failed freeing memory: {type(first).__name__}: {first}")
+    for exc in failures:
+        _log.warning("freeing a device buffer after an earlier error failed: %s", exc)
 
 
 def _check_grid(grid: tuple[int, int, int], what: str) -> None:

@@ -1,9 +1,12 @@
-"""Turning measurements into the three outputs: a printed table, results.json and PNG plots."""
+"""Turning measurements into the outputs: a printed table (table.txt), results.json and PNG
+plots. The plots need matplotlib, the `bench` extra; it is imported only to draw them."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from cuda_kernels.bench.timing import Timing
 
 
 def gflops(n: int, median_ms: float) -> float:
@@ -14,6 +17,22 @@ def gflops(n: int, median_ms: float) -> float:
 def gb_per_s(nbytes_moved: int, median_ms: float) -> float:
     """GB/s (10^9 bytes per second) for `nbytes_moved` bytes read plus written."""
     return nbytes_moved / (median_ms * 1e-3) / 1e9
+
+
+def doublify_row(n: int, doublify: Timing, copy: Timing) -> dict:
+    """One doublify row: its time and bandwidth beside the copy of the same bytes."""
+    moved = 2 * n * n * 4  # read x, write y
+    gb_s = gb_per_s(moved, doublify.median_ms)
+    copy_gb_s = gb_per_s(moved, copy.median_ms)
+    return {
+        "n": n,
+        "array_mb": n * n * 4 / 1e6,
+        **doublify.as_dict(),
+        "gb_s": gb_s,
+        "copy_median_ms": copy.median_ms,
+        "copy_gb_s": copy_gb_s,
+        "pct_of_copy": 100.0 * gb_s / copy_gb_s,
+    }
 
 
 def add_cublas_shares(rows: list[dict]) -> None:
@@ -47,6 +66,37 @@ def doublify_table(rows: list[dict]) -> str:
             f"{row['gb_s']:>9.1f} {row['copy_gb_s']:>10.1f} {row['pct_of_copy']:>7.1f}"
         )
     return "\n".join(lines)
+
+
+def summary(results: dict) -> str:
+    """The printed report: device, notes, validation verdicts, both tables."""
+    checks = results["validation"]
+    failed = [c for c in checks if not c["ok"]]
+    lines = [f"device: {results['device']['name']}"]
+    lines += [results[note] for note in ("gpu_note", "cublas_note") if results.get(note)]
+    lines.append(f"validation: {len(checks) - len(failed)}/{len(checks)} checks passed")
+    lines += [
+        f"  FAILED {c['kernel']} {tuple(c['shape'])}: error {c['error']:.3g} >= "
+        f"{c['tolerance']:g}"
+        for c in failed
+    ]
+    lines += [
+        "",
+        "matmul (float32, n×n·n×n):",
+        matmul_table(results["matmul"]),
+        "",
+        "doublify (float32 n×n, GB/s = bytes read + written per second):",
+        doublify_table(results["doublify"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(results: dict, out_dir: Path) -> list[Path]:
+    """results.json, table.txt and the plots into `out_dir` (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = out_dir / "table.txt"
+    table.write_text(summary(results), encoding="utf-8")
+    return [write_json(results, out_dir), table, *write_plots(results, out_dir)]
 
 
 def write_json(results: dict, out_dir: Path) -> Path:

@@ -1,59 +1,62 @@
-"""The CUDA sources shipped with the package, and the launch shape of every kernel.
+"""The CUDA sources shipped with the package (`*.cu`, package data) and how to read them.
 
-Why here and not in the backend: the launch geometry is fixed by the kernels' own code
-(tile sizes, threads per block), so it sits beside the `.cu` files; the pycuda backend and
-the nvcc compile test both read it.
+The launch facts of every kernel (names, order, block shapes, tile constants) live in
+`cuda_kernels.kernels.ladder`; the names below that come from it are kept for callers of
+this module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from importlib import resources
+from pathlib import Path
 
-SOURCE_FILES = ("doublify.cu", "matmul.cu")
+from cuda_kernels.kernels.ladder import (
+    DOUBLIFY,
+    LADDER,
+    MAX_GRID_Y,
+    SOURCE_FILES,
+    Launch,
+    nvcc_define_flags,
+)
 
-
-@dataclass(frozen=True)
-class MatmulLaunch:
-    """How to launch one matmul kernel: its CUDA name, block shape and tile of C per block."""
-
-    function: str
-    block: tuple[int, int, int]
-    tile_rows: int  # rows of C one block computes
-    tile_cols: int  # columns of C one block computes
-
-    def grid(self, n: int, p: int) -> tuple[int, int, int]:
-        """Blocks needed to cover an n×p result."""
-        return (-(-p // self.tile_cols), -(-n // self.tile_rows), 1)
-
-
-#: Rung name -> launch; must match the tile constants in matmul.cu.
-MATMUL_LAUNCHES: dict[str, MatmulLaunch] = {
-    "naive": MatmulLaunch("matmul_naive", (16, 16, 1), 16, 16),
-    "tiled": MatmulLaunch("matmul_tiled", (32, 32, 1), 32, 32),
-    "blocktiled": MatmulLaunch("matmul_blocktiled", (256, 1, 1), 128, 128),
-    "warptiled": MatmulLaunch("matmul_warptiled", (128, 1, 1), 128, 128),
-}
-
-DOUBLIFY_FUNCTION = "doublify"
-DOUBLIFY_BLOCK = (16, 16, 1)
-
-#: CUDA's limit on gridDim.y (and z); gridDim.x may be far larger.
-MAX_GRID_Y = 65535
+# Older names of the same facts.
+MatmulLaunch = Launch
+MATMUL_LAUNCHES = LADDER
+DOUBLIFY_FUNCTION = DOUBLIFY.function
+DOUBLIFY_BLOCK = DOUBLIFY.block
 
 
 def doublify_grid(rows: int, cols: int) -> tuple[int, int, int]:
-    """Blocks of 16×16 needed to cover a rows×cols array."""
-    return (-(-cols // DOUBLIFY_BLOCK[0]), -(-rows // DOUBLIFY_BLOCK[1]), 1)
+    """Blocks needed to cover a rows×cols array with doublify."""
+    return DOUBLIFY.grid(rows, cols)
 
 
 def read_source(filename: str) -> str:
     """The text of one shipped `.cu` file."""
+    return _resource(filename).read_text(encoding="utf-8")
+
+
+def source_path(filename: str) -> AbstractContextManager[Path]:
+    """A filesystem path to one shipped `.cu` file (for nvcc), as a context manager."""
+    return resources.as_file(_resource(filename))
+
+
+def _resource(filename: str):
     if filename not in SOURCE_FILES:
         raise ValueError(f"no kernel source {filename!r}; shipped: {', '.join(SOURCE_FILES)}")
-    return resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+    return resources.files(__package__).joinpath(filename)
 
 
-def source_path(filename: str):
-    """A filesystem path to one shipped `.cu` file (for nvcc)."""
-    return resources.as_file(resources.files(__package__).joinpath(filename))
+__all__ = [
+    "DOUBLIFY_BLOCK",
+    "DOUBLIFY_FUNCTION",
+    "MATMUL_LAUNCHES",
+    "MAX_GRID_Y",
+    "SOURCE_FILES",
+    "MatmulLaunch",
+    "doublify_grid",
+    "nvcc_define_flags",
+    "read_source",
+    "source_path",
+]

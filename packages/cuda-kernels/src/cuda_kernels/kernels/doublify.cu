@@ -1,16 +1,23 @@
 // doublify.cu: y = 2·x for a rows×cols float32 matrix stored row-major.
 //
 // Versions:
-//   version 1 (`doublify`): one thread per element, 16×16×1 blocks, a 2-D grid of
-//     ceil(cols/16)×ceil(rows/16) blocks so any shape is covered; threads past the edge
-//     return. Memory-bound: it reads 4 bytes and writes 4 bytes per element, so it is
-//     compared with a device-to-device copy of the same size.
+//   version 1 (`doublify`): one thread per element, DOUBLIFY_BLOCK² threads per block, a
+//     2-D grid of ceil(cols/DOUBLIFY_BLOCK)×ceil(rows/DOUBLIFY_BLOCK) blocks so any shape is
+//     covered; threads past the edge return. Memory-bound: it reads 4 bytes and writes 4
+//     bytes per element, so it is compared with a device-to-device copy of the same size.
 //
-// Compiled at run time by pycuda (SourceModule, no_extern_c=True, arch of the device);
-// checked without a GPU by: nvcc -arch=sm_90 -cubin -Xptxas -v doublify.cu
+// DOUBLIFY_BLOCK comes as a -D define from cuda_kernels/kernels/ladder.py
+// (`nvcc_define_flags("doublify.cu")`), where the launcher reads it too.
+// Compiled at run time by pycuda (SourceModule, no_extern_c=True, arch of the device, the
+// defines as options); checked without a GPU by tests/test_kernels_compile.py:
+//   nvcc -arch=sm_90 -cubin -Xptxas -v <the defines> doublify.cu
 
-extern "C" __global__ void doublify(const float* __restrict__ x, float* __restrict__ y,
-                                    int rows, int cols) {
+#ifndef DOUBLIFY_BLOCK
+#error "doublify.cu needs -DDOUBLIFY_BLOCK: pass nvcc_define_flags('doublify.cu')"
+#endif
+
+extern "C" __global__ void __launch_bounds__(DOUBLIFY_BLOCK * DOUBLIFY_BLOCK)
+doublify(const float* __restrict__ x, float* __restrict__ y, int rows, int cols) {
     const int col = blockIdx.x * blockDim.x + threadIdx.x;
     const int row = blockIdx.y * blockDim.y + threadIdx.y;
     if (row < rows && col < cols) {

@@ -2,25 +2,49 @@
 // Every kernel handles any n, m, p >= 1: loads past an edge read 0, stores past it are skipped.
 //
 // Versions (one named kernel each; the launch shape is given with each):
-//   version 1 (`matmul_naive`): one thread per element of C, 16×16 blocks; each thread
-//     streams a row of A and a column of B from global memory (the handout's kernel).
-//   version 2 (`matmul_tiled`): 32×32 shared-memory tiles, 32×32 threads; each element of
-//     A and B is loaded from global memory once per tile instead of once per thread.
-//   version 3 (`matmul_blocktiled`): 128×128 tile of C per block of 256 threads, each thread
-//     computes an 8×8 block of C in registers from BK=8 slices of A and B held in shared
-//     memory; global loads are float4 when the row length allows it (m, p multiples of 4).
-//   version 4 (`matmul_warptiled`): 128×128 tile per block of 128 threads (4 warps, each a
-//     64×64 warp tile, each thread 8×16 outputs), BK=16, shared memory double-buffered with
-//     the next tile prefetched into registers while the current one is multiplied, so one
-//     __syncthreads per k-step and global latency hidden behind the FMA loop.
+//   version 1 (`matmul_naive`): one thread per element of C, NAIVE_BLOCK² threads per block;
+//     each thread streams a row of A and a column of B from global memory (the handout's).
+//   version 2 (`matmul_tiled`): TILE×TILE shared-memory tiles, TILE×TILE threads; each
+//     element of A and B is loaded from global memory once per tile instead of per thread.
+//   version 3 (`matmul_blocktiled`): BT_BM×BT_BN tile of C per block of BT_THREADS threads,
+//     each thread computes a BT_TM×BT_TN block of C in registers from BT_BK-deep slices of
+//     A and B held in shared memory; global loads are float4 when the row length allows it
+//     (m, p multiples of 4).
+//   version 4 (`matmul_warptiled`): WT_BM×WT_BN tile per block of WT_THREADS threads (warps
+//     of WT_WM×WT_WN warp tiles, WT_WNITER sub-tiles of WT_TM×WT_TN outputs per thread),
+//     WT_BK-deep k-steps, shared memory double-buffered with the next tile prefetched into
+//     registers while the current one is multiplied, so one __syncthreads per k-step and
+//     global latency hidden behind the FMA loop.
 //
-// Compiled at run time by pycuda (SourceModule, no_extern_c=True, arch of the device);
-// checked without a GPU by: nvcc -arch=sm_90 -cubin -Xptxas -v matmul.cu
+// The tile sizes and block shapes are not written here: they come as -D defines from
+// cuda_kernels/kernels/ladder.py (`nvcc_define_flags("matmul.cu")`), the one place the
+// launcher reads them too; a missing define stops the compile. Every kernel states its
+// block size in __launch_bounds__, so the compiler never plans more registers per thread
+// than a full block can have.
+//
+// Compiled at run time by pycuda (SourceModule, no_extern_c=True, arch of the device, the
+// defines as options); checked without a GPU by tests/test_kernels_compile.py:
+//   nvcc -arch=sm_90 -cubin -Xptxas -v <the defines> matmul.cu
+
+#if !defined(NAIVE_BLOCK) || !defined(TILE)
+#error "matmul.cu needs -DNAIVE_BLOCK and -DTILE: pass nvcc_define_flags('matmul.cu')"
+#endif
+#if !defined(BT_BM) || !defined(BT_BN) || !defined(BT_BK) || !defined(BT_TM) || \
+    !defined(BT_TN) || !defined(BT_THREADS)
+#error "matmul.cu needs the BT_* tile defines: pass nvcc_define_flags('matmul.cu')"
+#endif
+#if !defined(WT_BM) || !defined(WT_BN) || !defined(WT_BK) || !defined(WT_WM) || \
+    !defined(WT_WN) || !defined(WT_WNITER) || !defined(WT_TM) || !defined(WT_TN) || \
+    !defined(WT_THREADS)
+#error "matmul.cu needs the WT_* tile defines: pass nvcc_define_flags('matmul.cu')"
+#endif
 
 // ---------------------------------------------------------------------------------------
-// version 1: naive
-extern "C" __global__ void matmul_naive(const float* __restrict__ A, const float* __restrict__ B,
-                                        float* __restrict__ C, int n, int m, int p) {
+// version 1: naive. Launch: block (NAIVE_BLOCK, NAIVE_BLOCK),
+// grid (ceil(p/NAIVE_BLOCK), ceil(n/NAIVE_BLOCK)).
+extern "C" __global__ void __launch_bounds__(NAIVE_BLOCK * NAIVE_BLOCK)
+matmul_naive(const float* __restrict__ A, const float* __restrict__ B,
+             float* __restrict__ C, int n, int m, int p) {
     const int col = blockIdx.x * blockDim.x + threadIdx.x;
     const int row = blockIdx.y * blockDim.y + threadIdx.y;
     if (row >= n || col >= p) return;
@@ -33,12 +57,14 @@ extern "C" __global__ void matmul_naive(const float* __restrict__ A, const float
 
 // ---------------------------------------------------------------------------------------
 // version 2: shared-memory tiles. Launch: block (TILE, TILE), grid (ceil(p/TILE), ceil(n/TILE)).
-#define TILE 32
-
-extern "C" __global__ void matmul_tiled(const float* __restrict__ A, const float* __restrict__ B,
-                                        float* __restrict__ C, int n, int m, int p) {
+// No padding is needed: in the inner loop a warp (32 consecutive tx, one ty) reads
+// As[ty][k], one address, which is a broadcast, and Bs[k][tx], 32 consecutive words in 32
+// banks; the tile stores are row-wise and consecutive too.
+extern "C" __global__ void __launch_bounds__(TILE * TILE)
+matmul_tiled(const float* __restrict__ A, const float* __restrict__ B,
+             float* __restrict__ C, int n, int m, int p) {
     __shared__ float As[TILE][TILE];
-    __shared__ float Bs[TILE][TILE + 1];  // +1: the column reads below hit 32 banks
+    __shared__ float Bs[TILE][TILE];
     const int tx = threadIdx.x, ty = threadIdx.y;
     const int row = blockIdx.y * TILE + ty;
     const int col = blockIdx.x * TILE + tx;
@@ -91,13 +117,11 @@ __device__ __forceinline__ void store4(float* __restrict__ C, int n, int p, int 
 }
 
 // ---------------------------------------------------------------------------------------
-// version 3: 2-D block tiling. Launch: block (256), grid (ceil(p/128), ceil(n/128)).
-#define BT_BM 128
-#define BT_BN 128
-#define BT_BK 8
-#define BT_TM 8
-#define BT_TN 8
-#define BT_THREADS ((BT_BM / BT_TM) * (BT_BN / BT_TN))  // 256
+// version 3: 2-D block tiling. Launch: block (BT_THREADS), grid (ceil(p/BT_BN), ceil(n/BT_BM)).
+static_assert(BT_THREADS == (BT_BM / BT_TM) * (BT_BN / BT_TN), "one thread per TM×TN block");
+static_assert(BT_BM * BT_BK / 4 == BT_THREADS, "each thread loads one float4 of the A tile");
+static_assert(BT_BK * BT_BN / 4 == BT_THREADS, "each thread loads one float4 of the B tile");
+static_assert(BT_TM % 4 == 0 && BT_TN % 4 == 0, "registers are filled by float4");
 
 extern "C" __global__ void __launch_bounds__(BT_THREADS)
 matmul_blocktiled(const float* __restrict__ A, const float* __restrict__ B,
@@ -106,11 +130,11 @@ matmul_blocktiled(const float* __restrict__ A, const float* __restrict__ B,
     __shared__ __align__(16) float Bs[BT_BK][BT_BN];  // B tile: Bs[k][col]
     const int tid = threadIdx.x;
     const int bm = blockIdx.y * BT_BM, bn = blockIdx.x * BT_BN;
-    const int t_row = tid / (BT_BN / BT_TN);  // 0..15: which 8 rows of the tile
-    const int t_col = tid % (BT_BN / BT_TN);  // 0..15: which 8 columns of the tile
-    // Each thread loads one float4 of the 128×8 A tile and one of the 8×128 B tile.
-    const int a_row = tid / (BT_BK / 4), a_c4 = tid % (BT_BK / 4);  // 128 rows × 2 float4
-    const int b_row = tid / (BT_BN / 4), b_c4 = tid % (BT_BN / 4);  // 8 rows × 32 float4
+    const int t_row = tid / (BT_BN / BT_TN);  // which BT_TM rows of the tile
+    const int t_col = tid % (BT_BN / BT_TN);  // which BT_TN columns of the tile
+    // Each thread loads one float4 of the BM×BK A tile and one of the BK×BN B tile.
+    const int a_row = tid / (BT_BK / 4), a_c4 = tid % (BT_BK / 4);
+    const int b_row = tid / (BT_BN / 4), b_c4 = tid % (BT_BN / 4);
     const bool a_vec = (m % 4) == 0, b_vec = (p % 4) == 0;
 
     float acc[BT_TM][BT_TN] = {};
@@ -156,22 +180,15 @@ matmul_blocktiled(const float* __restrict__ A, const float* __restrict__ B,
 
 // ---------------------------------------------------------------------------------------
 // version 4: warp tiling with double-buffered shared memory.
-// Launch: block (128), grid (ceil(p/128), ceil(n/128)).
-#define WT_BM 128
-#define WT_BN 128
-#define WT_BK 16
-#define WT_WM 64                       // warp tile rows
-#define WT_WN 64                       // warp tile columns
-#define WT_WNITER 4                    // column sub-tiles per warp tile
-#define WT_TM 8                        // rows per thread per sub-tile
-#define WT_TN 4                        // columns per thread per sub-tile
-#define WT_THREADS ((WT_BM / WT_WM) * (WT_BN / WT_WN) * 32)           // 128
-#define WT_WMITER ((WT_WM * WT_WN) / (32 * WT_TM * WT_TN * WT_WNITER))  // 1
-#define WT_WSUBM (WT_WM / WT_WMITER)   // 64
-#define WT_WSUBN (WT_WN / WT_WNITER)   // 16
-#define WT_A_LOADS ((WT_BM * WT_BK / 4) / WT_THREADS)  // float4 loads of A per thread: 4
-#define WT_B_LOADS ((WT_BK * WT_BN / 4) / WT_THREADS)  // float4 loads of B per thread: 4
+// Launch: block (WT_THREADS), grid (ceil(p/WT_BN), ceil(n/WT_BM)). WT_WM×WT_WN is a warp
+// tile, WT_WNITER its column sub-tiles, WT_TM×WT_TN the outputs per thread per sub-tile.
+#define WT_WMITER ((WT_WM * WT_WN) / (32 * WT_TM * WT_TN * WT_WNITER))  // row sub-tiles
+#define WT_WSUBM (WT_WM / WT_WMITER)
+#define WT_WSUBN (WT_WN / WT_WNITER)
+#define WT_A_LOADS ((WT_BM * WT_BK / 4) / WT_THREADS)  // float4 loads of A per thread
+#define WT_B_LOADS ((WT_BK * WT_BN / 4) / WT_THREADS)  // float4 loads of B per thread
 
+static_assert(WT_THREADS == (WT_BM / WT_WM) * (WT_BN / WT_WN) * 32, "one warp per warp tile");
 static_assert(WT_WMITER * WT_WSUBM == WT_WM, "warp tile rows must split evenly");
 static_assert((WT_WSUBM / WT_TM) * (WT_WSUBN / WT_TN) == 32, "one sub-tile is one warp");
 static_assert(WT_A_LOADS * WT_THREADS * 4 == WT_BM * WT_BK, "A tile load must be exact");
@@ -186,8 +203,8 @@ matmul_warptiled(const float* __restrict__ A, const float* __restrict__ B,
     const int bm = blockIdx.y * WT_BM, bn = blockIdx.x * WT_BN;
     const int warp = tid / 32, lane = tid % 32;
     const int warp_row = warp / (WT_BN / WT_WN), warp_col = warp % (WT_BN / WT_WN);
-    const int t_row = lane / (WT_WSUBN / WT_TN);  // 0..7
-    const int t_col = lane % (WT_WSUBN / WT_TN);  // 0..3
+    const int t_row = lane / (WT_WSUBN / WT_TN);
+    const int t_col = lane % (WT_WSUBN / WT_TN);
     const bool a_vec = (m % 4) == 0, b_vec = (p % 4) == 0;
 
     float4 a_next[WT_A_LOADS], b_next[WT_B_LOADS];

@@ -1,10 +1,22 @@
-"""The gRPC KernelService (proto/cuda_kernels/v1/kernels.proto): server side.
+"""Deprecated home of the gRPC server: use `cuda_kernels.rpc.server`.
 
-`KernelServer(ServerConfig(...)).start()` serves a backend; `cuda-kernels serve` is its
-command line; `cuda_kernels.client.KernelClient` is the client.
+The names below keep working; new code imports them from `cuda_kernels.rpc.server`.
 """
 
-from cuda_kernels.service.server import KernelServer, ServerConfig, read_token_file
-from cuda_kernels.service.servicer import KernelServicer, Limits
+import warnings
+
+from cuda_kernels.rpc.server import (
+    KernelServer,
+    KernelServicer,
+    Limits,
+    ServerConfig,
+    read_token_file,
+)
+
+warnings.warn(
+    "cuda_kernels.service is deprecated; import from cuda_kernels.rpc.server",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 __all__ = ["KernelServer", "KernelServicer", "Limits", "ServerConfig", "read_token_file"]

@@ -1,4 +1,5 @@
-"""The hand-written chunk encoding is byte for byte what protobuf writes and reads."""
+"""The protocol shared by client and server: the method table taken from the generated
+descriptors, and the hand-written chunk encoding, byte for byte what protobuf writes."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cuda_kernels._proto import kernels_pb2 as pb
-from cuda_kernels.service.chunking import iter_chunks
-from cuda_kernels.service.server import kernel_service_handlers
-from cuda_kernels.service.servicer import KernelServicer
-from cuda_kernels.service.wire import (
+from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
+from cuda_kernels.rpc.protocol.chunking import iter_chunks
+from cuda_kernels.rpc.protocol.methods import (
+    METHODS,
+    SERVICE_NAME,
+    client_methods,
+    method_handlers,
+)
+from cuda_kernels.rpc.protocol.wire import (
     ChunkPart,
     decode_chunk,
     encode_chunk,
@@ -75,12 +81,62 @@ def test_iter_chunks_covers_the_buffers_without_copies() -> None:
         list(iter_chunks([a], 0))
 
 
-def test_every_rpc_of_the_contract_is_served() -> None:
-    handlers = kernel_service_handlers(KernelServicer.__new__(KernelServicer))
+class RecordingChannel:
+    """Stands in for a grpc.Channel: records what each multi-callable was made with."""
+
+    def __init__(self) -> None:
+        self.made: dict[str, tuple[str, object, object]] = {}
+
+    def __getattr__(self, kind: str):
+        def make(path, request_serializer=None, response_deserializer=None, **_options):
+            self.made[path] = (kind, request_serializer, response_deserializer)
+            return path
+
+        return make
+
+
+class NamedMethods:
+    """A servicer whose every attribute is a behaviour that says its own name."""
+
+    def __getattr__(self, name: str):
+        return lambda *_args: name
+
+
+def test_method_table_is_the_generated_contract() -> None:
     service = pb.DESCRIPTOR.services_by_name["KernelService"]
-    assert set(handlers) == {method.name for method in service.methods}
+    assert SERVICE_NAME == "cuda_kernels.v1.KernelService" == service.full_name
+    assert set(METHODS) == {method.name for method in service.methods}
+    generated = RecordingChannel()
+    pb_grpc.KernelServiceStub(generated)  # the paths and kinds the generated stub uses
+    ours = RecordingChannel()
+    assert set(client_methods(ours).values()) == set(generated.made)
     for method in service.methods:
-        handler = handlers[method.name]
+        ours_kind, serialize, deserialize = ours.made[METHODS[method.name].path]
+        stub_kind, stub_serialize, stub_deserialize = generated.made[METHODS[method.name].path]
+        assert ours_kind == stub_kind
+        assert METHODS[method.name].request_type is getattr(pb, method.input_type.name)
+        if not method.client_streaming:  # unary messages: exactly protobuf's codec
+            assert serialize == stub_serialize and deserialize == stub_deserialize
+        else:  # streams: the chunk codec, which passes other messages through protobuf
+            header = METHODS[method.name].request_type(chunk=pb.Chunk(offset=3, data=b"xy"))
+            assert serialize(header) == stub_serialize(header)
+            response = METHODS[method.name].response_type(chunk=pb.Chunk(offset=5, data=b"z"))
+            assert deserialize(response.SerializeToString()) == ChunkPart(5, memoryview(b"z"))
+
+
+def test_server_handlers_cover_every_method_with_its_codec() -> None:
+    handlers = method_handlers(NamedMethods())
+    for name, method in METHODS.items():
+        handler = handlers[name]
         assert isinstance(handler, grpc.RpcMethodHandler)
-        assert handler.request_streaming == method.client_streaming
-        assert handler.response_streaming == method.server_streaming
+        assert handler.request_streaming == method.request_streaming
+        assert handler.response_streaming == method.response_streaming
+        behavior = (
+            handler.unary_unary
+            or handler.unary_stream
+            or handler.stream_unary
+            or handler.stream_stream
+        )
+        assert behavior() == name
+        message = method.request_type()
+        assert handler.request_deserializer(message.SerializeToString()) == message

@@ -13,9 +13,8 @@ import logging
 import math
 import os
 import threading
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import numpy as np
@@ -29,28 +28,31 @@ from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
 from cuda_kernels.backends import get_backend
 from cuda_kernels.backends.base import Backend
-from cuda_kernels.client import KernelClient, KernelServiceError
-from cuda_kernels.service import KernelServer, ServerConfig
-from cuda_kernels.service.chunking import iter_chunks
-from cuda_kernels.service.tensors import array_bytes
+from cuda_kernels.rpc.client import KernelClient, KernelServiceError
+from cuda_kernels.rpc.protocol.chunking import iter_chunks
+from cuda_kernels.rpc.protocol.tensors import MIB, array_bytes
+from cuda_kernels.rpc.server import KernelServer, ServerConfig
 
 EXTERNAL_TARGET = os.environ.get("CUDA_KERNELS_TEST_TARGET")
 TEST_BACKEND = os.environ.get("CUDA_KERNELS_TEST_BACKEND", "numpy")
 Code = grpc.StatusCode
-MIB = 1 << 20
 
 
 # --- fixtures and helpers -------------------------------------------------------------
 
 
-class CountingBackend(Backend):
-    """Wraps a real backend; counts calls, can sleep inside them or fail on demand."""
+class GatedBackend(Backend):
+    """Wraps a real backend; counts calls, and can hold them at a gate or fail on demand."""
 
-    def __init__(self, inner: Backend, delay: float = 0.0, fail: bool = False) -> None:
-        self.inner, self.delay, self.fail = inner, delay, fail
+    def __init__(self, inner: Backend, gated: bool = False, fail: bool = False) -> None:
+        self.inner, self.fail = inner, fail
         self.name, self.device, self.kernels = inner.name, inner.device, inner.kernels
         self.calls = 0
-        self.entered = threading.Semaphore(0)
+        self._count = threading.Lock()
+        self.entered = threading.Semaphore(0)  # released once per call that got here
+        self.gate = threading.Event()  # calls wait here until the test opens it
+        if not gated:
+            self.gate.set()
 
     def _matmul(self, a, b, kernel):
         return self._run(lambda: self.inner.matmul(a, b, kernel))
@@ -59,11 +61,13 @@ class CountingBackend(Backend):
         return self._run(lambda: self.inner.doublify(x))
 
     def _run(self, work):
-        self.calls += 1
+        with self._count:
+            self.calls += 1
         self.entered.release()
         if self.fail:
             raise RuntimeError("simulated device fault")
-        time.sleep(self.delay)
+        if not self.gate.wait(timeout=60):
+            raise RuntimeError("the test never opened the gate")
         return work()
 
 
@@ -350,123 +354,114 @@ def test_huge_declared_shape_is_refused_before_any_data(small_server: KernelServ
     assert code is Code.RESOURCE_EXHAUSTED and "tensor a" in details
 
 
-class CallLog(logging.Handler):
-    """Collects the per-call log lines of the service."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-        self.logger = logging.getLogger("cuda_kernels.service.calls")
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def __enter__(self) -> CallLog:
-        self.logger.addHandler(self)
-        self.logger.setLevel(logging.INFO)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.logger.removeHandler(self)
-
-    def wait_for(self, text: str, timeout: float = 10) -> str:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            for line in self.lines:
-                if text in line:
-                    return line
-            time.sleep(0.02)
-        raise AssertionError(f"no log line with {text!r}; got {self.lines}")
-
-
 def _slow_stream(header: pb.MatMulRequest, payload: bytes, release: threading.Event):
     yield pb.MatMulStreamRequest(header=header)
-    release.wait(10)
+    release.wait(30)
     yield from stream_of(header, payload, 16)[1:]
 
 
-def test_deadline_exceeded_does_no_work():
-    backend = CountingBackend(get_backend(TEST_BACKEND))
-    server = start_server(backend)
-    release = threading.Event()
-    try:
-        with CallLog() as log, grpc.insecure_channel(server.address) as channel:
-            stub = pb_grpc.KernelServiceStub(channel)
-            header = pb.MatMulRequest(request_id="late", a=A_HEADER.a, b=A_HEADER.b)
-            timer = threading.Timer(0.8, release.set)
-            timer.start()
-            code, _ = code_of(stub.MatMulStream, _slow_stream(header, PAYLOAD, release),
-                              timeout=0.3)  # fmt: skip
-            assert code is Code.DEADLINE_EXCEEDED
-            line = log.wait_for("request_id=late")
-            assert "code=DEADLINE_EXCEEDED" in line or "code=CANCELLED" in line
-        time.sleep(0.3)
-        assert backend.calls == 0
-    finally:
+@pytest.fixture
+def fresh_server() -> Iterator[Callable[..., KernelServer]]:
+    """`fresh_server(backend, **config)` starts a server of the test's own; each is stopped
+    when the test ends, however it ends."""
+    started: list[KernelServer] = []
+
+    def start(backend: Backend | None = None, **config) -> KernelServer:
+        started.append(start_server(backend, **config))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def held(fresh_server) -> Iterator[GatedBackend]:
+    """A backend whose calls wait at its gate; the gate opens when the test ends, before its
+    servers stop."""
+    backend = GatedBackend(get_backend(TEST_BACKEND), gated=True)
+    yield backend
+    backend.gate.set()
+
+
+@pytest.fixture
+def release(fresh_server) -> Iterator[threading.Event]:
+    """Holds back the chunks of `_slow_stream`; set at the latest when the test ends."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def test_deadline_exceeded_does_no_work(fresh_server, release, watch_log):
+    backend = GatedBackend(get_backend(TEST_BACKEND))
+    server = fresh_server(backend)
+    with watch_log() as log, grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.KernelServiceStub(channel)
+        stub.GetInfo(pb.GetInfoRequest(), timeout=30)  # connected before the short call
+        header = pb.MatMulRequest(request_id="late", a=A_HEADER.a, b=A_HEADER.b)
+        code, _ = code_of(stub.MatMulStream, _slow_stream(header, PAYLOAD, release),
+                          timeout=0.3)  # fmt: skip
+        assert code is Code.DEADLINE_EXCEEDED
+        release.set()  # the chunks may go now: the call is dead
+        line = log.wait_for("request_id=late")  # written when the server is done with it
+        assert "code=DEADLINE_EXCEEDED" in line or "code=CANCELLED" in line
+    assert backend.calls == 0
+
+
+def test_call_that_expired_in_the_queue_does_no_work(fresh_server, held):
+    server = fresh_server(held, workers=1)  # the second call waits for the first
+    with grpc.insecure_channel(server.address) as channel:
+        stub = pb_grpc.KernelServiceStub(channel)
+        first = stub.MatMul.future(pb.MatMulRequest(a=A23, b=B34), timeout=60)
+        assert held.entered.acquire(timeout=30)  # the one worker is in the backend
+        code, _ = code_of(stub.MatMul, pb.MatMulRequest(a=A23, b=B34), timeout=0.3)
+        assert code is Code.DEADLINE_EXCEEDED
+        held.gate.set()
+        assert first.result().c.shape == [2, 4]
+        # the one worker takes calls in order of arrival: once a later call has been
+        # answered, the expired one has had its turn
+        stub.GetInfo(pb.GetInfoRequest(), timeout=30)
+    assert held.calls == 1
+
+
+def test_cancelled_call_does_no_work(fresh_server, release, watch_log):
+    backend = GatedBackend(get_backend(TEST_BACKEND))
+    server = fresh_server(backend)
+    with (
+        watch_log() as log,
+        watch_log("cuda_kernels.service", logging.DEBUG) as service_log,
+        grpc.insecure_channel(server.address) as channel,
+    ):
+        stub = pb_grpc.KernelServiceStub(channel)
+        header = pb.MatMulRequest(request_id="gone", a=A_HEADER.a, b=A_HEADER.b)
+        call = stub.MatMulStream(_slow_stream(header, PAYLOAD, release), timeout=30)
+        service_log.wait_for("request_id=gone: stream header accepted")
+        call.cancel()  # while the server waits for the chunks
         release.set()
-        server.stop()
+        with pytest.raises(grpc.RpcError) as caught:
+            list(call)
+        assert caught.value.code() is Code.CANCELLED
+        # the client half-closes its stream as it cancels; the server may see the short
+        # stream before it sees the cancel, and then logs INVALID_ARGUMENT: either way
+        # nothing was computed
+        line = log.wait_for("rpc=MatMulStream")
+        assert "code=CANCELLED" in line or "code=INVALID_ARGUMENT" in line
+    assert backend.calls == 0
 
 
-def test_call_that_expired_in_the_queue_does_no_work():
-    backend = CountingBackend(get_backend(TEST_BACKEND), delay=1.0)
-    server = start_server(backend, workers=1)  # the second call waits for the first
-    try:
-        with grpc.insecure_channel(server.address) as channel:
-            stub = pb_grpc.KernelServiceStub(channel)
-            first = stub.MatMul.future(pb.MatMulRequest(a=A23, b=B34), timeout=30)
-            assert backend.entered.acquire(timeout=20)
-            code, _ = code_of(stub.MatMul, pb.MatMulRequest(a=A23, b=B34), timeout=0.3)
-            assert code is Code.DEADLINE_EXCEEDED
-            assert first.result().c.shape == [2, 4]
-            time.sleep(0.3)  # the queued call has had its turn by now
-        assert backend.calls == 1
-    finally:
-        server.stop()
+def test_internal_for_a_backend_fault_names_the_request(fresh_server, watch_log):
+    server = fresh_server(GatedBackend(get_backend(TEST_BACKEND), fail=True))
+    with watch_log() as log, KernelClient(server.address, retries=0) as client:
+        a = np.ones((2, 2), np.float32)
+        with pytest.raises(KernelServiceError) as caught:
+            client.matmul_detailed(a, a, request_id="req-42")
+        assert caught.value.code is Code.INTERNAL
+        assert "req-42" in caught.value.details
+        assert "code=INTERNAL" in log.wait_for("request_id=req-42")
 
 
-def test_cancelled_call_does_no_work():
-    backend = CountingBackend(get_backend(TEST_BACKEND))
-    server = start_server(backend)
-    release = threading.Event()
-    try:
-        with CallLog() as log, grpc.insecure_channel(server.address) as channel:
-            stub = pb_grpc.KernelServiceStub(channel)
-            header = pb.MatMulRequest(request_id="gone", a=A_HEADER.a, b=A_HEADER.b)
-            call = stub.MatMulStream(_slow_stream(header, PAYLOAD, release), timeout=30)
-            time.sleep(0.3)  # the header has arrived; the server waits for chunks
-            call.cancel()
-            release.set()
-            with pytest.raises(grpc.RpcError) as caught:
-                list(call)
-            assert caught.value.code() is Code.CANCELLED
-            # the client half-closes its stream as it cancels; the server may see the short
-            # stream before it sees the cancel, and then logs INVALID_ARGUMENT: either way
-            # nothing was computed
-            line = log.wait_for("rpc=MatMulStream")
-            assert "code=CANCELLED" in line or "code=INVALID_ARGUMENT" in line
-        assert backend.calls == 0
-    finally:
-        release.set()
-        server.stop()
-
-
-def test_internal_for_a_backend_fault_names_the_request():
-    server = start_server(CountingBackend(get_backend(TEST_BACKEND), fail=True))
-    try:
-        with CallLog() as log, KernelClient(server.address, retries=0) as client:
-            a = np.ones((2, 2), np.float32)
-            with pytest.raises(KernelServiceError) as caught:
-                client.matmul_detailed(a, a, request_id="req-42")
-            assert caught.value.code is Code.INTERNAL
-            assert "req-42" in caught.value.details
-            assert "code=INTERNAL" in log.wait_for("request_id=req-42")
-    finally:
-        server.stop()
-
-
-def test_unavailable_while_draining_then_in_flight_calls_finish():
-    backend = CountingBackend(get_backend(TEST_BACKEND), delay=1.0)
-    server = start_server(backend, grace_seconds=10)
+def test_unavailable_while_draining_then_in_flight_calls_finish(fresh_server, held, watch_log):
+    server = fresh_server(held, grace_seconds=60)
     rng = np.random.default_rng(9)
     inputs = [(rand(rng, 31, 17), rand(rng, 17, 5)) for _ in range(4)]
     results: dict[int, np.ndarray] = {}
@@ -479,7 +474,7 @@ def test_unavailable_while_draining_then_in_flight_calls_finish():
     for thread in threads:
         thread.start()
     for _ in range(4):  # all four are inside the backend
-        assert backend.entered.acquire(timeout=20)
+        assert held.entered.acquire(timeout=30)
     server.begin_drain()
     with grpc.insecure_channel(server.address) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check
@@ -488,11 +483,15 @@ def test_unavailable_while_draining_then_in_flight_calls_finish():
         code, details = code_of(pb_grpc.KernelServiceStub(channel).GetInfo,
                                 pb.GetInfoRequest(), timeout=10)  # fmt: skip
         assert code is Code.UNAVAILABLE and "shutting down" in details
-    started = time.monotonic()
-    server.drain()
-    assert time.monotonic() - started < 9
+    with watch_log("cuda_kernels.service") as log:
+        drainer = threading.Thread(target=server.drain)
+        drainer.start()
+        log.wait_for("draining: no new calls")
+        held.gate.set()  # the calls in flight finish while the server drains
+        drainer.join(timeout=60)
+    assert not drainer.is_alive()
     for thread in threads:
-        thread.join(timeout=20)
+        thread.join(timeout=30)
     assert sorted(results) == [0, 1, 2, 3]
     for i, (a, b) in enumerate(inputs):
         assert_matmul_close(results[i], a, b)
@@ -501,29 +500,26 @@ def test_unavailable_while_draining_then_in_flight_calls_finish():
 # --- auth and TLS ---------------------------------------------------------------------
 
 
-def test_auth_token_required_except_for_health():
-    server = start_server(auth_token="s3cret-token")
+def test_auth_token_required_except_for_health(fresh_server):
+    server = fresh_server(auth_token="s3cret-token")
     a = np.eye(3, dtype=np.float32)
-    try:
-        with KernelClient(server.address, token="s3cret-token") as client:
-            np.testing.assert_array_equal(client.matmul(a, a), a)
-        for token in (None, "wrong-token"):
-            with KernelClient(server.address, token=token, retries=0) as client:
-                for call in (client.info, lambda c=client: c.matmul(a, a)):
-                    with pytest.raises(KernelServiceError) as caught:
-                        call()
-                    assert caught.value.code is Code.UNAUTHENTICATED
-                    assert "Bearer" in caught.value.details
-        with grpc.insecure_channel(server.address) as channel:
-            status = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=10
-            ).status
-            assert status == health_pb2.HealthCheckResponse.SERVING
-            code, _ = code_of(pb_grpc.KernelServiceStub(channel).MatMulStream,
-                              iter(stream_of(A_HEADER, PAYLOAD)), timeout=10)  # fmt: skip
-            assert code is Code.UNAUTHENTICATED
-    finally:
-        server.stop()
+    with KernelClient(server.address, token="s3cret-token") as client:
+        np.testing.assert_array_equal(client.matmul(a, a), a)
+    for token in (None, "wrong-token"):
+        with KernelClient(server.address, token=token, retries=0) as client:
+            for call in (client.info, lambda c=client: c.matmul(a, a)):
+                with pytest.raises(KernelServiceError) as caught:
+                    call()
+                assert caught.value.code is Code.UNAUTHENTICATED
+                assert "Bearer" in caught.value.details
+    with grpc.insecure_channel(server.address) as channel:
+        status = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        ).status
+        assert status == health_pb2.HealthCheckResponse.SERVING
+        code, _ = code_of(pb_grpc.KernelServiceStub(channel).MatMulStream,
+                          iter(stream_of(A_HEADER, PAYLOAD)), timeout=10)  # fmt: skip
+        assert code is Code.UNAUTHENTICATED
 
 
 def test_auth_off_accepts_calls_without_a_token(target: str):
@@ -568,22 +564,19 @@ def _self_signed_certificate() -> tuple[bytes, bytes]:
     return certificate.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def test_tls_with_a_self_signed_certificate():
+def test_tls_with_a_self_signed_certificate(fresh_server):
     cert, key = _self_signed_certificate()
-    server = start_server(tls_cert=cert, tls_key=key, auth_token="tok")
+    server = fresh_server(tls_cert=cert, tls_key=key, auth_token="tok")
     rng = np.random.default_rng(11)
     a, b = rand(rng, 40, 30), rand(rng, 30, 20)
-    try:
-        with KernelClient(server.address, token="tok", tls_ca=cert) as client:
-            assert_matmul_close(client.matmul(a, b), a, b)
-            x = rand(rng, 700, 1000)
-            np.testing.assert_array_equal(client.doublify(x, transport="stream"), 2 * x)
-        with KernelClient(server.address, token="tok", retries=0, timeout=5) as plaintext:
-            with pytest.raises(KernelServiceError) as caught:
-                plaintext.info()
-            assert caught.value.code is Code.UNAVAILABLE
-    finally:
-        server.stop()
+    with KernelClient(server.address, token="tok", tls_ca=cert) as client:
+        assert_matmul_close(client.matmul(a, b), a, b)
+        x = rand(rng, 700, 1000)
+        np.testing.assert_array_equal(client.doublify(x, transport="stream"), 2 * x)
+    with KernelClient(server.address, token="tok", retries=0, timeout=5) as plaintext:
+        with pytest.raises(KernelServiceError) as caught:
+            plaintext.info()
+        assert caught.value.code is Code.UNAVAILABLE
 
 
 # --- concurrency and hostile input ----------------------------------------------------
@@ -728,7 +721,11 @@ def test_malformed_requests_never_break_the_server(
             assert any(d >= 1 << 20 for d in a_spec["shape"] + b_spec["shape"])
 
 
-def test_server_still_answers_after_the_malformed_requests(client: KernelClient):
+def test_server_still_answers_after_malformed_requests(stub, client: KernelClient):
+    for a, b, kernel in INVALID_UNARY.values():
+        code_of(stub.MatMul, pb.MatMulRequest(a=a, b=b, kernel=kernel), timeout=30)
+    for messages in _invalid_streams().values():
+        code_of(stub.MatMulStream, iter(messages), timeout=30)
     rng = np.random.default_rng(12)
     a, b = rand(rng, 33, 21), rand(rng, 21, 9)
     assert_matmul_close(client.matmul(a, b), a, b)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -29,15 +29,15 @@ import numpy as np
 
 from cuda_kernels import __version__
 from cuda_kernels.backends import get_backend
-from cuda_kernels.client import KernelClient
+from cuda_kernels.rpc.client import KernelClient
+from cuda_kernels.rpc.protocol.tensors import MIB
 
-MIB = 1 << 20
 LOCAL_MAX_MESSAGE_MB = 160  # room for the 64 MiB unary calls (one tensor per message)
 
 
 @dataclass
-class BenchSettings:
-    """What to measure; defaults are the issue's sizes."""
+class ServiceBenchSettings:
+    """What to measure; the defaults are the sizes the service's targets are set for."""
 
     sizes_mib: tuple[int, ...] = (1, 16, 64)
     clients: tuple[int, ...] = (1, 8, 32)
@@ -48,7 +48,6 @@ class BenchSettings:
     target: str | None = None
     token: str | None = None
     tls_ca: bytes | None = None
-    results: dict = field(default_factory=dict)
 
     def check(self) -> None:
         if not self.sizes_mib or min(self.sizes_mib) <= 0:
@@ -91,7 +90,7 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def measure_throughput(client: KernelClient, settings: BenchSettings, max_message: int):
+def measure_throughput(client: KernelClient, settings: ServiceBenchSettings, max_message: int):
     """Doublify round trips per size and transport: median seconds and payload GB/s."""
     rows = []
     rng = np.random.default_rng(0)
@@ -122,7 +121,7 @@ def measure_throughput(client: KernelClient, settings: BenchSettings, max_messag
     return rows
 
 
-def measure_latency(target: str, settings: BenchSettings, n_clients: int) -> dict:
+def measure_latency(target: str, settings: ServiceBenchSettings, n_clients: int) -> dict:
     """p50/p99 of 256×256 MatMul round trips with `n_clients` concurrent clients."""
     n = settings.matmul_size
     rng = np.random.default_rng(n_clients)
@@ -176,7 +175,7 @@ def measure_latency(target: str, settings: BenchSettings, n_clients: int) -> dic
     }
 
 
-def measure_in_process(backend_name: str, settings: BenchSettings) -> dict:
+def measure_in_process(backend_name: str, settings: ServiceBenchSettings) -> dict:
     """The same 256×256 matmul on the same backend, called directly (no gRPC)."""
     backend = get_backend(backend_name)
     n = settings.matmul_size
@@ -197,7 +196,7 @@ def measure_in_process(backend_name: str, settings: BenchSettings) -> dict:
     }
 
 
-def run_benchmark(settings: BenchSettings) -> dict:
+def run_benchmark(settings: ServiceBenchSettings) -> dict:
     """All three measurements; returns the JSON-ready results."""
     settings.check()
     local = None if settings.target else LocalServer(settings.backend)
@@ -313,10 +312,15 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_results(results: dict, out_dir: Path, name: str = "service.json") -> Path:
-    """Write the results as `name` into `out_dir` (created if needed); return its path."""
+def check_json_name(name: str) -> None:
+    """ValueError unless `name` is a plain file name ending in .json."""
     if not name.endswith(".json") or "/" in name:
         raise ValueError(f"--json-name must be a plain file name ending in .json, got {name!r}")
+
+
+def write_results(results: dict, out_dir: Path, name: str = "service.json") -> Path:
+    """Write the results as `name` into `out_dir` (created if needed); return its path."""
+    check_json_name(name)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / name
     path.write_text(json.dumps(results, indent=2) + "\n")

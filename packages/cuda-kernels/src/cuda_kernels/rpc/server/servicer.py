@@ -1,10 +1,11 @@
 """`KernelServicer`: the thin gRPC face of a `Backend` (matmul, doublify, info).
 
-Why thin: every check is a plain function (`tensors`, `chunking`) and the work is the
-backend's; this class only orders them: refuse while draining, check the request, refuse a
-call that is already dead before any GPU work, compute, answer. Any `ServiceError` becomes
-its status code; any other exception from the backend is a real fault: INTERNAL, logged
-with the request id.
+Why thin: every check is a plain function (`rpc.protocol`, `cuda_kernels.validation`) and
+the work is the backend's; this class only orders them: refuse while draining, check the
+request, refuse a call that is already dead before any GPU work, compute, answer. Any
+refusal becomes its status code (`protocol.errors.refusal_for`); any other exception from
+the backend is a real fault: INTERNAL, logged with the request id, which the servicer
+writes into the call's record (`calls`) and reads back from it.
 """
 
 from __future__ import annotations
@@ -14,23 +15,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
+import numpy as np
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
 from cuda_kernels.backends.base import Backend
-from cuda_kernels.service.chunking import (
+from cuda_kernels.rpc.protocol.chunking import (
     DEFAULT_CHUNK_BYTES,
-    describe_shapes,
     read_header,
     read_tensors,
     stream_messages,
 )
-from cuda_kernels.service.errors import ServiceError, invalid, too_large
-from cuda_kernels.service.interceptors import annotate_call
-from cuda_kernels.service.tensors import fill_header, fill_tensor, from_tensor, nbytes_of
+from cuda_kernels.rpc.protocol.errors import ServiceError, refusal_for, too_large
+from cuda_kernels.rpc.protocol.tensors import fill_header, fill_tensor, from_tensor, nbytes_of
+from cuda_kernels.rpc.server.calls import annotate_call, current_call, describe_shapes
+from cuda_kernels.validation import check_kernel_name, check_matmul_shapes
 
 _log = logging.getLogger("cuda_kernels.service")
 T = TypeVar("T")
@@ -48,13 +50,6 @@ class Limits:
 
     max_message_bytes: int
     max_tensor_bytes: int
-
-
-@dataclass
-class _Call:
-    """What the error path needs to know about the call being served."""
-
-    request_id: str = ""
 
 
 class KernelServicer(pb_grpc.KernelServiceServicer):
@@ -77,29 +72,23 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
     # --- RPCs -------------------------------------------------------------------------
 
     def GetInfo(self, request, context):
-        return self._guarded(context, _Call(), lambda call: self._info())
+        return self._guarded(context, self._info)
 
     def MatMul(self, request, context):
-        return self._guarded(
-            context, _Call(), lambda call: self._matmul_unary(request, context, call)
-        )
+        return self._guarded(context, lambda: self._matmul_unary(request, context))
 
     def Doublify(self, request, context):
-        return self._guarded(
-            context, _Call(), lambda call: self._doublify_unary(request, context, call)
-        )
+        return self._guarded(context, lambda: self._doublify_unary(request, context))
 
     def MatMulStream(self, request_iterator, context):
-        header, result = self._guarded(
-            context, _Call(), lambda call: self._matmul_stream(request_iterator, context, call)
-        )
-        yield from stream_messages(pb.MatMulStreamResponse, header, [result], self.chunk_bytes)
+        header, c = self._guarded(context, lambda: self._matmul_stream(request_iterator, context))
+        yield from stream_messages(pb.MatMulStreamResponse, header, [c], self.chunk_bytes)
 
     def DoublifyStream(self, request_iterator, context):
-        header, result = self._guarded(
-            context, _Call(), lambda call: self._doublify_stream(request_iterator, context, call)
+        header, y = self._guarded(
+            context, lambda: self._doublify_stream(request_iterator, context)
         )
-        yield from stream_messages(pb.DoublifyStreamResponse, header, [result], self.chunk_bytes)
+        yield from stream_messages(pb.DoublifyStreamResponse, header, [y], self.chunk_bytes)
 
     # --- the work, in plain terms -----------------------------------------------------
 
@@ -115,71 +104,66 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
             version=self.version,
         )
 
-    def _matmul_unary(self, request, context, call: _Call) -> pb.MatMulResponse:
-        self._begin(call, request.request_id)
+    def _matmul_unary(self, request, context) -> pb.MatMulResponse:
+        self._begin(request.request_id)
         a = from_tensor(request.a, "a", self.limits.max_tensor_bytes)
         b = from_tensor(request.b, "b", self.limits.max_tensor_bytes)
         self._check_unary_size(a.nbytes + b.nbytes)
         kernel = self._check_matmul(a.shape, b.shape, request.kernel, streamed=False)
-        c, compute_ns = self._compute(context, lambda: self.backend.matmul(a, b, kernel))
-        response = pb.MatMulResponse(
-            request_id=request.request_id,
-            kernel=kernel,
-            backend=self.backend.name,
-            compute_ns=compute_ns,
-        )
+        response, c = self._matmul(context, request.request_id, kernel, a, b)
         fill_tensor(response.c, c)
         return response
 
-    def _doublify_unary(self, request, context, call: _Call) -> pb.DoublifyResponse:
-        self._begin(call, request.request_id)
-        x = from_tensor(request.x, "x", self.limits.max_tensor_bytes)
-        self._check_unary_size(x.nbytes)
-        self._check_output("y", x.shape, streamed=False)
-        annotate_call(shapes=describe_shapes([("x", x.shape)]))
-        y, compute_ns = self._compute(context, lambda: self.backend.doublify(x))
-        response = pb.DoublifyResponse(
-            request_id=request.request_id,
-            backend=self.backend.name,
-            compute_ns=compute_ns,
-        )
-        fill_tensor(response.y, y)
-        return response
-
-    def _matmul_stream(self, requests, context, call: _Call):
+    def _matmul_stream(self, requests, context) -> tuple[pb.MatMulResponse, np.ndarray]:
         self._refuse_if_draining()
         header, shapes, rest = read_header(
             requests, lambda h: [("a", h.a), ("b", h.b)], self.limits.max_tensor_bytes
         )
-        self._begin(call, header.request_id)
+        self._begin_stream(header.request_id, shapes)
         kernel = self._check_matmul(shapes[0], shapes[1], header.kernel, streamed=True)
         a, b = read_tensors(rest, shapes)
-        c, compute_ns = self._compute(context, lambda: self.backend.matmul(a, b, kernel))
-        response = pb.MatMulResponse(
-            request_id=header.request_id,
-            kernel=kernel,
-            backend=self.backend.name,
-            compute_ns=compute_ns,
-        )
+        response, c = self._matmul(context, header.request_id, kernel, a, b)
         fill_header(response.c, c)
         return response, c
 
-    def _doublify_stream(self, requests, context, call: _Call):
+    def _doublify_unary(self, request, context) -> pb.DoublifyResponse:
+        self._begin(request.request_id)
+        x = from_tensor(request.x, "x", self.limits.max_tensor_bytes)
+        annotate_call(shapes=describe_shapes([("x", x.shape)]))
+        self._check_unary_size(x.nbytes)
+        self._check_output("y", x.shape, streamed=False)
+        response, y = self._doublify(context, request.request_id, x)
+        fill_tensor(response.y, y)
+        return response
+
+    def _doublify_stream(self, requests, context) -> tuple[pb.DoublifyResponse, np.ndarray]:
         self._refuse_if_draining()
         header, shapes, rest = read_header(
             requests, lambda h: [("x", h.x)], self.limits.max_tensor_bytes
         )
-        self._begin(call, header.request_id)
+        self._begin_stream(header.request_id, shapes)
         annotate_call(shapes=describe_shapes([("x", shapes[0])]))
         (x,) = read_tensors(rest, shapes)
-        y, compute_ns = self._compute(context, lambda: self.backend.doublify(x))
-        response = pb.DoublifyResponse(
-            request_id=header.request_id,
-            backend=self.backend.name,
-            compute_ns=compute_ns,
-        )
+        response, y = self._doublify(context, header.request_id, x)
         fill_header(response.y, y)
         return response, y
+
+    def _matmul(self, context, request_id: str, kernel: str, a, b):
+        """The product and its reply (without the tensor, which unary and stream send
+        differently)."""
+        c, compute_ns = self._compute(context, lambda: self.backend.matmul(a, b, kernel))
+        reply = pb.MatMulResponse(
+            request_id=request_id, kernel=kernel, backend=self.backend.name, compute_ns=compute_ns
+        )
+        return reply, c
+
+    def _doublify(self, context, request_id: str, x):
+        """2·x and its reply (without the tensor)."""
+        y, compute_ns = self._compute(context, lambda: self.backend.doublify(x))
+        reply = pb.DoublifyResponse(
+            request_id=request_id, backend=self.backend.name, compute_ns=compute_ns
+        )
+        return reply, y
 
     # --- steps shared by the RPCs -----------------------------------------------------
 
@@ -190,10 +174,18 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
                 "the server is shutting down and takes no new calls; retry on another replica",
             )
 
-    def _begin(self, call: _Call, request_id: str) -> None:
+    def _begin(self, request_id: str) -> None:
         self._refuse_if_draining()
-        call.request_id = request_id
         annotate_call(request_id=request_id, backend=self.backend.name)
+
+    def _begin_stream(self, request_id: str, shapes: list[tuple[int, int]]) -> None:
+        """`_begin` for a stream whose header passed its checks; the chunks come next."""
+        self._begin(request_id)
+        _log.debug(
+            "request_id=%s: stream header accepted; receiving %d bytes of chunks",
+            request_id or "-",
+            sum(nbytes_of(shape) for shape in shapes),
+        )
 
     def _check_unary_size(self, tensor_bytes: int) -> None:
         """The unary cap, from the checked tensor sizes (ByteSize() would cost more than
@@ -210,21 +202,13 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
     def _check_matmul(
         self, a_shape: tuple[int, ...], b_shape: tuple[int, ...], kernel: str, streamed: bool
     ) -> str:
-        """Inner dimensions, kernel name and the product's size; returns the kernel to run."""
+        """The shared operand rules on the shapes (the data may not have arrived yet), the
+        kernel name ("" on the wire: the backend's fastest) and the product's size."""
         annotate_call(shapes=describe_shapes([("a", a_shape), ("b", b_shape)]))
-        if a_shape[1] != b_shape[0]:
-            raise invalid(
-                f"inner dimensions differ: a is {a_shape[0]}x{a_shape[1]} and b is "
-                f"{b_shape[0]}x{b_shape[1]}; a's columns must equal b's rows"
-            )
-        chosen = kernel or self.backend.kernels[0]
-        if chosen not in self.backend.kernels:
-            raise invalid(
-                f"unknown kernel {kernel!r}; this server ({self.backend.name}) has: "
-                f"{', '.join(self.backend.kernels)} (GetInfo lists them)"
-            )
+        n, _, p = check_matmul_shapes(a_shape, b_shape)
+        chosen = check_kernel_name(kernel or None, self.backend.kernels)
         annotate_call(kernel=chosen)
-        self._check_output("c", (a_shape[0], b_shape[1]), streamed)
+        self._check_output("c", (n, p), streamed)
         return chosen
 
     def _check_output(self, name: str, shape: tuple[int, ...], streamed: bool) -> None:
@@ -252,34 +236,32 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
         annotate_call(compute_ms=elapsed / 1e6)
         return result, elapsed
 
-    def _guarded(
-        self, context: grpc.ServicerContext, call: _Call, work: Callable[[_Call], T]
-    ) -> T:
-        """`work(call)`, with refusals turned into status codes and faults into INTERNAL."""
+    def _guarded(self, context: grpc.ServicerContext, work: Callable[[], Any]) -> Any:
+        """`work()`, with refusals turned into status codes and faults into INTERNAL."""
         try:
-            return work(call)
-        except ServiceError as exc:
-            error = exc
+            return work()
         except grpc.RpcError:  # the request stream broke: the client cancelled or vanished
             error = ServiceError(
                 grpc.StatusCode.CANCELLED, "the client cancelled the call while sending it"
             )
-        except (ValueError, TypeError) as exc:  # the backend's own input checks
-            error = invalid(str(exc))
-        except Exception:
-            _log.exception(
-                "request_id=%s: the %s backend failed", call.request_id or "-", self.backend.name
-            )
-            error = ServiceError(
-                grpc.StatusCode.INTERNAL,
-                f"the {self.backend.name} backend failed on request "
-                f"{call.request_id or '(no id)'}; the server log has the details",
-            )
+        except Exception as exc:
+            error = refusal_for(exc) or self._fault()
         if error.code is not grpc.StatusCode.INTERNAL:
             # a stream cut short by the client's cancel or deadline looks malformed; say why
             error = _dead_call_error(context) or error
         context.abort(error.code, error.details)
         raise AssertionError("context.abort returns only by raising")  # pragma: no cover
+
+    def _fault(self) -> ServiceError:
+        """INTERNAL for the exception being handled, logged with its traceback."""
+        record = current_call()
+        request_id = record.request_id if record is not None else ""
+        _log.exception("request_id=%s: the %s backend failed", request_id or "-", self.backend.name)
+        return ServiceError(
+            grpc.StatusCode.INTERNAL,
+            f"the {self.backend.name} backend failed on request "
+            f"{request_id or '(no id)'}; the server log has the details",
+        )
 
 
 def _dead_call_error(context: grpc.ServicerContext) -> ServiceError | None:
@@ -299,4 +281,3 @@ def _dead_call_error(context: grpc.ServicerContext) -> ServiceError | None:
 
 
 __all__ = ["UNARY_ENVELOPE_BYTES", "KernelServicer", "Limits"]
-

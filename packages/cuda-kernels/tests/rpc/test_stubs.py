@@ -12,7 +12,7 @@ import pytest
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 GEN_PROTO = ROOT / "scripts" / "gen_proto.py"
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cuda_kernels.kernels import DOUBLIFY_FUNCTION, MATMUL_LAUNCHES, SOURCE_FILES, source_path
+from cuda_kernels.kernels import source_path
+from cuda_kernels.kernels.ladder import SOURCE_FILES, launches_in, nvcc_define_flags
 
 
 def find_nvcc() -> str | None:
@@ -37,8 +38,8 @@ USAGE = re.compile(r"Used (\d+) registers(?:.*?(\d+) bytes smem)?")
 def ptxas_report(filename: str, tmp_path: Path) -> dict[str, dict]:
     with source_path(filename) as source:
         proc = subprocess.run(
-            [NVCC, "-arch=sm_90", "-cubin", "-O3", "-Xptxas", "-v", "-o",
-             str(tmp_path / f"{filename}.cubin"), str(source)],
+            [NVCC, "-arch=sm_90", "-cubin", "-O3", "-Xptxas", "-v", *nvcc_define_flags(filename),
+             "-o", str(tmp_path / f"{filename}.cubin"), str(source)],
             capture_output=True, text=True, timeout=300,
         )
     assert proc.returncode == 0, f"nvcc failed on {filename}:\n{proc.stderr}"
@@ -58,12 +59,7 @@ def ptxas_report(filename: str, tmp_path: Path) -> dict[str, dict]:
 @pytest.mark.parametrize("filename", SOURCE_FILES)
 def test_source_compiles_for_sm90_without_spills(filename, tmp_path):
     kernels = ptxas_report(filename, tmp_path)
-    expected = (
-        {DOUBLIFY_FUNCTION}
-        if filename == "doublify.cu"
-        else {launch.function for launch in MATMUL_LAUNCHES.values()}
-    )
-    assert set(kernels) == expected
+    assert set(kernels) == {launch.function for launch in launches_in(filename)}
     for name, info in sorted(kernels.items()):
         print(f"{filename:<12} {name:<20} {info['arch']} registers={info['registers']:>3} "
               f"smem={info['smem_bytes']:>6} B spills={info['spill_stores']}/{info['spill_loads']}")

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -20,8 +19,8 @@ import pytest
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
-from cuda_kernels.client import KernelClient
-from cuda_kernels.service.chunking import iter_chunks
+from cuda_kernels.rpc.client import KernelClient
+from cuda_kernels.rpc.protocol.chunking import iter_chunks
 
 CLI = shutil.which("cuda-kernels", path=str(Path(sys.executable).parent)) or "cuda-kernels"
 
@@ -31,7 +30,7 @@ class ServeProcess:
 
     def __init__(self, *flags: str) -> None:
         self.process = subprocess.Popen(
-            [CLI, "serve", "--port", "0", "--backend", "numpy", *flags],
+            [CLI, "-vv", "serve", "--port", "0", "--backend", "numpy", *flags],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -98,15 +97,15 @@ def test_serve_finishes_the_call_in_flight_after_a_signal_and_exits_0(signum: in
             )
             reader = threading.Thread(target=lambda: results.extend(call))
             reader.start()
-            time.sleep(0.5)  # the header has reached the server, which waits for chunks
-            server.process.send_signal(signum)
+            server.wait_for_stderr("request_id=in-flight: stream header accepted")
+            server.process.send_signal(signum)  # while the server waits for the chunks
             server.wait_for_stderr("draining")
             release.set()
             reader.join(timeout=30)
         assert server.process.wait(timeout=30) == 0
         c = np.frombuffer(b"".join(r.chunk.data for r in results[1:]), "<f4").reshape(50, 30)
         np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
-        line = server.wait_for_stderr("request_id=in-flight")
+        line = server.wait_for_stderr("request_id=in-flight rpc=")
         assert "rpc=MatMulStream" in line and "code=OK" in line
         assert "shapes=a:50x40 b:40x30" in line and "kernel=numpy" in line
         assert "compute_ms=" in line and "total_ms=" in line
@@ -114,8 +113,8 @@ def test_serve_finishes_the_call_in_flight_after_a_signal_and_exits_0(signum: in
         server.close()
 
 
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
+def run_cli(*args: str, timeout: float = 60, cwd: Path | None = None):
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def _busy_port() -> tuple[socket.socket, int]:
@@ -163,14 +162,17 @@ def test_serve_with_a_token_file_requires_the_token(tmp_path: Path) -> None:
         server.close()
 
 
-def test_bench_service_small_run_writes_json(tmp_path: Path) -> None:
+def test_bench_service_small_run_writes_json_under_runs(tmp_path: Path) -> None:
     result = run_cli(
         "bench-service", "--backend", "numpy", "--sizes-mib", "1", "--clients", "1", "2",
-        "--calls", "5", "--repeats", "1", "--out", str(tmp_path), timeout=120,
+        "--calls", "5", "--repeats", "1", timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Doublify payload throughput" in result.stdout and "p50 ms" in result.stdout
-    results = json.loads((tmp_path / "service.json").read_text())
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")) == [
+        "runs/bench-service/service.json"  # the default: never over committed results
+    ]
+    results = json.loads((tmp_path / "runs" / "bench-service" / "service.json").read_text())
     assert [row["transport"] for row in results["throughput"]] == ["unary", "stream"]
     assert all(row["both_ways_gbps"] > 0 for row in results["throughput"])
     assert [row["clients"] for row in results["latency"]] == [1, 2]

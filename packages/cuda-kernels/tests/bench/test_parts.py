@@ -1,9 +1,12 @@
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 from cuda_kernels.bench import report
+from cuda_kernels.bench.contenders import Contender, DoublifyBench
+from cuda_kernels.bench.kernels import BenchRun, BenchSettings, Target
 from cuda_kernels.bench.timing import DEFAULT_FLUSH_BYTES, Timing, rotations_for, time_wall
 from cuda_kernels.bench.validate import Check, check_matmul, relative_error
 
@@ -55,3 +58,40 @@ def test_shares_of_cublas_and_gflops():
         row["gflops"] = report.gflops(row["n"], row["median_ms"])
     table = report.matmul_table(rows).splitlines()
     assert table[1].split()[:2] == ["1024", "cublas"] and table[2].endswith("25.0")
+
+
+class ScriptedRun(BenchRun):
+    """A BenchRun on a made-up device: one right and one wrong contender, plain timers."""
+
+    timed: list[str]
+
+    @contextmanager
+    def _target(self, rng):
+        self.timed = []
+
+        def timer(name):
+            return lambda n: self.timed.append(f"{name} {n}") or Timing((1.0, 2.0, 3.0))
+
+        right = Contender("right", "wall clock", np.matmul, timer("right"))
+        wrong = Contender("wrong", "wall clock", lambda a, b: np.matmul(a, b) + 1, timer("wrong"))
+        doublify = DoublifyBench(
+            "made-up", lambda x: 2 * x, lambda n: (Timing((2.0,)), Timing((1.0,))), ((3, 4),)
+        )
+        yield Target({"name": "made-up"}, [right, wrong], doublify, (8,), {}, "")
+
+
+def test_run_validates_everything_then_times_only_what_passed():
+    settings = BenchSettings(sizes=(16, 8, 16), kernels=("numpy",), repeats=3, warmup=0)
+    run = ScriptedRun(settings, log=lambda _message: None).run()
+    assert {c.kernel for c in run.failed} == {"wrong"}
+    assert {c.kernel for c in run.checks} == {"right", "wrong", "doublify"}
+    assert run.timed == ["right 8", "right 16"]  # sizes sorted, duplicates dropped
+    assert [(r["kernel"], r["n"], r["median_ms"]) for r in run.matmul] == [
+        ("right", 8, 2.0),
+        ("right", 16, 2.0),
+    ]
+    assert run.matmul[0]["gflops"] == report.gflops(8, 2.0)
+    assert [r["n"] for r in run.doublify] == [8, 4096] and run.doublify[0]["pct_of_copy"] == 50
+    results = run.as_json()
+    assert results["device"] == {"name": "made-up"} and "cublas_note" not in results
+    assert "FAILED wrong" in report.summary(results)

@@ -16,13 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cuda_kernels.kernels import (
-    DOUBLIFY_BLOCK,
-    DOUBLIFY_FUNCTION,
-    MATMUL_LAUNCHES,
-    doublify_grid,
-    source_path,
-)
+from cuda_kernels.kernels import source_path
+from cuda_kernels.kernels.ladder import DOUBLIFY, LADDER, nvcc_define_flags
 
 HERE = Path(__file__).parent / "cpu_emulation"
 CXX = shutil.which("g++") or shutil.which("clang++")
@@ -41,20 +36,33 @@ SHAPES = [
 ]
 
 
+def compile_harness(out: Path, defines: list[str], *flags: str) -> subprocess.CompletedProcess:
+    with source_path("matmul.cu") as matmul, source_path("doublify.cu") as doublify:
+        return subprocess.run(
+            [CXX, "-std=c++20", "-O1", "-fno-strict-aliasing", "-pthread", f"-I{HERE}",
+             f'-DKERNEL_SOURCE_MATMUL="{matmul}"', f'-DKERNEL_SOURCE_DOUBLIFY="{doublify}"',
+             *defines, *flags, str(HERE / "harness.cpp"), "-o", str(out)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("harness") / "harness"
-    with source_path("matmul.cu") as matmul, source_path("doublify.cu") as doublify:
-        proc = subprocess.run(
-            [CXX, "-std=c++20", "-O1", "-fno-strict-aliasing", "-pthread", f"-I{HERE}",
-             f'-DKERNEL_SOURCE_MATMUL="{matmul}"', f'-DKERNEL_SOURCE_DOUBLIFY="{doublify}"',
-             str(HERE / "harness.cpp"), "-o", str(out)],
-            capture_output=True, text=True, timeout=300,
-        )
+    defines = nvcc_define_flags("matmul.cu") + nvcc_define_flags("doublify.cu")
+    proc = compile_harness(out, defines)
     if proc.returncode != 0 and "barrier" in proc.stderr and "No such file" in proc.stderr:
         pytest.skip(f"{CXX} lacks C++20 <barrier>")
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+@pytest.mark.parametrize("source", ["matmul.cu", "doublify.cu"])
+def test_a_missing_define_stops_the_compile(tmp_path, source):
+    other = "doublify.cu" if source == "matmul.cu" else "matmul.cu"
+    proc = compile_harness(tmp_path / "harness.ii", nvcc_define_flags(other), "-E")
+    assert proc.returncode != 0
+    assert f"{source} needs" in proc.stderr and "nvcc_define_flags" in proc.stderr
 
 
 def run_kernel(harness, tmp_path, function, grid, block, a, b=None, p=1) -> np.ndarray:
@@ -73,13 +81,13 @@ def run_kernel(harness, tmp_path, function, grid, block, a, b=None, p=1) -> np.n
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("kernel", list(MATMUL_LAUNCHES))
+@pytest.mark.parametrize("kernel", list(LADDER))
 def test_matmul_kernel_source_on_cpu(harness, tmp_path, kernel, shape):
     n, m, p = shape
     rng = np.random.default_rng(n * 7919 + m * 31 + p)
     a = rng.uniform(-1, 1, size=(n, m)).astype(np.float32)
     b = rng.uniform(-1, 1, size=(m, p)).astype(np.float32)
-    launch = MATMUL_LAUNCHES[kernel]
+    launch = LADDER[kernel]
     c = run_kernel(harness, tmp_path, launch.function, launch.grid(n, p), launch.block, a, b, p)
     reference = a.astype(np.float64) @ b.astype(np.float64)
     assert not np.isnan(c).any(), f"{kernel} left {np.isnan(c).sum()} elements unwritten"
@@ -90,5 +98,5 @@ def test_matmul_kernel_source_on_cpu(harness, tmp_path, kernel, shape):
 @pytest.mark.parametrize("shape", [(1, 1), (16, 16), (17, 33), (40, 3)])
 def test_doublify_kernel_source_on_cpu(harness, tmp_path, shape):
     x = np.random.default_rng(5).uniform(-1, 1, size=shape).astype(np.float32)
-    y = run_kernel(harness, tmp_path, DOUBLIFY_FUNCTION, doublify_grid(*shape), DOUBLIFY_BLOCK, x)
+    y = run_kernel(harness, tmp_path, DOUBLIFY.function, DOUBLIFY.grid(*shape), DOUBLIFY.block, x)
     np.testing.assert_array_equal(y, 2 * x)

@@ -15,17 +15,11 @@ from typing import Any
 import numpy as np
 
 from cuda_kernels._proto import kernels_pb2 as pb
-from cuda_kernels.service.errors import invalid
-from cuda_kernels.service.tensors import (
-    array_view,
-    check_header,
-    nbytes_of,
-    shape_text,
-    to_array,
-)
-from cuda_kernels.service.wire import ChunkPart
+from cuda_kernels.rpc.protocol.errors import invalid
+from cuda_kernels.rpc.protocol.tensors import MIB, array_view, check_header, nbytes_of, to_array
+from cuda_kernels.rpc.protocol.wire import ChunkPart
 
-DEFAULT_CHUNK_BYTES = 1 << 20  # 1 MiB: far below any message cap, big enough to be cheap
+DEFAULT_CHUNK_BYTES = MIB  # far below any message cap, big enough to be cheap
 
 
 def iter_chunks(
@@ -151,12 +145,7 @@ def stream_messages(
 ) -> Iterator[Any]:
     """`message_type(header=header)`, then a `ChunkPart` per chunk of the arrays' bytes.
 
-    The chunks need `wire.serialize_stream_message` as the serializer of the call.
+    The chunks need the stream codec of `methods` (`wire.serialize_stream_message`).
     """
     yield message_type(header=header)
     yield from iter_chunks([array_view(array) for array in arrays], chunk_bytes)
-
-
-def describe_shapes(named: list[tuple[str, tuple[int, ...]]]) -> str:
-    """`a:3x4 b:4x5` for the log line."""
-    return " ".join(f"{name}:{shape_text(shape)}" for name, shape in named)

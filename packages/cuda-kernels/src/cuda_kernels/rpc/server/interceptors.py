@@ -7,56 +7,29 @@ they stay open without a token and do not flood the log.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
 
 import grpc
 
-SERVICE_NAME = "cuda_kernels.v1.KernelService"
-SERVICE_PREFIX = f"/{SERVICE_NAME}/"
+from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value
+from cuda_kernels.rpc.protocol.methods import SERVICE_PREFIX, handler_factory
+from cuda_kernels.rpc.server.calls import CallRecord, recording
 
 _log = logging.getLogger("cuda_kernels.service.calls")
 
 
-@dataclass
-class CallRecord:
-    """What the log line of one call says; the servicer fills in what only it knows."""
-
-    rpc: str
-    request_id: str = "-"
-    shapes: str = "-"
-    kernel: str = "-"
-    backend: str = "-"
-    compute_ms: float | None = None
-
-
-_current_call: ContextVar[CallRecord | None] = ContextVar("cuda_kernels_call", default=None)
-
-
-def annotate_call(**fields: Any) -> None:
-    """Add facts (request_id, shapes, kernel, backend, compute_ms) to this call's log line."""
-    record = _current_call.get()
-    if record is not None:
-        for name, value in fields.items():
-            setattr(record, name, value)
-
-
 def _rebuild(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable, bool], Callable]):
     """The same handler with its behavior wrapped; `wrap(behavior, streams_responses)`."""
-    if handler.request_streaming and handler.response_streaming:
-        factory, behavior = grpc.stream_stream_rpc_method_handler, handler.stream_stream
-    elif handler.request_streaming:
-        factory, behavior = grpc.stream_unary_rpc_method_handler, handler.stream_unary
-    elif handler.response_streaming:
-        factory, behavior = grpc.unary_stream_rpc_method_handler, handler.unary_stream
-    else:
-        factory, behavior = grpc.unary_unary_rpc_method_handler, handler.unary_unary
+    behavior = (
+        handler.stream_stream
+        or handler.stream_unary
+        or handler.unary_stream
+        or handler.unary_unary
+    )
+    factory = handler_factory(handler.request_streaming, handler.response_streaming)
     return factory(
         wrap(behavior, handler.response_streaming),
         request_deserializer=handler.request_deserializer,
@@ -65,7 +38,10 @@ def _rebuild(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable, bool], Ca
 
 
 class LoggingInterceptor(grpc.ServerInterceptor):
-    """One INFO line per KernelService call: id, RPC, shapes, kernel, backend, times, code."""
+    """One INFO line per KernelService call: id, RPC, shapes, kernel, backend, times, code.
+
+    It also opens the call's record (`calls.recording`), which the servicer fills in.
+    """
 
     def __init__(self, logger: logging.Logger = _log) -> None:
         self._logger = logger
@@ -82,24 +58,22 @@ class LoggingInterceptor(grpc.ServerInterceptor):
         if streams_responses:
 
             def logged_stream(request, context):
-                record, start = CallRecord(rpc), time.perf_counter()
-                token = _current_call.set(record)
-                try:
-                    yield from behavior(request, context)
-                finally:
-                    _reset(token)
-                    self._emit(record, context, start)
+                start = time.perf_counter()
+                with recording(rpc) as record:
+                    try:
+                        yield from behavior(request, context)
+                    finally:
+                        self._emit(record, context, start)
 
             return logged_stream
 
         def logged_unary(request, context):
-            record, start = CallRecord(rpc), time.perf_counter()
-            token = _current_call.set(record)
-            try:
-                return behavior(request, context)
-            finally:
-                _reset(token)
-                self._emit(record, context, start)
+            start = time.perf_counter()
+            with recording(rpc) as record:
+                try:
+                    return behavior(request, context)
+                finally:
+                    self._emit(record, context, start)
 
         return logged_unary
 
@@ -122,23 +96,15 @@ class LoggingInterceptor(grpc.ServerInterceptor):
         )
 
 
-def _reset(token) -> None:
-    # a response generator closed from another thread has nothing to undo here
-    with contextlib.suppress(ValueError):
-        _current_call.reset(token)
-
-
 class BearerAuthInterceptor(grpc.ServerInterceptor):
     """Every KernelService call must carry `authorization: Bearer <token>`."""
 
     def __init__(self, token: str) -> None:
-        if not token:
-            raise ValueError("the auth token is empty; put a non-empty token in the file")
-        self._expected = f"Bearer {token}".encode()
+        self._expected = bearer_value(token).encode()
 
     def _authorized(self, metadata) -> bool:
         for key, value in metadata or ():
-            if key == "authorization":
+            if key == AUTH_METADATA_KEY:
                 given = value.encode() if isinstance(value, str) else value
                 return hmac.compare_digest(given, self._expected)
         return False

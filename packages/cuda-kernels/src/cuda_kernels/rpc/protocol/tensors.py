@@ -12,8 +12,10 @@ import math
 import numpy as np
 
 from cuda_kernels._proto import kernels_pb2 as pb
-from cuda_kernels.service.errors import invalid, too_large
+from cuda_kernels.rpc.protocol.errors import invalid, too_large
+from cuda_kernels.validation import check_matrix_shape, shape_text
 
+MIB = 1 << 20  # the unit of the size flags and defaults (--max-message-mb, chunk size)
 WIRE_DTYPE = np.dtype("<f4")  # DTYPE_FLOAT32 on the wire: little-endian IEEE float32
 ITEMSIZE = {pb.DTYPE_FLOAT32: WIRE_DTYPE.itemsize}
 
@@ -26,16 +28,12 @@ def dtype_name(dtype: int) -> str:
         return str(dtype)
 
 
-def shape_text(shape: tuple[int, ...] | list[int]) -> str:
-    """`3x4` for a shape; used in errors and the per-call log line."""
-    return "x".join(str(d) for d in shape) if len(shape) else "scalar"
-
-
 def check_header(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> tuple[int, int]:
     """Check dtype, rank, dims and the size cap of `tensor` (not its data); return its shape.
 
-    Raises ServiceError: INVALID_ARGUMENT for a bad dtype/rank/dimension,
-    RESOURCE_EXHAUSTED when the tensor is larger than `max_tensor_bytes`.
+    Raises ServiceError: INVALID_ARGUMENT for a bad dtype/rank/dimension (the words of
+    `validation.check_matrix_shape`), RESOURCE_EXHAUSTED when the tensor is larger than
+    `max_tensor_bytes`.
     """
     if tensor.dtype == pb.DTYPE_UNSPECIFIED:
         raise invalid(f"tensor {name} has dtype DTYPE_UNSPECIFIED; set it to DTYPE_FLOAT32")
@@ -44,23 +42,17 @@ def check_header(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> tuple[i
             f"tensor {name} has unsupported dtype {dtype_name(tensor.dtype)}; "
             "only DTYPE_FLOAT32 is supported"
         )
-    shape = tuple(tensor.shape)
-    if len(shape) != 2:
-        raise invalid(
-            f"tensor {name} must be a matrix (rank 2), got rank {len(shape)} "
-            f"with shape [{', '.join(map(str, shape))}]"
-        )
-    if any(d <= 0 for d in shape):
-        raise invalid(
-            f"tensor {name} has shape {list(shape)}; every dimension must be positive"
-        )
+    try:
+        shape = check_matrix_shape(tensor.shape, f"tensor {name}")
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
     nbytes = math.prod(shape) * ITEMSIZE[tensor.dtype]
     if nbytes > max_tensor_bytes:
         raise too_large(
             f"tensor {name} ({shape_text(shape)}, {nbytes} bytes) is larger than this "
             f"server's cap of {max_tensor_bytes} bytes per tensor (--max-tensor-mb)"
         )
-    return shape[0], shape[1]
+    return shape
 
 
 def nbytes_of(shape: tuple[int, ...]) -> int:

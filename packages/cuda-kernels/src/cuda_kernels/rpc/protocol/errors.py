@@ -2,7 +2,8 @@
 
 Why: the request checks (tensors, chunks, caps) live in plain modules that know nothing
 about a `grpc.ServicerContext`; they raise this, and the servicer turns it into
-`context.abort(code, details)` in one place.
+`context.abort(code, details)` in one place. The client raises it too when a reply is
+malformed (then reported as DATA_LOSS).
 """
 
 from __future__ import annotations
@@ -30,3 +31,16 @@ def invalid(details: str) -> ServiceError:
 def too_large(details: str) -> ServiceError:
     """RESOURCE_EXHAUSTED: the request is well formed but over one of the server's caps."""
     return ServiceError(grpc.StatusCode.RESOURCE_EXHAUSTED, details)
+
+
+def refusal_for(exc: Exception) -> ServiceError | None:
+    """The refusal an exception from the request checks stands for, or None for a fault.
+
+    A `ServiceError` is one already; the shared operand checks (`cuda_kernels.validation`,
+    also run by the backends) raise ValueError or TypeError, which mean INVALID_ARGUMENT.
+    """
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, (ValueError, TypeError)):
+        return invalid(str(exc))
+    return None

@@ -1,0 +1,267 @@
+"""The kernel benchmark: validate every contender, then time it, in one place.
+
+As in llm.c's dev/cuda, `BenchRun(settings).run()` reads top to bottom: pick the device
+and what it can run of what was asked (the matmul ladder, cuBLAS, numpy, doublify); check
+every contender against a float64 reference on fresh random inputs (tile multiples and
+odd shapes); then time only those that passed, with cuBLAS and numpy measured in the same
+run, so every ratio compares numbers taken minutes apart on the same machine. The run
+keeps its settings, the device's facts, the checks and the timed rows; `report` turns
+them into a table, results.json and plots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cuda_kernels import __version__
+from cuda_kernels.backends import BACKEND_NAMES, BackendUnavailableError, get_backend
+from cuda_kernels.bench import cpu, report
+from cuda_kernels.bench.contenders import Contender, DoublifyBench
+from cuda_kernels.bench.validate import VALIDATION_SHAPES, Check, check_doublify, check_matmul
+from cuda_kernels.kernels.ladder import KERNELS
+
+BASELINES = ("cublas", "numpy")
+ALL_KERNELS = (*KERNELS, *BASELINES)
+DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
+DOUBLIFY_N = 4096  # the task's n = 2^12: a 4096×4096 array, always measured
+DEFAULT_DOUBLIFY_SIZES_GPU = (1024, 2048, 4096, 8192, 16384)
+DEFAULT_DOUBLIFY_SIZES_CPU = (1024, 2048, 4096, 8192)
+REFERENCE_MAX_N = 2048  # bench sizes up to this are validated too (float64 reference cost)
+MAX_N = 65536
+NO_GPU_NOTE = (
+    "No usable GPU here ({reason}). Only the numpy CPU backend was measured; GPU numbers "
+    "need a GPU: run packages/cuda-kernels/benchmarks/gpu_check.sh on an H100/H200."
+)
+
+
+class NothingToRunError(RuntimeError):
+    """None of the requested contenders can run here; the message says why."""
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What to measure; `check()` names the first setting that cannot work."""
+
+    sizes: tuple[int, ...] = DEFAULT_SIZES
+    kernels: tuple[str, ...] = ALL_KERNELS
+    doublify_sizes: tuple[int, ...] | None = None  # None: the device's default sweep
+    repeats: int = 20
+    warmup: int = 3
+    numpy_max_n: int = 4096
+    backend: str = "auto"
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise ValueError saying which flag is wrong and what it accepts."""
+        unknown = [k for k in self.kernels if k not in ALL_KERNELS]
+        if unknown:
+            raise ValueError(
+                f"unknown kernel(s) {', '.join(unknown)}; choose from {', '.join(ALL_KERNELS)}"
+            )
+        if not self.sizes:
+            raise ValueError("--sizes needs at least one size, e.g. --sizes 256 1024")
+        for flag, values in (("--sizes", self.sizes), ("--doublify-sizes", self.doublify_sizes)):
+            bad = [v for v in values or () if not 1 <= v <= MAX_N]
+            if bad:
+                raise ValueError(f"{flag} must be between 1 and {MAX_N}, got {bad}")
+        if self.repeats < 1 or self.warmup < 0:
+            raise ValueError("--repeats must be >= 1 and --warmup >= 0")
+        if self.numpy_max_n < 1:
+            raise ValueError("--numpy-max-n must be >= 1")
+        if self.backend not in BACKEND_NAMES:
+            raise ValueError(f"--backend must be one of {', '.join(BACKEND_NAMES)}")
+
+
+@dataclass
+class Target:
+    """The device of one run and what it can measure of what the settings ask for."""
+
+    facts: dict
+    contenders: list[Contender]
+    doublify: DoublifyBench
+    doublify_sizes: tuple[int, ...]
+    notes: dict[str, str]  # "gpu_note" / "cublas_note": what could not be measured, and why
+    why_missing: str  # why requested contenders are absent (for NothingToRunError)
+
+
+@dataclass
+class BenchRun:
+    """One benchmark run: settings, device facts, validation checks, timed rows."""
+
+    settings: BenchSettings
+    log: Callable[[str], None] = _stderr
+    created_utc: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+    host: dict = field(
+        default_factory=lambda: {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "loadavg_1_5_15_at_start": list(os.getloadavg()),
+        }
+    )
+    device: dict = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    doublify_sizes: list[int] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    matmul: list[dict] = field(default_factory=list)
+    doublify: list[dict] = field(default_factory=list)
+
+    @property
+    def sizes(self) -> list[int]:
+        return sorted(set(self.settings.sizes))
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def run(self) -> BenchRun:
+        """Validate, then time; raises NothingToRunError when nothing asked for can run."""
+        self.settings.check()
+        rng = np.random.default_rng(self.settings.seed)
+        with self._target(rng) as target:
+            if not target.contenders:
+                raise NothingToRunError(
+                    f"none of the requested kernels ({', '.join(self.settings.kernels)}) can "
+                    f"run here: {target.why_missing}"
+                )
+            self.device, self.notes = target.facts, target.notes
+            for note in self.notes.values():
+                self.log(note)
+            requested = self.settings.doublify_sizes or target.doublify_sizes
+            self.doublify_sizes = sorted(set(requested) | {DOUBLIFY_N})
+            self._validate(target, rng)
+            self._time(target)
+        for row in self.matmul:
+            row["gflops"] = report.gflops(row["n"], row["median_ms"])
+        report.add_cublas_shares(self.matmul)
+        return self
+
+    def _validate(self, target: Target, rng: np.random.Generator) -> None:
+        """Every contender and doublify against float64, on fresh random inputs."""
+        shapes = [*VALIDATION_SHAPES, *((n, n, n) for n in self.sizes if n <= REFERENCE_MAX_N)]
+        for contender in target.contenders:
+            self.log(f"validating {contender.name}")
+            self.checks += check_matmul(contender.name, contender.run, shapes, rng)
+        self.checks += check_doublify(target.doublify.run, target.doublify.check_shapes, rng)
+        for check in self.failed:
+            self.log(f"validation FAILED: {check.kernel} {check.shape} error {check.error:.3g}")
+
+    def _time(self, target: Target) -> None:
+        """Every contender that passed at every size, then doublify beside a copy."""
+        broken = {c.kernel for c in self.failed}
+        for n in self.sizes:
+            for contender in target.contenders:
+                if contender.name in broken:
+                    continue
+                if contender.max_n is not None and n > contender.max_n:
+                    self.log(f"skipping {contender.name} at n={n} (above {contender.max_n})")
+                    continue
+                self.log(f"timing {contender.name} n={n}")
+                row = {"n": n, "kernel": contender.name, "timer": contender.timer}
+                self.matmul.append({**row, **contender.time(n).as_dict()})
+        if "doublify" in broken:
+            return
+        for n in self.doublify_sizes:
+            self.log(f"timing {target.doublify.backend} doublify n={n}")
+            doublify, copy = target.doublify.time(n)
+            self.doublify.append(
+                {**report.doublify_row(n, doublify, copy), "backend": target.doublify.backend}
+            )
+
+    @contextmanager
+    def _target(self, rng: np.random.Generator) -> Iterator[Target]:
+        """The GPU when usable (and not --backend numpy), else numpy; the GPU's context is
+        current while the run uses it."""
+        s = self.settings
+        numpy_backend = get_backend("numpy")
+        numpy = cpu.numpy_contender(numpy_backend, s.repeats, s.warmup, rng, s.numpy_max_n)
+        wanted_numpy = [numpy] if "numpy" in s.kernels else []
+        gpu, why_not = _pick_gpu(s.backend)
+        if gpu is None:
+            yield Target(
+                facts={"name": numpy_backend.device, "backend": "numpy"},
+                contenders=wanted_numpy,
+                doublify=cpu.numpy_doublify(numpy_backend, s.repeats, s.warmup, rng),
+                doublify_sizes=DEFAULT_DOUBLIFY_SIZES_CPU,
+                notes={"gpu_note": NO_GPU_NOTE.format(reason=why_not)},
+                why_missing=f"no usable GPU ({why_not})",
+            )
+            return
+        from cuda_kernels.bench import gpu as gpu_bench
+
+        with gpu.activated():
+            facts = {"backend": "pycuda", **gpu_bench.device_facts(gpu)}
+            ladder = [k for k in KERNELS if k in s.kernels]
+            contenders = gpu_bench.ladder_contenders(gpu, ladder, s.repeats, s.warmup, rng)
+            notes = {}
+            if "cublas" in s.kernels:
+                cublas, detail = gpu_bench.cublas_contender(s.repeats, s.warmup, rng)
+                if cublas is None:
+                    notes["cublas_note"] = f"cuBLAS baseline unavailable: {detail}"
+                else:
+                    contenders.append(cublas)
+                    facts["cublas_via"] = detail
+            yield Target(
+                facts=facts,
+                contenders=contenders + wanted_numpy,
+                doublify=gpu_bench.gpu_doublify(gpu, s.repeats, s.warmup, rng),
+                doublify_sizes=DEFAULT_DOUBLIFY_SIZES_GPU,
+                notes=notes,
+                why_missing="; ".join(notes.values()),
+            )
+
+    def as_json(self) -> dict:
+        """results.json: settings, host and device facts, checks and rows."""
+        s = self.settings
+        results = {
+            "schema": 1,
+            "created_utc": self.created_utc,
+            "cuda_kernels_version": __version__,
+            "host": self.host,
+            "settings": {
+                "sizes": self.sizes,
+                "kernels": list(s.kernels),
+                "repeats": s.repeats,
+                "warmup": s.warmup,
+                "seed": s.seed,
+                "numpy_max_n": s.numpy_max_n,
+                "doublify_sizes": self.doublify_sizes,
+                "error_measure": "max|C-C_ref|/max|C_ref| against float64",
+            },
+            "gpu_note": self.notes.get("gpu_note"),
+            "validation": [c.as_dict() for c in self.checks],
+            "matmul": self.matmul,
+            "doublify": self.doublify,
+            "device": self.device,
+        }
+        if "cublas_note" in self.notes:
+            results["cublas_note"] = self.notes["cublas_note"]
+        return results
+
+
+def _pick_gpu(backend: str):
+    """(the pycuda backend, "") or (None, why there is none); --backend pycuda that cannot
+    run raises BackendUnavailableError."""
+    if backend == "numpy":
+        return None, "--backend numpy was asked for"
+    try:
+        return get_backend("pycuda"), ""
+    except BackendUnavailableError as exc:
+        if backend == "pycuda":
+            raise
+        return None, str(exc)

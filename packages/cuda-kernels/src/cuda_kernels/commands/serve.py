@@ -1,0 +1,67 @@
+"""`cuda-kernels serve`: flags -> `ServerConfig` -> `rpc.server.serve.serve_until_signalled`.
+
+The server's modules are imported only once the `serve` extra is known to be installed,
+so that without it the command says what to run instead of failing on an import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from cuda_kernels.backends import BACKEND_NAMES
+from cuda_kernels.commands import add_command, read_if_given
+from cuda_kernels.extras import require_extra
+
+SUMMARY = "serve matmul and doublify over gRPC (cuda_kernels.v1.KernelService)"
+DESCRIPTION = """\
+Serve cuda_kernels.v1.KernelService (matmul and doublify over gRPC) with health checks
+and reflection, until SIGTERM or SIGINT; then drain: health turns NOT_SERVING, new calls
+get UNAVAILABLE, calls in flight get --grace-seconds to finish, and the command exits 0.
+Prints 'listening on HOST:PORT (backend=..., device=...)' once it serves, and one log
+line per call on stderr. Needs the 'serve' extra."""
+
+
+def add_to(subparsers: argparse._SubParsersAction) -> None:
+    """Register `serve` on the `cuda-kernels` parser."""
+    add = add_command(subparsers, "serve", SUMMARY, DESCRIPTION, run).add_argument
+    add("--host", default="127.0.0.1", help="address to bind")
+    add("--port", type=int, default=50051, help="port to bind; 0 picks a free one (printed)")
+    add("--backend", choices=BACKEND_NAMES, default="auto", help="where the kernels run")
+    add("--max-message-mb", type=float, default=64, help="largest unary message (MiB)")
+    add("--max-tensor-mb", type=float, default=1024, help="largest tensor on any RPC (MiB)")
+    add("--auth-token-file", type=Path,
+        help="require 'authorization: Bearer <file content>' on every call")
+    add("--tls-cert", type=Path, help="PEM certificate chain (with --tls-key): TLS")
+    add("--tls-key", type=Path, help="PEM private key (with --tls-cert)")
+    add("--workers", type=int, default=0, help="serving threads; 0: 8 to 32 by CPU count")
+    add("--grace-seconds", type=float, default=10.0,
+        help="time in-flight calls get at shutdown")
+    add("--quiet", action="store_true", help="no log line per call")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT, then drain and return 0."""
+    require_extra("serve", args.argv)
+    from cuda_kernels.rpc.server.config import ServerConfig, read_token_file
+    from cuda_kernels.rpc.server.serve import serve_until_signalled
+
+    service_log = logging.getLogger("cuda_kernels.service")
+    if not args.quiet and service_log.getEffectiveLevel() > logging.INFO:
+        service_log.setLevel(logging.INFO)  # the line per call; -vv shows DEBUG too
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        backend=args.backend,
+        max_message_mb=args.max_message_mb,
+        max_tensor_mb=args.max_tensor_mb,
+        auth_token=read_if_given(args.auth_token_file, read_token_file),
+        tls_cert=read_if_given(args.tls_cert),
+        tls_key=read_if_given(args.tls_key),
+        workers=args.workers,
+        grace_seconds=args.grace_seconds,
+    )
+    config.check()
+    serve_until_signalled(config)
+    return 0

@@ -1,0 +1,64 @@
+"""The optional extras of `cuda-kernels`, and the one sentence that says how to get each.
+
+Why one module: the backend selection, the command line and the tests' skip reasons all
+tell a user what to install; written once here, the commands cannot drift apart. The core
+package (numpy, grpcio, protobuf: the backends' numpy fallback and the gRPC client) needs
+no extra; `gpu` adds pycuda, `bench` the plots, `serve` the server's standard services.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+from collections.abc import Sequence
+
+#: extra -> (import names it provides, distributions it installs)
+EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "gpu": (("pycuda",), ("pycuda",)),
+    "bench": (("matplotlib",), ("matplotlib",)),
+    "serve": (
+        ("grpc_health", "grpc_reflection"),
+        ("grpcio-health-checking", "grpcio-reflection"),
+    ),
+}
+
+#: How to get pycuda, for every message that finds it missing.
+GPU_INSTALL_HINT = (
+    "in the workspace run `uv sync --extra gpu` with the CUDA toolkit's bin/ first on PATH "
+    "(e.g. PATH=/usr/local/cuda/bin:$PATH): pycuda is built from source there and needs the "
+    "toolkit's nvcc and headers, cuda.h and curand.h; outside it install our built wheel "
+    "with `pip install --index-url <team index> 'cuda-kernels[gpu]'`"
+)
+
+
+class MissingExtraError(RuntimeError):
+    """A command needs an optional extra that is not installed; the message says how."""
+
+
+def missing_imports(extra: str) -> list[str]:
+    """The modules of `extra` that do not import here (empty when the extra is usable)."""
+    missing = []
+    for module in EXTRAS[extra][0]:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    return missing
+
+
+def require_extra(extra: str, argv: Sequence[str]) -> None:
+    """Raise MissingExtraError, naming the command to run instead, unless `extra` imports.
+
+    `argv` is the `cuda-kernels` command line after the program name, e.g.
+    `["serve", "--port", "0"]`: the message repeats it with the extra added.
+    """
+    if not missing_imports(extra):
+        return
+    distributions = ", ".join(EXTRAS[extra][1])
+    command = shlex.join(["cuda-kernels", *argv])
+    raise MissingExtraError(
+        f"this command needs the '{extra}' extra ({distributions}), which is not installed; "
+        f"in the workspace run: uv run --package cuda-kernels --extra {extra} {command}; "
+        f"outside it install our built wheel with "
+        f"`pip install --index-url <team index> 'cuda-kernels[{extra}]'`"
+    )

@@ -1,0 +1,331 @@
+"""`KernelClient`: numpy in, numpy out, against one or several KernelService servers.
+
+Why a client class rather than raw stubs: it hides the wire format (tensors, chunks), picks
+unary calls for small tensors and streams of ~1 MiB chunks above a threshold (so the stock
+4 MiB message limit and huge single messages never bite), sets a deadline on every call,
+retries UNAVAILABLE (a draining or restarting replica) with exponential backoff, and
+spreads calls over several servers with gRPC's round-robin balancing:
+
+    KernelClient("ipv4:127.0.0.1:50051,127.0.0.1:50052").matmul(a, b)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import grpc
+import numpy as np
+
+from cuda_kernels._proto import kernels_pb2 as pb
+from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value
+from cuda_kernels.rpc.protocol.chunking import (
+    DEFAULT_CHUNK_BYTES,
+    read_header,
+    read_tensors,
+    stream_messages,
+)
+from cuda_kernels.rpc.protocol.errors import ServiceError
+from cuda_kernels.rpc.protocol.methods import METHODS, client_methods
+from cuda_kernels.rpc.protocol.tensors import MIB, fill_header, fill_tensor, from_tensor
+from cuda_kernels.validation import check_matmul_operands, check_matrix
+
+_log = logging.getLogger(__name__)
+Transport = Literal["auto", "unary", "stream"]
+T = TypeVar("T")
+_NO_CAP = 1 << 62  # the client accepts whatever size the server chose to send
+
+
+class KernelServiceError(RuntimeError):
+    """A call the server refused or that failed; `code` is the gRPC status code."""
+
+    def __init__(self, rpc: str, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{rpc} failed with {code.name}: {details}")
+        self.rpc = rpc
+        self.code = code
+        self.details = details
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What GetInfo reports about a server."""
+
+    backend: str
+    device: str
+    kernels: tuple[str, ...]
+    max_message_bytes: int
+    max_tensor_bytes: int
+    version: str
+
+
+@dataclass(frozen=True)
+class MatMulResult:
+    """A product with what the server says about how it was made."""
+
+    c: np.ndarray
+    kernel: str
+    backend: str
+    compute_ns: int
+    request_id: str
+    streamed: bool
+
+
+class KernelClient:
+    """Client of KernelService (see the module docstring).
+
+    Args:
+        target: a gRPC target: "host:port", or several servers balanced round-robin,
+            e.g. "ipv4:127.0.0.1:50051,127.0.0.1:50052" or "dns:///kernels.internal:50051".
+        token: bearer token, sent as `authorization: Bearer <token>` on every call.
+        tls_ca: PEM of the CA (or self-signed server certificate) to trust: bytes, or a path.
+            None means a plaintext channel.
+        timeout: seconds each public call may take in total, retries included.
+        stream_threshold_bytes: tensors (in or out) above this go by streaming RPCs.
+        chunk_bytes: size of each streamed chunk.
+        max_message_bytes: largest message this client sends or accepts.
+        retries: extra attempts after UNAVAILABLE, with exponential backoff and jitter.
+        tls_server_name: the name to check in the server certificate, when it differs
+            from the target's host.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        token: str | None = None,
+        tls_ca: bytes | str | Path | None = None,
+        timeout: float = 60.0,
+        *,
+        stream_threshold_bytes: int = 4 * MIB,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        max_message_bytes: int = 64 * MIB,
+        retries: int = 5,
+        initial_backoff: float = 0.05,
+        max_backoff: float = 2.0,
+        tls_server_name: str | None = None,
+    ) -> None:
+        if not isinstance(target, str) or not target.strip():
+            raise ValueError("target must be a non-empty string such as '127.0.0.1:50051'")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds, got {timeout}")
+        if chunk_bytes <= 0 or chunk_bytes + 1024 > max_message_bytes:
+            raise ValueError(
+                f"chunk_bytes ({chunk_bytes}) must be positive and fit in max_message_bytes "
+                f"({max_message_bytes}) with room for the envelope"
+            )
+        if stream_threshold_bytes < 0 or retries < 0:
+            raise ValueError("stream_threshold_bytes and retries must be >= 0")
+        self.target = target
+        self.timeout = timeout
+        self.stream_threshold_bytes = stream_threshold_bytes
+        self.chunk_bytes = chunk_bytes
+        self.retries = retries
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self._metadata = ((AUTH_METADATA_KEY, bearer_value(token)),) if token is not None else ()
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.lb_policy_name", "round_robin"),
+        ]
+        if tls_server_name:
+            options.append(("grpc.ssl_target_name_override", tls_server_name))
+        if tls_ca is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            pem = tls_ca if isinstance(tls_ca, bytes) else Path(tls_ca).read_bytes()
+            credentials = grpc.ssl_channel_credentials(root_certificates=pem)
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self._rpc = client_methods(self._channel)  # method name -> multi-callable
+
+    # --- public calls -----------------------------------------------------------------
+
+    def matmul(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        kernel: str | None = None,
+        *,
+        transport: Transport = "auto",
+    ) -> np.ndarray:
+        """C = A·B on the server (float32 n×m times m×p); returns a new float32 array."""
+        return self.matmul_detailed(a, b, kernel, transport=transport).c
+
+    def matmul_detailed(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        kernel: str | None = None,
+        *,
+        transport: Transport = "auto",
+        request_id: str | None = None,
+    ) -> MatMulResult:
+        """Like `matmul`, also returning the kernel, backend and compute time reported."""
+        a, b = check_matmul_operands(a, b)
+        if kernel is not None and (not isinstance(kernel, str) or not kernel):
+            raise ValueError(f"kernel must be None or a non-empty name, got {kernel!r}")
+        request_id = request_id or _new_request_id()
+        out_bytes = a.shape[0] * b.shape[1] * 4
+        streamed = self._choose_stream(transport, a.nbytes + b.nbytes, out_bytes)
+        request = pb.MatMulRequest(request_id=request_id, kernel=kernel or "")
+        rpc = "MatMulStream" if streamed else "MatMul"
+        reply, c = self._exchange(rpc, request, {"a": a, "b": b}, "c")
+        _expect_shape(rpc, c, (a.shape[0], b.shape[1]))
+        return MatMulResult(
+            c=c,
+            kernel=reply.kernel,
+            backend=reply.backend,
+            compute_ns=reply.compute_ns,
+            request_id=reply.request_id,
+            streamed=streamed,
+        )
+
+    def doublify(self, x: np.ndarray, *, transport: Transport = "auto") -> np.ndarray:
+        """y = 2·x on the server for a float32 matrix; returns a new array."""
+        x = check_matrix(x, "x")
+        streamed = self._choose_stream(transport, x.nbytes, x.nbytes)
+        request = pb.DoublifyRequest(request_id=_new_request_id())
+        rpc = "DoublifyStream" if streamed else "Doublify"
+        _, y = self._exchange(rpc, request, {"x": x}, "y")
+        return _expect_shape(rpc, y, x.shape)
+
+    def info(self) -> ServerInfo:
+        """The backend, device, kernels (fastest first), caps and version of a server."""
+        response = self._unary("GetInfo", pb.GetInfoRequest())
+        return ServerInfo(
+            backend=response.backend,
+            device=response.device,
+            kernels=tuple(response.kernels),
+            max_message_bytes=response.max_message_bytes,
+            max_tensor_bytes=response.max_tensor_bytes,
+            version=response.version,
+        )
+
+    def close(self) -> None:
+        """Close the channel; the client cannot be used afterwards."""
+        self._channel.close()
+
+    def __enter__(self) -> KernelClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _choose_stream(self, transport: Transport, in_bytes: int, out_bytes: int) -> bool:
+        if transport == "auto":
+            return max(in_bytes, out_bytes) > self.stream_threshold_bytes
+        if transport in ("unary", "stream"):
+            return transport == "stream"
+        raise ValueError(f"transport must be 'auto', 'unary' or 'stream', got {transport!r}")
+
+    def _unary(self, rpc: str, request: Any) -> Any:
+        """One unary call of `rpc`, with deadline and retries."""
+        return self._with_retries(
+            rpc,
+            lambda deadline: self._rpc[rpc](
+                request, timeout=_remaining(deadline), metadata=self._metadata
+            ),
+        )
+
+    def _exchange(
+        self, rpc: str, request: Any, operands: dict[str, np.ndarray], result: str
+    ) -> tuple[Any, np.ndarray]:
+        """Send `request` with its `operands` (field name -> array) by `rpc`, unary or
+        streamed; return the reply (a stream's header) and its `result` tensor."""
+        method = METHODS[rpc]
+        if not method.request_streaming:
+            for name, array in operands.items():
+                fill_tensor(getattr(request, name), array)
+            reply = self._unary(rpc, request)
+            return reply, _decode(rpc, getattr(reply, result), result)
+        for name, array in operands.items():
+            fill_header(getattr(request, name), array)
+
+        def attempt(deadline: float) -> tuple[Any, np.ndarray]:
+            messages = stream_messages(
+                method.request_type, request, list(operands.values()), self.chunk_bytes
+            )
+            responses = self._rpc[rpc](
+                messages, timeout=_remaining(deadline), metadata=self._metadata
+            )
+            reply, (array,) = _read_response_stream(
+                rpc, responses, lambda h: [(result, getattr(h, result))]
+            )
+            return reply, array
+
+        return self._with_retries(rpc, attempt)
+
+    def _with_retries(self, rpc: str, attempt: Callable[[float], T]) -> T:
+        """Run `attempt(deadline)`; retry UNAVAILABLE with backoff until the deadline."""
+        deadline = time.monotonic() + self.timeout
+        backoff = self.initial_backoff
+        for attempt_number in range(self.retries + 1):
+            try:
+                return attempt(deadline)
+            except grpc.RpcError as exc:
+                code, details = exc.code(), exc.details() or ""
+                pause = random.uniform(0, backoff)  # full jitter: replicas are not stampeded
+                retry = (
+                    code is grpc.StatusCode.UNAVAILABLE
+                    and attempt_number < self.retries
+                    and time.monotonic() + pause < deadline
+                )
+                if not retry:
+                    raise KernelServiceError(rpc, code, details) from None
+                _log.debug(
+                    "%s: %s (%s); retry %d of %d in %.3f s",
+                    rpc, code.name, details, attempt_number + 1, self.retries, pause,
+                )  # fmt: skip
+                time.sleep(pause)
+                backoff = min(backoff * 2, self.max_backoff)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _new_request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _remaining(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.001)
+
+
+def _expect_shape(rpc: str, result: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`result`, unless the server answered with another shape (DATA_LOSS)."""
+    if result.shape != tuple(shape):
+        raise KernelServiceError(
+            rpc,
+            grpc.StatusCode.DATA_LOSS,
+            f"the server answered with shape {result.shape}, expected {tuple(shape)}",
+        )
+    return result
+
+
+def _decode(rpc: str, tensor: pb.Tensor, name: str) -> np.ndarray:
+    """A reply tensor as a writable array; a malformed reply is DATA_LOSS."""
+    try:
+        return from_tensor(tensor, name, _NO_CAP).copy()
+    except ServiceError as exc:
+        raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, exc.details) from None
+
+
+def _read_response_stream(
+    rpc: str,
+    responses: Iterator[Any],
+    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
+) -> tuple[Any, list[np.ndarray]]:
+    """The header and tensors of a reply stream; a malformed stream is DATA_LOSS."""
+    try:
+        header, shapes, rest = read_header(responses, tensors_of, _NO_CAP)
+        return header, read_tensors(rest, shapes)
+    except ServiceError as exc:
+        raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, exc.details) from None
+
+
+__all__ = ["KernelClient", "KernelServiceError", "MatMulResult", "ServerInfo"]

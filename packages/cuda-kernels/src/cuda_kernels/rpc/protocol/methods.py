@@ -1,0 +1,96 @@
+"""KernelService's methods as the generated code describes them, each with its codec.
+
+Why one table: the service name and the method paths come from `kernels_pb2.DESCRIPTOR`,
+never from strings typed by hand, and each method's serializers are chosen here once:
+protobuf's for unary messages, the hand-written chunk codec of `wire` for stream messages.
+The server builds its handlers (`method_handlers`) and the client its callables
+(`client_methods`) from this one table, so the two ends cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from cuda_kernels._proto import kernels_pb2 as pb
+from cuda_kernels.rpc.protocol.wire import serialize_stream_message, stream_deserializer
+
+SERVICE = pb.DESCRIPTOR.services_by_name["KernelService"]
+SERVICE_NAME: str = SERVICE.full_name  # "cuda_kernels.v1.KernelService"
+SERVICE_PREFIX = f"/{SERVICE_NAME}/"
+
+
+def rpc_kind(request_streaming: bool, response_streaming: bool) -> str:
+    """gRPC's word for a method's shape: "unary_unary", "stream_stream", and so on."""
+    requests = "stream" if request_streaming else "unary"
+    responses = "stream" if response_streaming else "unary"
+    return f"{requests}_{responses}"
+
+
+def handler_factory(request_streaming: bool, response_streaming: bool) -> Callable[..., Any]:
+    """`grpc.<kind>_rpc_method_handler` for a method of this shape."""
+    return getattr(grpc, f"{rpc_kind(request_streaming, response_streaming)}_rpc_method_handler")
+
+
+def _serializer(message_type: type, streaming: bool) -> Callable[[Any], bytes]:
+    return serialize_stream_message if streaming else message_type.SerializeToString
+
+
+def _deserializer(message_type: type, streaming: bool) -> Callable[[bytes], Any]:
+    return stream_deserializer(message_type) if streaming else message_type.FromString
+
+
+@dataclass(frozen=True)
+class Method:
+    """One RPC of the service: its path, message classes and shape."""
+
+    name: str
+    path: str
+    request_type: type
+    response_type: type
+    request_streaming: bool
+    response_streaming: bool
+
+    @classmethod
+    def from_descriptor(cls, method: Any) -> Method:
+        return cls(
+            name=method.name,
+            path=f"{SERVICE_PREFIX}{method.name}",
+            request_type=getattr(pb, method.input_type.name),
+            response_type=getattr(pb, method.output_type.name),
+            request_streaming=method.client_streaming,
+            response_streaming=method.server_streaming,
+        )
+
+    def handler(self, behavior: Callable[..., Any]) -> grpc.RpcMethodHandler:
+        """The server side: requests decoded, responses encoded by this method's codec."""
+        return handler_factory(self.request_streaming, self.response_streaming)(
+            behavior,
+            request_deserializer=_deserializer(self.request_type, self.request_streaming),
+            response_serializer=_serializer(self.response_type, self.response_streaming),
+        )
+
+    def callable_on(self, channel: grpc.Channel) -> Any:
+        """The client side: a multi-callable on `channel` with this method's codec."""
+        make = getattr(channel, rpc_kind(self.request_streaming, self.response_streaming))
+        return make(
+            self.path,
+            request_serializer=_serializer(self.request_type, self.request_streaming),
+            response_deserializer=_deserializer(self.response_type, self.response_streaming),
+        )
+
+
+METHODS: Mapping[str, Method] = {m.name: Method.from_descriptor(m) for m in SERVICE.methods}
+
+
+def method_handlers(servicer: object) -> dict[str, grpc.RpcMethodHandler]:
+    """Every method's handler, calling the servicer's attribute of the same name."""
+    return {name: method.handler(getattr(servicer, name)) for name, method in METHODS.items()}
+
+
+def client_methods(channel: grpc.Channel) -> dict[str, Any]:
+    """Every method as a multi-callable on `channel`, keyed by method name."""
+    return {name: method.callable_on(channel) for name, method in METHODS.items()}
