@@ -191,6 +191,7 @@ def test_matmul_4096_streamed(client: KernelClient):
 def test_get_info_and_echoed_request_id(client: KernelClient, server_info, stub):
     assert server_info.backend in ("numpy", "pycuda")
     assert server_info.kernels and server_info.device
+    assert server_info.kernel_build  # says where the kernels came from (prebuilt, nvcc, BLAS)
     assert server_info.max_message_bytes >= MIB
     assert server_info.max_tensor_bytes >= server_info.max_message_bytes
     a = rand(np.random.default_rng(1), 2, 3)

@@ -115,17 +115,19 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("backend", "device", "kernels", "max_message_bytes", "max_tensor_bytes", "version")
+    __slots__ = ("backend", "device", "kernels", "max_message_bytes", "max_tensor_bytes", "version", "kernel_build")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     KERNELS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_TENSOR_BYTES_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    KERNEL_BUILD_FIELD_NUMBER: _ClassVar[int]
     backend: str
     device: str
     kernels: _containers.RepeatedScalarFieldContainer[str]
     max_message_bytes: int
     max_tensor_bytes: int
     version: str
-    def __init__(self, backend: _Optional[str] = ..., device: _Optional[str] = ..., kernels: _Optional[_Iterable[str]] = ..., max_message_bytes: _Optional[int] = ..., max_tensor_bytes: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+    kernel_build: str
+    def __init__(self, backend: _Optional[str] = ..., device: _Optional[str] = ..., kernels: _Optional[_Iterable[str]] = ..., max_message_bytes: _Optional[int] = ..., max_tensor_bytes: _Optional[int] = ..., version: _Optional[str] = ..., kernel_build: _Optional[str] = ...) -> None: ...

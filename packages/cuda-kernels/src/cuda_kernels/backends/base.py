@@ -26,11 +26,15 @@ class Backend(ABC):
         device: human-readable device, e.g. "NVIDIA H200" or "CPU (numpy 2.4.6)".
         kernels: matmul kernel names this backend offers, fastest first; the first is the
             default when `kernel` is None.
+        kernel_build: where the code that runs came from, in words (e.g. "prebuilt fatbin,
+            sm_90 SASS"); GetInfo and `cuda-kernels bench` report it, so a GPU run says
+            whether it used the shipped kernels or compiled its own.
     """
 
     name: str
     device: str
     kernels: tuple[str, ...]
+    kernel_build: str = "not applicable"
 
     def matmul(self, a: np.ndarray, b: np.ndarray, kernel: str | None = None) -> np.ndarray:
         """C = A·B for float32 A (n×m) and B (m×p); returns a new float32 n×p array.

@@ -12,6 +12,7 @@ class NumpyBackend(Backend):
 
     name = "numpy"
     kernels = ("numpy",)
+    kernel_build = "numpy's BLAS (no CUDA kernels)"
 
     def __init__(self) -> None:
         self.device = f"CPU (numpy {np.__version__})"

@@ -62,6 +62,7 @@ class ServerInfo:
     max_message_bytes: int
     max_tensor_bytes: int
     version: str
+    kernel_build: str = ""  # empty from servers older than the field
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,7 @@ class KernelClient:
             max_message_bytes=response.max_message_bytes,
             max_tensor_bytes=response.max_tensor_bytes,
             version=response.version,
+            kernel_build=response.kernel_build,
         )
 
     def close(self) -> None:

@@ -102,6 +102,7 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
             max_message_bytes=self.limits.max_message_bytes,
             max_tensor_bytes=self.limits.max_tensor_bytes,
             version=self.version,
+            kernel_build=self.backend.kernel_build,
         )
 
     def _matmul_unary(self, request, context) -> pb.MatMulResponse:
