@@ -1,7 +1,7 @@
 """Release one workspace package: test, bump, changelog, build, install-check, commit, tag.
 
     uv run python scripts/release.py PACKAGE --bump patch|minor|major [--dry-run]
-                                     [--publish --index-url URL]
+                                     [--date YYYY-MM-DD] [--publish --index-url URL]
 
 Each package is versioned on its own and tagged `<package>-v<version>`. The steps:
   1. preflight: clean tree, new tag free, changelog has notes, dependents admit the version
@@ -44,6 +44,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STEPS = 8
 
 
+def iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: write YYYY-MM-DD") from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineArgumentParser(
         description="Release one workspace package (see the module docstring for the steps)."
@@ -51,6 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("package", help="the package's distribution name, e.g. nn")
     parser.add_argument("--bump", required=True, choices=BUMP_KINDS, help="which part to bump")
     parser.add_argument("--dry-run", action="store_true", help="change nothing, print the plan")
+    parser.add_argument(
+        "--date", type=iso_date, help="the release date for CHANGELOG.md (default: today)"
+    )
     parser.add_argument("--publish", action="store_true", help="upload with `uv publish`")
     parser.add_argument("--index-url", help="upload URL of the team's index (with --publish)")
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="workspace root (a git repo)")
@@ -101,7 +111,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         workspace=workspace,
         member=member,
         new_version=bump(current, args.bump),
-        today=dt.date.today(),
+        today=args.date or dt.date.today(),
         tests=["uv", "run", "--package", member.name, "pytest", folder, "-q"],
         dist_dir=workspace.root / "dist" / member.name,
     )

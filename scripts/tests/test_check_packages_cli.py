@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
 
-
-@pytest.mark.slow
 def test_a_package_and_its_sibling_install_from_wheels(clone, run_script, tmp_path) -> None:
     result = run_script("check_packages.py", "nn", "--root", str(clone),
                         "--work-dir", str(tmp_path / "work"), cwd=clone)  # fmt: skip
@@ -18,7 +15,6 @@ def test_a_package_and_its_sibling_install_from_wheels(clone, run_script, tmp_pa
     assert not (tmp_path / "work").exists()  # removed without --keep
 
 
-@pytest.mark.slow
 def test_a_wheel_missing_a_source_file_fails_with_one_line(clone, git, run_script, tmp_path):
     pyproject = clone / "packages/autograd/pyproject.toml"
     pyproject.write_text(
