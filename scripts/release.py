@@ -10,7 +10,8 @@ Each package is versioned on its own and tagged `<package>-v<version>`. The step
   4. move CHANGELOG.md's `## Unreleased` notes under `## X.Y.Z - <today>`
   5. build sdist and wheel into dist/PACKAGE/ (`uv build --no-sources`)
   6. install the wheel, with the sibling wheels it needs, into a fresh environment and run
-     its smoke checks (the same ones as scripts/check_packages.py)
+     its smoke checks, then each extra in an environment of its own (the same checks as
+     scripts/check_packages.py; wheel and sdist must carry the root LICENSE)
   7. commit the three changed files and tag the commit
   8. publish to URL with `uv publish`, only with --publish
 The tag is made only after the artifacts proved to install, so a tag never marks a release
@@ -35,7 +36,9 @@ from release_tools.cli import OneLineArgumentParser
 from release_tools.commands import capture, run, show
 from release_tools.environments import write_lock_constraints
 from release_tools.errors import ReleaseError
+from release_tools.extras_check import check_extra
 from release_tools.install_check import check_installed_wheel
+from release_tools.licenses import check_licenses
 from release_tools.versions import BUMP_KINDS, bump, parse_release_version
 from release_tools.wheels import build
 from release_tools.workspace import Member, Workspace, load_workspace
@@ -188,7 +191,9 @@ def print_dry_run(plan: Plan, args: argparse.Namespace) -> None:
     siblings = ", ".join(m.name for m in closure) or "none"
     print(f"  would build the sibling wheels it needs ({siblings}), create a venv with `uv venv`,")
     print("  `uv pip install` the wheels (third-party versions from uv.lock), check that the")
-    print("  siblings came from the local wheels, and run the smoke checks (release_tools/smoke)")
+    print("  siblings came from the local wheels, and run the smoke checks (release_tools/smoke);")
+    extras = ", ".join(member.extras) or "none"
+    print(f"  then the same for each extra ({extras}), each in a fresh environment")
     step(7, f"commit and tag {plan.tag}")
     files = " ".join(str(p.relative_to(root)) for p in plan.changed_files)
     print(f"  would run: git add {files}")
@@ -209,23 +214,29 @@ def build_and_check(plan: Plan) -> tuple[Path, Path]:
     step(5, f"build sdist and wheel into {plan.dist_dir.relative_to(workspace.root)}/")
     artifacts = build(workspace, member, plan.dist_dir)
     assert artifacts.sdist is not None
-    print(f"  built {artifacts.sdist.name} and {artifacts.wheel.name}")
+    print(f"  built {artifacts.sdist.name} and {artifacts.wheel.name}; "
+          f"{check_licenses(workspace, member, artifacts)} carry the root LICENSE")  # fmt: skip
     step(6, "install the wheel into a fresh environment and run its smoke checks")
     scratch = workspace.root / "build" / "release"
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{member.name}-", dir=scratch) as tmp:
         work = Path(tmp)
         wheels = {member.name: artifacts.wheel}
-        for sibling in workspace.install_closure(member):
+        for sibling in workspace.install_closure(member, extras=member.extras):
             wheels[sibling.name] = build(
                 workspace, sibling, work / "siblings" / sibling.name, sdist=False
             ).wheel
         constraints = write_lock_constraints(workspace, work / "lock-constraints.txt")
         check = check_installed_wheel(workspace, member, wheels, work / "venv", constraints)
-    print(
-        f"  ok: {member.name} {member.version} installed with {len(check.siblings)} sibling "
-        f"wheel(s), {check.smoke.modules} module(s) imported, ships {check.shipped}"
-    )
+        print(
+            f"  ok: {member.name} {member.version} installed with {len(check.siblings)} sibling "
+            f"wheel(s), {check.smoke.modules} module(s) imported, ships {check.shipped}"
+        )
+        for extra in member.extras:
+            extra_check = check_extra(
+                workspace, member, extra, wheels, work / "extras" / extra, constraints
+            )
+            print(f"  {extra_check.status}: {extra_check.name}: {extra_check.detail}")
     return artifacts.sdist, artifacts.wheel
 
 

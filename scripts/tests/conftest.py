@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -156,3 +157,44 @@ def upload_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[st
     finally:
         server.shutdown()
         server.server_close()
+
+
+def write_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    files: dict[str, str],
+    *,
+    requires: tuple[str, ...] = (),
+    extras: dict[str, list[str]] | None = None,
+    license_text: str | None = None,
+) -> Path:
+    """A small, valid pure-Python wheel written by hand: no build backend, no network."""
+    dist = name.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    metadata = ["Metadata-Version: 2.4", f"Name: {name}", f"Version: {version}"]
+    metadata += [f"Requires-Dist: {r}" for r in requires]
+    for extra, reqs in (extras or {}).items():
+        metadata.append(f"Provides-Extra: {extra}")
+        metadata += [f'Requires-Dist: {r}; extra == "{extra}"' for r in reqs]
+    contents = dict(files)
+    if license_text is not None:
+        metadata += ["License-Expression: MIT", "License-File: LICENSE"]
+        contents[f"{info}/licenses/LICENSE"] = license_text
+    contents[f"{info}/METADATA"] = "\n".join(metadata) + "\n"
+    contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+    contents[f"{info}/WHEEL"] += "Tag: py3-none-any\n"
+    record = [f"{path},," for path in [*contents, f"{info}/RECORD"]]
+    contents[f"{info}/RECORD"] = "\n".join(record) + "\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in contents.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+@pytest.fixture
+def make_wheel() -> Callable[..., Path]:
+    """`make_wheel(folder, name, version, files, requires=..., extras=..., license_text=...)`."""
+    return write_wheel
