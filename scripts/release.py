@@ -39,6 +39,7 @@ from release_tools.errors import ReleaseError
 from release_tools.extras_check import check_extra
 from release_tools.install_check import check_installed_wheel
 from release_tools.licenses import check_licenses
+from release_tools.public_index import PYPI_JSON_URL, namesake_warning, refuse_public_upload
 from release_tools.versions import BUMP_KINDS, bump, parse_release_version
 from release_tools.wheels import build
 from release_tools.workspace import Member, Workspace, load_workspace
@@ -66,12 +67,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--publish", action="store_true", help="upload with `uv publish`")
     parser.add_argument("--index-url", help="upload URL of the team's index (with --publish)")
+    parser.add_argument(
+        "--pypi-url",
+        default=PYPI_JSON_URL,
+        help="where to look up namesakes on the public index before publishing (its JSON API)",
+    )
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="workspace root (a git repo)")
     args = parser.parse_args(argv)
     if args.publish and not args.index_url:
         parser.error("--publish needs --index-url URL: the names are taken on the public index")
     if args.index_url and not args.publish:
         parser.error("--index-url is only used with --publish; add --publish or drop it")
+    if args.publish:
+        try:
+            refuse_public_upload(args.index_url)
+        except ReleaseError as error:
+            parser.error(str(error))
     return args
 
 
@@ -130,8 +141,12 @@ def relevant_bound_problems(plan: Plan) -> list[BoundProblem]:
     ]
 
 
-def preflight(plan: Plan) -> list[str]:
-    """Every reason a real release would refuse to start; prints what it checked."""
+def preflight(plan: Plan, publish_to_check: str | None = None) -> list[str]:
+    """Every reason a real release would refuse to start; prints what it checked.
+
+    With `publish_to_check` (the public index's JSON API) it also warns when the public index
+    has a project of the same name, as users could install that one by mistake.
+    """
     root, member = plan.workspace.root, plan.member
     problems = []
     dirty = capture(["git", "status", "--porcelain"], cwd=root, what="read the git status")
@@ -165,6 +180,9 @@ def preflight(plan: Plan) -> list[str]:
                 print(f"  ok: {dependent.name} requires {req.text!r}: admits {plan.new_version}")
     if not dependents:
         print(f"  ok: no workspace package depends on {member.name}")
+    if publish_to_check is not None:
+        warning = namesake_warning(member.name, publish_to_check)
+        print(f"  warning: {warning}" if warning else f"  ok: PyPI has no {member.name}")
     return problems
 
 
@@ -297,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mode}: {plan.member.name} {plan.member.version} -> {plan.new_version} "
               f"({args.bump}), tag {plan.tag}")  # fmt: skip
         step(1, "preflight")
-        problems = preflight(plan)
+        problems = preflight(plan, args.pypi_url if args.publish else None)
         for problem in problems:
             print(f"  {'would refuse' if args.dry_run else 'refused'}: {problem}")
         if problems and not args.dry_run:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from release_tools.versions import bump
 from release_tools.workspace import load_workspace
 
@@ -83,14 +84,60 @@ def test_a_bump_that_a_dependent_excludes_names_the_bound(clone, run_script) -> 
 
 
 def test_dry_run_shows_the_publish_command_and_uploads_nothing(
-    clone, run_script, upload_index
+    clone, run_script, upload_index, fake_pypi
 ) -> None:
     index_url, uploads = upload_index
     result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--publish",
-                        "--index-url", index_url, "--root", str(clone), cwd=clone)  # fmt: skip
+                        "--index-url", index_url, "--pypi-url", fake_pypi({}),
+                        "--root", str(clone), cwd=clone)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"would run: uv publish --publish-url {index_url}" in result.stdout
+    assert "ok: PyPI has no nn" in result.stdout
     assert uploads == []
+
+
+def test_publishing_warns_when_the_public_index_has_a_namesake(
+    clone, run_script, upload_index, fake_pypi
+) -> None:
+    index_url, _ = upload_index
+    pypi = fake_pypi({"nn": ("0.1.1", "A neural network library built on TensorFlow.")})
+    result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--publish",
+                        "--index-url", index_url, "--pypi-url", pypi,
+                        "--root", str(clone), cwd=clone)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "  warning: PyPI has another project called nn (0.1.1: A neural network library built "
+        "on TensorFlow); users must install ours with --index-url <team index> or from the "
+        "wheel file, never by name from PyPI\n"
+    ) in result.stdout
+
+
+def test_a_failed_namesake_lookup_is_a_warning_not_a_crash(
+    clone, run_script, upload_index, fake_pypi
+) -> None:
+    index_url, _ = upload_index
+    result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--publish",
+                        "--index-url", index_url, "--pypi-url", fake_pypi({}, status=503),
+                        "--root", str(clone), cwd=clone)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning: could not ask the public index whether it has a project called nn" in (
+        result.stdout
+    )
+    assert "answered HTTP 503" in result.stdout and "Traceback" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "url", ["https://upload.pypi.org/legacy/", "https://test.pypi.org/legacy/"]
+)
+def test_publishing_to_the_public_index_is_refused_with_one_line(clone, run_script, url) -> None:
+    result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--publish",
+                        "--index-url", url, "--root", str(clone), cwd=clone)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    host = url.split("/")[2]
+    assert f"refusing to publish to {host}: on PyPI these names belong to other projects" in (
+        result.stderr
+    )
 
 
 def test_publish_needs_an_index_url(clone, run_script) -> None:
@@ -108,14 +155,15 @@ def test_unknown_package_is_one_line(clone, run_script) -> None:
 
 
 def test_real_release_in_a_clone_tags_logs_builds_and_publishes_installable_artifacts(
-    clone, git, run_script, tmp_path, upload_index
+    clone, git, run_script, tmp_path, upload_index, fake_pypi
 ) -> None:
     index_url, uploads = upload_index
     new = next_version(clone, "nn", "patch")
     notes = (clone / "packages/nn/CHANGELOG.md").read_text().split("## Unreleased", 1)[1]
     head_before = git(clone, "rev-parse", "HEAD").strip()
     result = run_script("release.py", "nn", "--bump", "patch", "--root", str(clone), "--date", DAY,
-                        "--publish", "--index-url", index_url, cwd=clone)  # fmt: skip
+                        "--publish", "--index-url", index_url, "--pypi-url", fake_pypi({}),
+                        cwd=clone)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert sorted(uploads) == [f"nn-{new}-py3-none-any.whl", f"nn-{new}.tar.gz"]
 
