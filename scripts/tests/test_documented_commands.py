@@ -78,8 +78,10 @@ def test_documented_commands_leave_git_status_clean(tmp_path, git_env) -> None:
         command = dc.command_to_run(documented)
         if command is None:
             continue
-        proc = subprocess.run(["bash", "-c", command], cwd=clone, env=git_env, text=True,
-                              capture_output=True, timeout=COMMAND_TIMEOUT_S, check=False)  # fmt: skip
+        proc = subprocess.run(
+            ["bash", "-c", command], cwd=clone, env=git_env, text=True, capture_output=True,
+            timeout=COMMAND_TIMEOUT_S, check=False,
+        )  # fmt: skip
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-10:]
         assert proc.returncode == 0, f"{documented}: exit {proc.returncode}\n" + "\n".join(tail)
         status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, env=os.environ,
