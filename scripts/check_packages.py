@@ -127,12 +127,15 @@ def check_extras(
 def build_all(
     workspace: Workspace, selected: list[Member], work_dir: Path
 ) -> tuple[dict[str, Path], list[str]]:
-    """Build every package (a selected one may need any sibling); check the selected licenses."""
-    print("\n==> build every package (sdist, then wheel from the sdist)")
+    """Build the selected packages and the siblings they or their extras need; check licenses."""
+    needed = {m.name for m in selected}
+    for member in selected:
+        needed |= {m.name for m in workspace.install_closure(member, extras=member.extras)}
+    print("\n==> build the packages and the siblings they need (sdist, then wheel from the sdist)")
     started = time.perf_counter()
     wheels: dict[str, Path] = {}
     failures: list[str] = []
-    for member in workspace.members:
+    for member in (m for m in workspace.members if m.name in needed):
         try:
             artifacts: Artifacts = build(workspace, member, work_dir / "dist" / member.name)
             wheels[member.name] = artifacts.wheel
