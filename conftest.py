@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -66,6 +67,10 @@ class UvRun:
 
     pid: int
     package: str | None
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _import_name(distribution: str) -> str:
@@ -185,8 +190,9 @@ def _importable(distribution: str) -> bool:
 def selection() -> Selection:
     members = _member_distributions()
     uv_run = find_uv_run()
-    if uv_run is not None and uv_run.package in members.values():
-        folders = frozenset(f for f, name in members.items() if name == uv_run.package)
+    wanted = _canonical(uv_run.package) if uv_run and uv_run.package else None
+    folders = frozenset(f for f, name in members.items() if _canonical(name) == wanted)
+    if uv_run is not None and folders:
         return Selection(folders, uv_run.package, f"`uv run --package {uv_run.package}`")
     importable = frozenset(f for f, name in members.items() if _importable(name))
     if uv_run is None:

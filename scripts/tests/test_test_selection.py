@@ -214,6 +214,13 @@ def test_no_uv_run_among_the_ancestors_is_none(root_conftest, monkeypatch) -> No
     assert root_conftest.find_uv_run(40) is None
 
 
+def test_the_package_name_is_compared_normalized(root_conftest, monkeypatch) -> None:
+    found = root_conftest.UvRun(9, "Mnist_Trainer")
+    monkeypatch.setattr(root_conftest, "find_uv_run", lambda: found)
+    chosen = root_conftest.selection()
+    assert chosen.folders == {ROOT / "packages" / "mnist-trainer"}
+
+
 def test_without_uv_the_importable_packages_are_selected(root_conftest, monkeypatch) -> None:
     monkeypatch.setattr(root_conftest, "find_uv_run", lambda: None)
     monkeypatch.setattr(root_conftest, "_importable", lambda name: name == "nn")
