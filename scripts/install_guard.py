@@ -6,7 +6,8 @@ names must be pinned: to a local file or folder, to `--index-url`/`--default-ind
 index as the only index), or to `--no-index --find-links DIR`. `--extra-index-url` is never
 right: pip then takes the highest version from either index. This scans every tracked doc,
 message and script (Python strings and comments, notebooks, Markdown, shell, TOML, YAML, text)
-and prints `file:line: why` for each problem.
+and prints `file:line: why` for each problem. Text that warns against such a command ("never
+`pip install nn`", "instead of ...") and assertions that a message lacks one are not flagged.
 
     uv run python scripts/install_guard.py          # exit 1 and one line per finding
 """
@@ -51,6 +52,12 @@ EXTRA_INDEX_SETTING = re.compile(
     r"\b(?:UV|PIP)_EXTRA_INDEX_URL\s*=|^\s*extra[-_]index[-_]url\s*=|"
     r"\b(?:uv|pip3?)\b[^\n`]*\s--extra-index-url\b"
 )
+# Prose that warns against the command ("never `pip install nn`", "instead of ...") and
+# negative assertions (`assert "pip install nn" not in message`) are not commands.
+WARNED_AGAINST = re.compile(
+    r"\b(?:never|not|instead\s+of|rather\s+than|don't|do\s+not|avoid)\b[^.;:!?]{0,30}$", re.I
+)
+ASSERTED_ABSENT = re.compile(r"""^[^"'`]*["'`]\s+not\s+in\b""")
 REQUIREMENT_NAME = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(\[[^\]]*\])?")
 TOKEN_TRIM = "\"'`,.:;()\\"
 
@@ -110,6 +117,8 @@ def scan_text(text: str) -> Iterator[str]:
     """Why each install command in one logical line of text is unsafe (none when all pinned)."""
     for match in INSTALL.finditer(text):
         rest = text[match.end() :]
+        if WARNED_AGAINST.search(text[: match.start()]) or ASSERTED_ABSENT.match(rest):
+            continue
         end = ENDS_COMMAND.search(rest)
         command = rest[: end.start()] if end else rest
         names = unpinned_names(command, uv=match[0].startswith("uv"))

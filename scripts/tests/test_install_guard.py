@@ -38,6 +38,8 @@ PENDING_FIXES = {
         "pip install --find-links dist/nn nn",  # the public index still competes
         "install it with `pip install Cuda_Kernels`",
         "pip install numpy nn && pytest",
+        "Not needed for the CPU. On a GPU: pip install 'cuda-kernels[gpu]'",
+        'assert "pip install nn" in message',
     ],
 )
 def test_flags_an_install_by_bare_name(line: str) -> None:
@@ -63,6 +65,10 @@ def test_flags_an_install_by_bare_name(line: str) -> None:
         "python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl",
         "never use --extra-index-url for these names",  # prose, not a command
         "pip install --editable nn  # a folder called nn",
+        "PyPI's `nn` is another project: never `pip install nn` to get this one.",
+        '(`uv sync --extra draw`) instead of `pip install "autograd[draw]"`, which fetches',
+        "# so do not run `pip install autograd` here",
+        """assert "pip install autograd" not in str(err.value).replace('"', "")""",
     ],
 )
 def test_leaves_pinned_and_unrelated_commands_alone(line: str) -> None:
