@@ -1,22 +1,76 @@
 """Workspace-wide pytest wiring: which packages' tests a run collects.
 
-`uv run --package nn pytest` from the repository root starts pytest in the root, so pytest
-would walk every package's tests, including those of packages that nn does not depend on
-and that are therefore not installed. uv does not tell its child which package was asked
-for, so we read it from the `uv run` command line of the parent process when we can, and
-otherwise collect the tests of every workspace package that is importable here.
+`uv run --package nn pytest` must run nn's tests, from the root and from inside any package
+folder; `uv run pytest` from the root runs every package's tests and the tools' tests in
+`scripts/`.
+
+Why we read the command line of the `uv run` process above pytest: nothing else tells which
+package was asked for (checked with uv 0.13).
+- uv passes no variable naming the package: it sets `VIRTUAL_ENV`, `UV` (its own path) and
+  `UV_RUN_RECURSION_DEPTH`, nothing more (`UV_PACKAGE` is only a proposed input, uv#13826).
+- `uv run --package X` keeps the working directory (uv#13749): from inside `packages/nn`,
+  pytest starts in `packages/nn` whatever X is.
+- Its sync is inexact: every member an earlier `uv sync` installed stays importable, so the
+  installed distributions do not tell X either.
+- pytest's own per-package configuration cannot know X: a `[tool.pytest.ini_options]` in
+  `packages/nn/pyproject.toml` would make `packages/nn` the rootdir of any run started there
+  (and hide this file from it), so it would still pick nn.
+
+So we walk up from pytest's parent process to the nearest `uv ... run` and read its
+`--package`: from /proc on Linux, from `ps` on macOS and other Unixes. When there is no such
+process (an IDE, `python -m pytest`, a wrapper that is not uv, Windows), the run collects every
+workspace package that is importable here; the report header always says which packages were
+chosen and why. Paths given on the command line are always run as given.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import subprocess
+import sys
 import tomllib
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent
 PACKAGES = ROOT / "packages"
+SCRIPTS = ROOT / "scripts"
+PROC_ROOT = Path("/proc")
+MAX_ANCESTORS = 8  # how far up the process tree a `uv run` may be (shells, make, ...)
+
+# Options of `uv` and `uv run` that take a value as the next argument (from `uv run --help`);
+# they tell uv's own arguments from the command it runs.
+# fmt: off
+UV_VALUE_OPTIONS = frozenset({
+    "--extra", "--no-extra", "--group", "--no-group", "--only-group", "--no-editable-package",
+    "--env-file", "-w", "--with", "--with-editable", "--with-requirements", "--package",
+    "--python-platform", "--index", "--default-index", "-i", "--index-url", "--extra-index-url",
+    "-f", "--find-links", "--index-strategy", "--keyring-provider", "-P", "--upgrade-package",
+    "--upgrade-group", "--resolution", "--prerelease", "--prerelease-package", "--fork-strategy",
+    "--exclude-newer", "--exclude-newer-package", "--no-sources-package", "--reinstall-package",
+    "--link-mode", "-C", "--config-setting", "--config-settings-package",
+    "--no-build-isolation-package", "--no-build-package", "--no-binary-package", "--cache-dir",
+    "--refresh-package", "-p", "--python", "--color", "--allow-insecure-host", "--directory",
+    "--project", "--config-file", "--python-preference",
+})
+# fmt: on
+
+
+@dataclass(frozen=True)
+class UvRun:
+    """The `uv run` found above this pytest: its pid and its `--package`, if any."""
+
+    pid: int
+    package: str | None
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _import_name(distribution: str) -> str:
@@ -33,36 +87,132 @@ def _member_distributions() -> dict[Path, str]:
     return members
 
 
-def _package_requested_from_uv() -> str | None:
-    """The NAME of `uv run --package NAME ...` that started this pytest, if any (Linux)."""
-    try:
-        raw = Path(f"/proc/{os.getppid()}/cmdline").read_bytes()
-    except OSError:
-        return None
-    argv = raw.decode(errors="replace").split("\0")
-    if len(argv) < 2 or Path(argv[0]).name not in {"uv", "uv.exe"} or argv[1] != "run":
-        return None
-    for i, arg in enumerate(argv):
+def uv_run_package(argv: list[str]) -> tuple[bool, str | None]:
+    """(whether `argv` is a `uv ... run ...` command line, the NAME of its `--package NAME`)."""
+    if not argv:
+        return False, None
+    program = Path(argv[0]).name.removesuffix(".exe")
+    if program == "uv":
+        rest = argv[1:]
+    elif program.startswith("python") and argv[1:3] == ["-m", "uv"]:
+        rest = argv[3:]
+    else:
+        return False, None
+    args = iter(rest)
+    is_run, package = False, None
+    for arg in args:
         if arg == "--":
             break
-        if arg == "--package" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--package="):
-            return arg.split("=", 1)[1]
+        if arg.startswith("-"):
+            name, has_value, value = arg.partition("=")
+            if name in UV_VALUE_OPTIONS and not has_value:
+                value = next(args, "")
+            if name == "--package" and is_run:
+                package = value or None
+            continue
+        if is_run:
+            break  # the command uv runs: what follows is its own arguments
+        if arg != "run":
+            return False, None  # another uv subcommand (uv tool run, uv pip, ...)
+        is_run = True
+    return is_run, package
+
+
+def _process_from_proc(pid: int) -> tuple[int, list[str]] | None:
+    """(parent pid, argv) of process `pid` from Linux's /proc, or None."""
+    proc = PROC_ROOT / str(pid)
+    try:
+        stat = (proc / "stat").read_text()
+        argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+    parent = int(stat.rsplit(")", 1)[1].split()[1])
+    return parent, [a for a in argv if a]
+
+
+def _process_from_ps(pid: int) -> tuple[int, list[str]] | None:
+    """(parent pid, argv) of process `pid` from POSIX `ps` (macOS, BSDs), or None.
+
+    `ps` joins the arguments with spaces; that is enough to read uv's options.
+    """
+    try:
+        out = subprocess.run(
+            ["ps", "-ww", "-o", "ppid=", "-o", "args=", "-p", str(pid)],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.split()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not out or not out[0].isdigit():
+        return None
+    return int(out[0]), out[1:]
+
+
+def _process(pid: int) -> tuple[int, list[str]] | None:
+    if PROC_ROOT.is_dir():
+        return _process_from_proc(pid)
+    if sys.platform == "win32":
+        return None
+    return _process_from_ps(pid)
+
+
+def find_uv_run(start: int | None = None) -> UvRun | None:
+    """The nearest `uv run` among the ancestors of this process (from `start`, the parent)."""
+    pid = os.getppid() if start is None else start
+    for _ in range(MAX_ANCESTORS):
+        if pid <= 1:
+            return None
+        found = _process(pid)
+        if found is None:
+            return None
+        parent, argv = found
+        is_run, package = uv_run_package(argv)
+        if is_run:
+            return UvRun(pid, package)
+        pid = parent
     return None
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The package folders a run collects, and the reason, for the report header."""
+
+    folders: frozenset[Path]
+    requested: str | None
+    reason: str
+
+
+def _importable(distribution: str) -> bool:
+    return importlib.util.find_spec(_import_name(distribution)) is not None
+
+
 @cache
-def _selected_folders() -> frozenset[Path]:
+def selection() -> Selection:
     members = _member_distributions()
-    requested = _package_requested_from_uv()
-    if requested is not None and requested in members.values():
-        return frozenset(folder for folder, name in members.items() if name == requested)
-    return frozenset(
-        folder
-        for folder, name in members.items()
-        if importlib.util.find_spec(_import_name(name)) is not None
-    )
+    uv_run = find_uv_run()
+    wanted = _canonical(uv_run.package) if uv_run and uv_run.package else None
+    folders = frozenset(f for f, name in members.items() if _canonical(name) == wanted)
+    if uv_run is not None and folders:
+        return Selection(folders, uv_run.package, f"`uv run --package {uv_run.package}`")
+    importable = frozenset(f for f, name in members.items() if _importable(name))
+    if uv_run is None:
+        reason = "no `uv run` above this pytest, so every importable workspace package"
+    else:
+        reason = "`uv run` without a workspace --package, so every importable workspace package"
+    return Selection(importable, None, reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point an argument-less run at the requested package, wherever it was started."""
+    chosen = selection()
+    if chosen.requested is not None and config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = [str(folder) for folder in sorted(chosen.folders)]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    chosen = selection()
+    names = ", ".join(_member_distributions()[f] for f in sorted(chosen.folders)) or "none"
+    return f"workspace packages: {names} ({chosen.reason})"
 
 
 def pytest_ignore_collect(collection_path: Path) -> bool | None:
@@ -70,8 +220,7 @@ def pytest_ignore_collect(collection_path: Path) -> bool | None:
     # for those folders themselves: hence `scripts/tests` is matched through its parents.
     path = Path(collection_path)
     if path.parent == PACKAGES:
-        return path not in _selected_folders() or None
-    scripts = ROOT / "scripts"
-    if path == scripts or scripts in path.parents:  # the workspace's tools: whole-suite runs
-        return _package_requested_from_uv() is not None or None
+        return path not in selection().folders or None
+    if path == SCRIPTS or SCRIPTS in path.parents:  # the workspace's tools: whole-suite runs
+        return selection().requested is not None or None
     return None

@@ -1,7 +1,7 @@
 """Release one workspace package: test, bump, changelog, build, install-check, commit, tag.
 
     uv run python scripts/release.py PACKAGE --bump patch|minor|major [--dry-run]
-                                     [--publish --index-url URL]
+                                     [--date YYYY-MM-DD] [--publish --index-url URL]
 
 Each package is versioned on its own and tagged `<package>-v<version>`. The steps:
   1. preflight: clean tree, new tag free, changelog has notes, dependents admit the version
@@ -10,7 +10,8 @@ Each package is versioned on its own and tagged `<package>-v<version>`. The step
   4. move CHANGELOG.md's `## Unreleased` notes under `## X.Y.Z - <today>`
   5. build sdist and wheel into dist/PACKAGE/ (`uv build --no-sources`)
   6. install the wheel, with the sibling wheels it needs, into a fresh environment and run
-     its smoke checks (the same ones as scripts/check_packages.py)
+     its smoke checks, then each extra in an environment of its own (the same checks as
+     scripts/check_packages.py; wheel and sdist must carry the root LICENSE)
   7. commit the three changed files and tag the commit
   8. publish to URL with `uv publish`, only with --publish
 The tag is made only after the artifacts proved to install, so a tag never marks a release
@@ -35,13 +36,23 @@ from release_tools.cli import OneLineArgumentParser
 from release_tools.commands import capture, run, show
 from release_tools.environments import write_lock_constraints
 from release_tools.errors import ReleaseError
+from release_tools.extras_check import check_extra
 from release_tools.install_check import check_installed_wheel
+from release_tools.licenses import check_licenses
+from release_tools.public_index import PYPI_JSON_URL, namesake_warning, refuse_public_upload
 from release_tools.versions import BUMP_KINDS, bump, parse_release_version
 from release_tools.wheels import build
 from release_tools.workspace import Member, Workspace, load_workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STEPS = 8
+
+
+def iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: write YYYY-MM-DD") from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,14 +62,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("package", help="the package's distribution name, e.g. nn")
     parser.add_argument("--bump", required=True, choices=BUMP_KINDS, help="which part to bump")
     parser.add_argument("--dry-run", action="store_true", help="change nothing, print the plan")
+    parser.add_argument(
+        "--date", type=iso_date, help="the release date for CHANGELOG.md (default: today)"
+    )
     parser.add_argument("--publish", action="store_true", help="upload with `uv publish`")
     parser.add_argument("--index-url", help="upload URL of the team's index (with --publish)")
+    parser.add_argument(
+        "--pypi-url",
+        default=PYPI_JSON_URL,
+        help="where to look up namesakes on the public index before publishing (its JSON API)",
+    )
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help="workspace root (a git repo)")
     args = parser.parse_args(argv)
     if args.publish and not args.index_url:
         parser.error("--publish needs --index-url URL: the names are taken on the public index")
     if args.index_url and not args.publish:
         parser.error("--index-url is only used with --publish; add --publish or drop it")
+    if args.publish:
+        try:
+            refuse_public_upload(args.index_url)
+        except ReleaseError as error:
+            parser.error(str(error))
     return args
 
 
@@ -101,7 +125,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         workspace=workspace,
         member=member,
         new_version=bump(current, args.bump),
-        today=dt.date.today(),
+        today=args.date or dt.date.today(),
         tests=["uv", "run", "--package", member.name, "pytest", folder, "-q"],
         dist_dir=workspace.root / "dist" / member.name,
     )
@@ -117,8 +141,12 @@ def relevant_bound_problems(plan: Plan) -> list[BoundProblem]:
     ]
 
 
-def preflight(plan: Plan) -> list[str]:
-    """Every reason a real release would refuse to start; prints what it checked."""
+def preflight(plan: Plan, publish_to_check: str | None = None) -> list[str]:
+    """Every reason a real release would refuse to start; prints what it checked.
+
+    With `publish_to_check` (the public index's JSON API) it also warns when the public index
+    has a project of the same name, as users could install that one by mistake.
+    """
     root, member = plan.workspace.root, plan.member
     problems = []
     dirty = capture(["git", "status", "--porcelain"], cwd=root, what="read the git status")
@@ -152,6 +180,9 @@ def preflight(plan: Plan) -> list[str]:
                 print(f"  ok: {dependent.name} requires {req.text!r}: admits {plan.new_version}")
     if not dependents:
         print(f"  ok: no workspace package depends on {member.name}")
+    if publish_to_check is not None:
+        warning = namesake_warning(member.name, publish_to_check)
+        print(f"  warning: {warning}" if warning else f"  ok: PyPI has no {member.name}")
     return problems
 
 
@@ -178,7 +209,9 @@ def print_dry_run(plan: Plan, args: argparse.Namespace) -> None:
     siblings = ", ".join(m.name for m in closure) or "none"
     print(f"  would build the sibling wheels it needs ({siblings}), create a venv with `uv venv`,")
     print("  `uv pip install` the wheels (third-party versions from uv.lock), check that the")
-    print("  siblings came from the local wheels, and run the smoke checks (release_tools/smoke)")
+    print("  siblings came from the local wheels, and run the smoke checks (release_tools/smoke);")
+    extras = ", ".join(member.extras) or "none"
+    print(f"  then the same for each extra ({extras}), each in a fresh environment")
     step(7, f"commit and tag {plan.tag}")
     files = " ".join(str(p.relative_to(root)) for p in plan.changed_files)
     print(f"  would run: git add {files}")
@@ -199,23 +232,29 @@ def build_and_check(plan: Plan) -> tuple[Path, Path]:
     step(5, f"build sdist and wheel into {plan.dist_dir.relative_to(workspace.root)}/")
     artifacts = build(workspace, member, plan.dist_dir)
     assert artifacts.sdist is not None
-    print(f"  built {artifacts.sdist.name} and {artifacts.wheel.name}")
+    print(f"  built {artifacts.sdist.name} and {artifacts.wheel.name}; "
+          f"{check_licenses(workspace, member, artifacts)} carry the root LICENSE")  # fmt: skip
     step(6, "install the wheel into a fresh environment and run its smoke checks")
     scratch = workspace.root / "build" / "release"
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{member.name}-", dir=scratch) as tmp:
         work = Path(tmp)
         wheels = {member.name: artifacts.wheel}
-        for sibling in workspace.install_closure(member):
+        for sibling in workspace.install_closure(member, extras=member.extras):
             wheels[sibling.name] = build(
                 workspace, sibling, work / "siblings" / sibling.name, sdist=False
             ).wheel
         constraints = write_lock_constraints(workspace, work / "lock-constraints.txt")
         check = check_installed_wheel(workspace, member, wheels, work / "venv", constraints)
-    print(
-        f"  ok: {member.name} {member.version} installed with {len(check.siblings)} sibling "
-        f"wheel(s), {check.smoke.modules} module(s) imported, ships {check.shipped}"
-    )
+        print(
+            f"  ok: {member.name} {member.version} installed with {len(check.siblings)} sibling "
+            f"wheel(s), {check.smoke.modules} module(s) imported, ships {check.shipped}"
+        )
+        for extra in member.extras:
+            extra_check = check_extra(
+                workspace, member, extra, wheels, work / "extras" / extra, constraints
+            )
+            print(f"  {extra_check.status}: {extra_check.name}: {extra_check.detail}")
     return artifacts.sdist, artifacts.wheel
 
 
@@ -276,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mode}: {plan.member.name} {plan.member.version} -> {plan.new_version} "
               f"({args.bump}), tag {plan.tag}")  # fmt: skip
         step(1, "preflight")
-        problems = preflight(plan)
+        problems = preflight(plan, args.pypi_url if args.publish else None)
         for problem in problems:
             print(f"  {'would refuse' if args.dry_run else 'refused'}: {problem}")
         if problems and not args.dry_run:

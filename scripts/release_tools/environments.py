@@ -12,6 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from release_tools.commands import run
 from release_tools.workspace import Workspace
 
@@ -52,15 +55,46 @@ def create_venv(workspace: Workspace, venv: Path) -> Path:
 
 
 def install_wheels(
-    workspace: Workspace, venv: Path, wheels: list[Path], constraints: Path | None
+    workspace: Workspace,
+    venv: Path,
+    wheels: list[Path | str],
+    constraints: Path | None,
+    *,
+    find_links: Path | None = None,
+    only_binary: tuple[str, ...] = (),
 ) -> None:
-    """Install the wheel files and their dependencies from the index into `venv`."""
+    """Install the wheels and their dependencies from the index into `venv`.
+
+    Each entry of `wheels` is a wheel file or a requirement on one (`nn[plot] @ file:///...`).
+    `find_links` adds a folder of prebuilt wheels; `only_binary` names distributions that must
+    never be built from source.
+    """
     argv: list[str | Path] = ["uv", "pip", "install", "--quiet", "--python", venv_python(venv)]
     if constraints is not None:
         argv += ["--constraint", constraints]
+    if find_links is not None:
+        argv += ["--find-links", find_links]
+    for name in only_binary:
+        argv += ["--only-binary", name]
+    shown = ", ".join(w.name if isinstance(w, Path) else w.split(" @ ")[0] for w in wheels)
     run(
         [*argv, *wheels],
         cwd=workspace.root,
-        what=f"install {', '.join(w.name for w in wheels)} into a fresh environment",
+        what=f"install {shown} into a fresh environment",
         quiet=True,
     )
+
+
+def constraints_without(constraints: Path, names: tuple[str, ...], path: Path) -> Path:
+    """A copy of the `constraints` file without the pins of `names` (they come from elsewhere)."""
+    dropped = {canonicalize_name(n) for n in names}
+    kept = []
+    for line in constraints.read_text().splitlines():
+        try:
+            name = canonicalize_name(Requirement(line.split(";")[0].strip()).name)
+        except InvalidRequirement:
+            name = None  # comments, blank lines, options: kept as they are
+        if name not in dropped:
+            kept.append(line)
+    path.write_text("\n".join(kept) + "\n")
+    return path

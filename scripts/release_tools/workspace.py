@@ -8,6 +8,7 @@ picked up without editing the scripts.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class Member:
     requirements: tuple[DeclaredRequirement, ...]
     console_scripts: tuple[str, ...]
     workspace_sources: frozenset[NormalizedName]
+    extras: tuple[str, ...] = ()  # the names under [project.optional-dependencies], sorted
 
     @property
     def pyproject(self) -> Path:
@@ -98,17 +100,32 @@ class Workspace:
         wanted = canonicalize_name(name)
         return [m for m in self.members if any(r.name == wanted for r in m.requirements)]
 
-    def install_closure(self, member: Member) -> list[Member]:
-        """The siblings a plain `pip install <member>` pulls in, transitively (extras excluded)."""
+    def install_closure(self, member: Member, extras: Collection[str] = ()) -> list[Member]:
+        """The siblings that installing `member[extras]` pulls in, transitively.
+
+        Only `member`'s own `extras` count; the siblings' extras are their own business.
+        """
         seen: dict[NormalizedName, Member] = {}
         stack = [member]
         while stack:
             current = stack.pop()
+            wanted = set(extras) if current is member else set()
             for req in self.sibling_requirements(current):
-                if req.extra is None and req.name not in seen and req.name != member.name:
+                if req.extra is not None and req.extra not in wanted:
+                    continue
+                if req.name not in seen and req.name != member.name:
                     seen[req.name] = self.member(req.name)
                     stack.append(seen[req.name])
         return sorted(seen.values(), key=lambda m: m.name)
+
+    def extra_only_requirements(self, member: Member) -> list[NormalizedName]:
+        """Third-party distributions that only `member`'s extras declare, not its core."""
+        core = {r.name for r in member.requirements if r.extra is None}
+        return sorted(
+            {r.name for r in member.requirements if r.extra is not None}
+            - core
+            - set(self.names)
+        )
 
 
 def _read_toml(path: Path) -> dict:
@@ -168,6 +185,7 @@ def load_member(folder: Path) -> Member:
         import_name=_import_name(project, tool),
         requirements=tuple(requirements),
         console_scripts=tuple(sorted(project.get("scripts", {}))),
+        extras=tuple(sorted(project.get("optional-dependencies", {}))),
         workspace_sources=frozenset(
             canonicalize_name(name)
             for name, source in sources.items()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
+import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -87,7 +90,7 @@ def clone(tmp_path: Path, git_env: dict[str, str]) -> Path:
     return target
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The checkout these tests belong to; read it, never write to it."""
     return REPO_ROOT
@@ -147,7 +150,9 @@ def upload_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[st
     uploads: list[str] = []
     handler = type("Recorder", (_UploadRecorder,), {"uploads": uploads})
     server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     monkeypatch.setenv("UV_PUBLISH_USERNAME", "release-test")
     monkeypatch.setenv("UV_PUBLISH_PASSWORD", "not-a-secret")
@@ -156,3 +161,135 @@ def upload_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[st
     finally:
         server.shutdown()
         server.server_close()
+
+
+def write_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    files: dict[str, str],
+    *,
+    requires: tuple[str, ...] = (),
+    extras: dict[str, list[str]] | None = None,
+    license_text: str | None = None,
+) -> Path:
+    """A small, valid pure-Python wheel written by hand: no build backend, no network."""
+    dist = name.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    metadata = ["Metadata-Version: 2.4", f"Name: {name}", f"Version: {version}"]
+    metadata += [f"Requires-Dist: {r}" for r in requires]
+    for extra, reqs in (extras or {}).items():
+        metadata.append(f"Provides-Extra: {extra}")
+        metadata += [f'Requires-Dist: {r}; extra == "{extra}"' for r in reqs]
+    contents = dict(files)
+    if license_text is not None:
+        metadata += ["License-Expression: MIT", "License-File: LICENSE"]
+        contents[f"{info}/licenses/LICENSE"] = license_text
+    contents[f"{info}/METADATA"] = "\n".join(metadata) + "\n"
+    contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+    contents[f"{info}/WHEEL"] += "Tag: py3-none-any\n"
+    record = [f"{path},," for path in [*contents, f"{info}/RECORD"]]
+    contents[f"{info}/RECORD"] = "\n".join(record) + "\n"
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in contents.items():
+            archive.writestr(path, text)
+    return wheel
+
+
+@pytest.fixture
+def make_wheel() -> Callable[..., Path]:
+    """`make_wheel(folder, name, version, files, requires=..., extras=..., license_text=...)`."""
+    return write_wheel
+
+
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run `handler` on 127.0.0.1 (a free port) for the block; yield its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fake_pypi() -> Iterator[Callable[..., str]]:
+    """`fake_pypi({name: (version, summary)}, status=200)`: base URL of a PyPI JSON API.
+
+    Projects not in the map answer 404; a `status` other than 200 makes every answer that.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(projects: dict[str, tuple[str, str]], status: int = 200) -> str:
+            class Handler(_QuietHandler):
+                def do_GET(self) -> None:
+                    match = re.fullmatch(r"/pypi/([^/]+)/json", self.path)
+                    project = projects.get(match[1]) if match else None
+                    code = status if status != 200 else (200 if project else 404)
+                    body = b""
+                    if code == 200 and project and match:
+                        info = {"name": match[1], "version": project[0], "summary": project[1]}
+                        body = json.dumps({"info": info}).encode()
+                    self.send_response(code)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+            return stack.enter_context(_serve(Handler))
+
+        yield start
+
+
+@pytest.fixture
+def team_index() -> Iterator[Callable[[list[Path]], tuple[str, list[str]]]]:
+    """`team_index(wheels)`: (simple-index URL, paths requested so far) of a PEP 503 index.
+
+    It serves only the given wheel files, as the team's index would serve our packages.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(wheels: list[Path]) -> tuple[str, list[str]]:
+            by_project: dict[str, list[Path]] = {}
+            for wheel in wheels:
+                project = wheel.name.split("-")[0].replace("_", "-").lower()
+                by_project.setdefault(project, []).append(wheel)
+            files = {w.name: w for w in wheels}
+            requests: list[str] = []
+
+            class Handler(_QuietHandler):
+                def do_HEAD(self) -> None:  # uv asks for a wheel's size before a range read
+                    self.do_GET(send_body=False)
+
+                def do_GET(self, send_body: bool = True) -> None:
+                    if send_body:
+                        requests.append(self.path)
+                    parts = [p for p in self.path.split("/") if p]
+                    body, kind = None, "text/html"
+                    if len(parts) == 2 and parts[0] == "simple" and parts[1] in by_project:
+                        links = "".join(f'<a href="/files/{w.name}">{w.name}</a>\n'
+                                        for w in by_project[parts[1]])  # fmt: skip
+                        body = f"<!DOCTYPE html><html><body>\n{links}</body></html>".encode()
+                    elif len(parts) == 2 and parts[0] == "files" and parts[1] in files:
+                        body, kind = files[parts[1]].read_bytes(), "application/octet-stream"
+                    self.send_response(200 if body is not None else 404)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(body or b"")))
+                    self.end_headers()
+                    if send_body:
+                        self.wfile.write(body or b"")
+
+            return stack.enter_context(_serve(Handler)) + "/simple/", requests
+
+        yield start

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
 
-
-@pytest.mark.slow
 def test_a_package_and_its_sibling_install_from_wheels(clone, run_script, tmp_path) -> None:
     result = run_script("check_packages.py", "nn", "--root", str(clone),
                         "--work-dir", str(tmp_path / "work"), cwd=clone)  # fmt: skip
@@ -14,11 +11,13 @@ def test_a_package_and_its_sibling_install_from_wheels(clone, run_script, tmp_pa
     row = next(line for line in result.stdout.splitlines() if line.startswith("nn "))
     assert "autograd" in row  # the sibling wheel it was installed with
     assert row.rstrip().endswith("ok")
+    assert "nn: wheel and sdist carry the root LICENSE" in result.stdout
+    extra = next(line for line in result.stdout.splitlines() if line.startswith("nn[plot] "))
+    assert "autograd" in extra and extra.rstrip().endswith("ok")  # each extra on its own
     assert "check_packages: 1 package(s) OK" in result.stdout
     assert not (tmp_path / "work").exists()  # removed without --keep
 
 
-@pytest.mark.slow
 def test_a_wheel_missing_a_source_file_fails_with_one_line(clone, git, run_script, tmp_path):
     pyproject = clone / "packages/autograd/pyproject.toml"
     pyproject.write_text(
@@ -46,3 +45,11 @@ def test_an_unknown_package_is_refused_with_one_line(clone, run_script, tmp_path
         "check_packages: no workspace package named 'torch'; the packages are: "
         + ", ".join(sorted(p.name for p in (clone / "packages").iterdir()))
     )
+
+
+def test_a_wheelhouse_that_is_not_a_folder_is_a_usage_error(clone, run_script, tmp_path) -> None:
+    result = run_script("check_packages.py", "nn", "--root", str(clone),
+                        "--wheelhouse", str(tmp_path / "absent"), cwd=clone)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert f"--wheelhouse {tmp_path / 'absent'} is not a folder" in result.stderr

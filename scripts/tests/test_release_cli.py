@@ -6,7 +6,6 @@ checkout they run from (which may hold other people's uncommitted work).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 from release_tools.versions import bump
 from release_tools.workspace import load_workspace
 
+DAY = "2026-11-26"  # given as --date, so no expected heading depends on the clock
 RELEASE_FILES = ["packages/nn/pyproject.toml", "packages/nn/CHANGELOG.md", "uv.lock"]
 
 
@@ -39,8 +39,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
 def test_dry_run_prints_every_step_and_changes_nothing(clone, git, run_script) -> None:
     before = fingerprint(clone)
     new = next_version(clone, "nn", "patch")
-    result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--root", str(clone),
-                        cwd=clone)  # fmt: skip
+    result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--date", DAY,
+                        "--root", str(clone), cwd=clone)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     for number in range(1, 9):
@@ -49,7 +49,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(clone, git, run_script) -
     assert "ok: the working tree is clean" in out
     assert "would run: uv run --package nn pytest packages/nn -q" in out
     assert "would run: uv version --package nn --bump patch --no-sync" in out
-    assert f"## {new} - {dt.date.today().isoformat()}" in out
+    assert f"## {new} - {DAY}" in out
     assert "--no-sources" in out
     assert f"would run: git tag -a nn-v{new}" in out
     assert "not publishing" in out
@@ -84,14 +84,60 @@ def test_a_bump_that_a_dependent_excludes_names_the_bound(clone, run_script) -> 
 
 
 def test_dry_run_shows_the_publish_command_and_uploads_nothing(
-    clone, run_script, upload_index
+    clone, run_script, upload_index, fake_pypi
 ) -> None:
     index_url, uploads = upload_index
     result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--publish",
-                        "--index-url", index_url, "--root", str(clone), cwd=clone)  # fmt: skip
+                        "--index-url", index_url, "--pypi-url", fake_pypi({}),
+                        "--root", str(clone), cwd=clone)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"would run: uv publish --publish-url {index_url}" in result.stdout
+    assert "ok: PyPI has no nn" in result.stdout
     assert uploads == []
+
+
+def test_publishing_warns_when_the_public_index_has_a_namesake(
+    clone, run_script, upload_index, fake_pypi
+) -> None:
+    index_url, _ = upload_index
+    pypi = fake_pypi({"nn": ("0.1.1", "A neural network library built on TensorFlow.")})
+    result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--publish",
+                        "--index-url", index_url, "--pypi-url", pypi,
+                        "--root", str(clone), cwd=clone)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "  warning: PyPI has another project called nn (0.1.1: A neural network library built "
+        "on TensorFlow); users must install ours with --index-url <team index> or from the "
+        "wheel file, never by name from PyPI\n"
+    ) in result.stdout
+
+
+def test_a_failed_namesake_lookup_is_a_warning_not_a_crash(
+    clone, run_script, upload_index, fake_pypi
+) -> None:
+    index_url, _ = upload_index
+    result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--publish",
+                        "--index-url", index_url, "--pypi-url", fake_pypi({}, status=503),
+                        "--root", str(clone), cwd=clone)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning: could not ask the public index whether it has a project called nn" in (
+        result.stdout
+    )
+    assert "answered HTTP 503" in result.stdout and "Traceback" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "url", ["https://upload.pypi.org/legacy/", "https://test.pypi.org/legacy/"]
+)
+def test_publishing_to_the_public_index_is_refused_with_one_line(clone, run_script, url) -> None:
+    result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--publish",
+                        "--index-url", url, "--root", str(clone), cwd=clone)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    host = url.split("/")[2]
+    assert f"refusing to publish to {host}: on PyPI these names belong to other projects" in (
+        result.stderr
+    )
 
 
 def test_publish_needs_an_index_url(clone, run_script) -> None:
@@ -108,16 +154,16 @@ def test_unknown_package_is_one_line(clone, run_script) -> None:
     assert_one_line_error(result, "no workspace package named 'numpy'", "autograd")
 
 
-@pytest.mark.slow
 def test_real_release_in_a_clone_tags_logs_builds_and_publishes_installable_artifacts(
-    clone, git, run_script, tmp_path, upload_index
+    clone, git, run_script, tmp_path, upload_index, fake_pypi
 ) -> None:
     index_url, uploads = upload_index
     new = next_version(clone, "nn", "patch")
     notes = (clone / "packages/nn/CHANGELOG.md").read_text().split("## Unreleased", 1)[1]
     head_before = git(clone, "rev-parse", "HEAD").strip()
-    result = run_script("release.py", "nn", "--bump", "patch", "--root", str(clone),
-                        "--publish", "--index-url", index_url, cwd=clone)  # fmt: skip
+    result = run_script("release.py", "nn", "--bump", "patch", "--root", str(clone), "--date", DAY,
+                        "--publish", "--index-url", index_url, "--pypi-url", fake_pypi({}),
+                        cwd=clone)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert sorted(uploads) == [f"nn-{new}-py3-none-any.whl", f"nn-{new}.tar.gz"]
 
@@ -132,7 +178,7 @@ def test_real_release_in_a_clone_tags_logs_builds_and_publishes_installable_arti
     assert f'version = "{new}"' in (clone / "packages/nn/pyproject.toml").read_text()
 
     changelog = (clone / "packages/nn/CHANGELOG.md").read_text()
-    entry = f"## Unreleased\n\n## {new} - {dt.date.today().isoformat()}\n\n"
+    entry = f"## Unreleased\n\n## {new} - {DAY}\n\n"
     assert entry in changelog
     assert changelog.split(entry, 1)[1].startswith(notes.strip())
 
@@ -156,7 +202,6 @@ def test_real_release_in_a_clone_tags_logs_builds_and_publishes_installable_arti
     assert location.startswith(str(venv))
 
 
-@pytest.mark.slow
 def test_a_release_whose_wheel_lacks_a_file_restores_the_tree_and_tags_nothing(
     clone, git, run_script
 ) -> None:
@@ -177,3 +222,11 @@ def test_a_release_whose_wheel_lacks_a_file_restores_the_tree_and_tags_nothing(
     assert git(clone, "status", "--porcelain") == ""
     assert git(clone, "rev-parse", "HEAD") == head
     assert git(clone, "tag", "--list") == ""
+
+
+def test_a_malformed_date_is_refused_with_one_line(clone, run_script) -> None:
+    result = run_script("release.py", "nn", "--bump", "patch", "--dry-run", "--date", "26.11.2026",
+                        "--root", str(clone), cwd=clone)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "'26.11.2026' is not a date: write YYYY-MM-DD" in result.stderr

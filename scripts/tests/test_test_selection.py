@@ -1,28 +1,253 @@
-"""`uv run --package X pytest` from the root collects X's tests and nothing else."""
+"""Which tests a pytest run collects: the root conftest.py's package selection.
 
+`uv run --package X pytest` collects X's tests and nothing else, from the root and from inside
+another package; `uv run pytest` from the root collects every package and the tools; with no
+`uv run` above pytest, every importable package is collected and the header says why.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
 import shutil
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_GROUPS = {f"packages/{p.name}" for p in (ROOT / "packages").iterdir() if p.is_dir()}
+needs_uv = pytest.mark.skipif(shutil.which("uv") is None, reason="needs uv on PATH")
+TREE_LINE = re.compile(r"^(?P<indent>\s*)<(?P<kind>\w+) (?P<name>[^>]+)>$")
 
 
-def collected(*uv_args: str) -> list[str]:
-    proc = subprocess.run(
-        ["uv", "run", *uv_args, "pytest", "--collect-only", "-q"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [line for line in proc.stdout.splitlines() if "::" in line]
+@dataclass(frozen=True)
+class Collected:
+    header: str  # the conftest's "workspace packages: ..." line
+    groups: frozenset[str]  # "packages/nn", "scripts", ...
 
 
-@pytest.mark.skipif(shutil.which("uv") is None, reason="needs uv on PATH")
+def parse_collection(output: str) -> Collected:
+    """Read `pytest --collect-only` (default verbosity): the header and where modules were."""
+    header = next((ln for ln in output.splitlines() if ln.startswith("workspace packages:")), "")
+    stack: list[str] = []
+    groups = set()
+    for line in output.splitlines():
+        match = TREE_LINE.match(line)
+        if not match:
+            continue
+        depth = len(match["indent"]) // 2
+        stack = [*stack[:depth], match["name"]]
+        if match["kind"] in {"Module", "ProbeFile"}:
+            top = stack[1:3] if stack[1] == "packages" else stack[1:2]
+            groups.add("/".join(top))
+    return Collected(header, frozenset(groups))
+
+
+# Collecting the real test modules imports torch & co. (seconds); this plugin stands in for
+# pytest's Python collector, so a run shows which files it would collect, and nothing else.
+PROBE_PLUGIN = """
+import pytest
+
+class ProbeItem(pytest.Item):
+    def runtest(self):
+        pass
+
+class ProbeFile(pytest.File):
+    def collect(self):
+        yield ProbeItem.from_parent(self, name="probe")
+
+def pytest_collect_file(file_path, parent):
+    if file_path.name.startswith("test_") and file_path.suffix == ".py":
+        return ProbeFile.from_parent(parent, path=file_path)
+"""
+PROBE_ARGS = [
+    "--collect-only", "-p", "no:cacheprovider", "-p", "no:python", "-p", "selection_probe",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def probe_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "selection_probe.py").write_text(PROBE_PLUGIN)
+    return {**os.environ, "PYTHONPATH": str(folder)}
+
+
+def collect(argv: list[str], cwd: Path, env: dict[str, str]) -> Collected:
+    proc = subprocess.run([*argv, *PROBE_ARGS], cwd=cwd, env=env, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    return parse_collection(proc.stdout)
+
+
+@pytest.fixture
+def root_conftest(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A fresh module object of the root conftest.py (its caches are its own)."""
+    name = "root_conftest_under_test"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- real runs through uv ---------------------------------------------------------------
+
+
+@needs_uv
 @pytest.mark.parametrize("package", ["nn", "autograd"])
-def test_single_package_run_collects_only_that_package(package):
-    ids = collected("--package", package)
-    assert ids, "nothing collected"
-    assert all(i.startswith(f"packages/{package}/") for i in ids), ids[:5]
+def test_from_the_root_a_package_run_collects_only_that_package(package: str, probe_env) -> None:
+    got = collect(["uv", "run", "--package", package, "pytest"], cwd=ROOT, env=probe_env)
+    assert got.groups == {f"packages/{package}"}
+    assert got.header == f"workspace packages: {package} (`uv run --package {package}`)"
+
+
+@needs_uv
+def test_from_inside_another_package_the_requested_package_is_collected(probe_env) -> None:
+    inside_nn = ROOT / "packages" / "nn"
+    got = collect(["uv", "run", "--package", "autograd", "pytest"], cwd=inside_nn, env=probe_env)
+    assert got.groups == {"packages/autograd"}
+
+
+@needs_uv
+def test_paths_on_the_command_line_are_collected_as_given(probe_env) -> None:
+    tests = ROOT / "packages" / "nn" / "tests"
+    argv = ["uv", "run", "--package", "autograd", "pytest", str(tests)]
+    got = collect(argv, cwd=ROOT, env=probe_env)
+    assert got.groups == {"packages/nn"}
+
+
+@needs_uv
+def test_a_shell_between_uv_and_pytest_does_not_hide_the_package(probe_env) -> None:
+    got = collect(["uv", "run", "--package", "nn", "sh", "-c", 'exec "$0" "$@"', "pytest"],
+                  cwd=ROOT, env=probe_env)  # fmt: skip
+    assert got.groups == {"packages/nn"}
+
+
+@needs_uv
+def test_a_whole_run_from_the_root_collects_every_package_and_the_tools(probe_env) -> None:
+    got = collect(["uv", "run", "pytest"], cwd=ROOT, env=probe_env)
+    assert got.groups == PACKAGE_GROUPS | {"scripts"}
+    assert "`uv run` without a workspace --package" in got.header
+
+
+# Runs pytest as an orphan: the intermediate process exits at once, and its child waits (on a
+# pidfd, an event) until it was handed to init, so no `uv run` is left among its ancestors.
+ORPHAN_LAUNCHER = r"""
+import os, select, sys
+intermediate = os.getpid()
+if os.fork():
+    os._exit(0)
+os.setsid()
+try:
+    exited = os.pidfd_open(intermediate)
+    select.select([exited], [], [])
+except ProcessLookupError:
+    pass  # already gone and reaped: this process was reparented
+os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]])
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
+def test_without_uv_above_pytest_every_importable_package_is_collected(probe_env) -> None:
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_LAUNCHER, *PROBE_ARGS], cwd=ROOT, env=probe_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert launcher.stdout is not None
+    output = launcher.stdout.read()  # end of file: the orphaned pytest has exited
+    assert launcher.wait() == 0
+    got = parse_collection(output)
+    assert got.header.endswith(
+        "(no `uv run` above this pytest, so every importable workspace package)"
+    ), output[-2000:]
+    assert got.groups == PACKAGE_GROUPS | {"scripts"}  # the dev environment has them all
+
+
+# --- the pieces, on fake process trees --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["uv", "run", "--package", "nn", "pytest"], (True, "nn")),
+        (["/usr/bin/uv", "run", "--package=nn", "pytest", "-q"], (True, "nn")),
+        (
+            ["uv", "--directory", "x", "run", "--extra", "plot", "--package", "nn", "sh"],
+            (True, "nn"),
+        ),
+        (["python3", "-m", "uv", "run", "--package", "autograd", "pytest"], (True, "autograd")),
+        (["uv", "run", "pytest"], (True, None)),
+        (["uv", "run", "pytest", "--package", "nn"], (True, None)),  # pytest's argument
+        (["uv", "run", "--", "pytest", "--package", "nn"], (True, None)),
+        (["uv", "tool", "run", "--package", "nn", "pytest"], (False, None)),
+        (["uv", "pip", "list"], (False, None)),
+        (["bash", "-c", "uv run --package nn pytest"], (False, None)),
+        ([], (False, None)),
+    ],
+)
+def test_reads_the_package_from_a_uv_command_line(root_conftest, argv, expected) -> None:
+    assert root_conftest.uv_run_package(argv) == expected
+
+
+def test_walks_up_past_wrappers_to_the_nearest_uv_run(root_conftest, monkeypatch) -> None:
+    table = {
+        40: (30, ["pytest", "-q"]),
+        30: (20, ["make", "test"]),
+        20: (10, ["uv", "run", "--package", "nn", "make", "test"]),
+        10: (1, ["uv", "run", "--package", "autograd", "bash"]),
+    }
+    monkeypatch.setattr(root_conftest, "_process", table.get)
+    assert root_conftest.find_uv_run(40) == root_conftest.UvRun(20, "nn")
+
+
+def test_no_uv_run_among_the_ancestors_is_none(root_conftest, monkeypatch) -> None:
+    table = {40: (30, ["pytest"]), 30: (1, ["bash"])}
+    monkeypatch.setattr(root_conftest, "_process", table.get)
+    assert root_conftest.find_uv_run(40) is None
+    monkeypatch.setattr(root_conftest, "_process", {}.get)  # unreadable (Windows, hidepid)
+    assert root_conftest.find_uv_run(40) is None
+
+
+def test_the_package_name_is_compared_normalized(root_conftest, monkeypatch) -> None:
+    found = root_conftest.UvRun(9, "Mnist_Trainer")
+    monkeypatch.setattr(root_conftest, "find_uv_run", lambda: found)
+    chosen = root_conftest.selection()
+    assert chosen.folders == {ROOT / "packages" / "mnist-trainer"}
+
+
+def test_without_uv_the_importable_packages_are_selected(root_conftest, monkeypatch) -> None:
+    monkeypatch.setattr(root_conftest, "find_uv_run", lambda: None)
+    monkeypatch.setattr(root_conftest, "_importable", lambda name: name == "nn")
+    chosen = root_conftest.selection()
+    assert chosen.folders == {ROOT / "packages" / "nn"}
+    assert chosen.requested is None
+    assert chosen.reason.startswith("no `uv run` above this pytest")
+
+
+CHILD_REPORT = """
+import importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("c", sys.argv[1])
+c = sys.modules["c"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(c)
+via_proc = c.find_uv_run()
+c.PROC_ROOT = c.Path("/nonexistent-proc")  # as on macOS: the `ps` reader
+via_ps = c.find_uv_run()
+print(json.dumps([via_proc and via_proc.package, via_ps and via_ps.package]))
+"""
+
+
+@needs_uv
+@pytest.mark.skipif(shutil.which("ps") is None or not Path("/proc/self").is_dir(),
+                    reason="compares /proc with ps")  # fmt: skip
+def test_proc_and_ps_readers_find_the_same_uv_run() -> None:
+    proc = subprocess.run(
+        ["uv", "run", "--package", "nn", "python", "-c", CHILD_REPORT, str(ROOT / "conftest.py")],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert proc.stdout.strip() == '["nn", "nn"]'

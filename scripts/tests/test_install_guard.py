@@ -1,0 +1,133 @@
+"""The dependency-confusion guard: no tracked file installs autograd, nn or cuda-kernels by name."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
+
+import install_guard  # noqa: E402
+
+# Files that broke the rule before the guard existed. Their owners fix them; each fix removes
+# the file's line here (the last test fails while a listed file no longer needs it).
+PENDING_FIXES = {
+    "packages/autograd/README.md",
+    "packages/autograd/src/autograd/drawing.py",
+    "packages/cuda-kernels/README.md",
+    "packages/cuda-kernels/benchmarks/results/cpu/results.json",
+    "packages/cuda-kernels/benchmarks/results/cpu/table.txt",
+    "packages/cuda-kernels/src/cuda_kernels/backends/__init__.py",
+    "scripts/documented_commands.py",  # mirrors packages/cuda-kernels/README.md's command
+}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "pip install nn",
+        'pip install "cuda-kernels[gpu]"',
+        "python -m pip install -U 'autograd[draw]>=0.1'",
+        "uv pip install --python .venv/bin/python nn==0.1.0",
+        "uv add --package mnist-trainer cuda-kernels",
+        "pip install --find-links dist/nn nn",  # the public index still competes
+        "install it with `pip install Cuda_Kernels`",
+        "pip install numpy nn && pytest",
+        "Not needed for the CPU. On a GPU: pip install 'cuda-kernels[gpu]'",
+        'assert "pip install nn" in message',
+    ],
+)
+def test_flags_an_install_by_bare_name(line: str) -> None:
+    (why,) = install_guard.scan_text(line)
+    assert "would install PyPI's project of that name" in why
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "pip install --index-url https://team.example/simple/ nn",
+        "pip install -i https://team.example/simple/ 'cuda-kernels[gpu]'",
+        "uv pip install --default-index https://team.example/simple/ nn",
+        "uv add --index team=https://team.example/simple/ nn",
+        "pip install --no-index --find-links dist/nn nn",
+        "pip install dist/nn/nn-0.1.0-py3-none-any.whl",
+        "pip install ./packages/nn 'autograd @ file:///tmp/autograd-0.1.0-py3-none-any.whl'",
+        "uv pip install -e packages/nn",
+        "pip install uv",
+        "pip install nnet autograd-extras",
+        "uv sync --extra gpu",
+        "uv run --package nn --extra plot python examples/two_moons.py",
+        "python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl",
+        "never use --extra-index-url for these names",  # prose, not a command
+        "pip install --editable nn  # a folder called nn",
+        "PyPI's `nn` is another project: never `pip install nn` to get this one.",
+        '(`uv sync --extra draw`) instead of `pip install "autograd[draw]"`, which fetches',
+        "# so do not run `pip install autograd` here",
+        """assert "pip install autograd" not in str(err.value).replace('"', "")""",
+    ],
+)
+def test_leaves_pinned_and_unrelated_commands_alone(line: str) -> None:
+    assert list(install_guard.scan_text(line)) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "pip install --extra-index-url https://team.example/simple/ numpy",
+        "uv sync --extra-index-url=https://team.example/simple/",
+        "export PIP_EXTRA_INDEX_URL=https://team.example/simple/",
+        "extra-index-url = https://team.example/simple/",
+    ],
+)
+def test_flags_every_extra_index_url(line: str) -> None:
+    (why,) = install_guard.scan_text(line)
+    assert why.startswith("--extra-index-url lets the public index win")
+
+
+def test_reads_messages_split_over_python_lines_and_names_their_first_line(tmp_path) -> None:
+    source = tmp_path / "hint.py"
+    source.write_text(
+        "def hint(name):\n"
+        "    return (\n"
+        "        f'no renderer for {name}; to get one run `pip install '\n"
+        "        '\"autograd[draw]\"` or install graphviz'\n"
+        "    )\n"
+        "# pip install nn\n"
+    )
+    found = install_guard.scan_file(source, "hint.py")
+    assert [(f.path, f.line) for f in found] == [("hint.py", 3), ("hint.py", 6)]
+    assert "`pip install autograd[draw]`" in found[0].why
+
+
+def test_reads_notebooks_and_shell_continuations(tmp_path) -> None:
+    notebook = tmp_path / "demo.ipynb"
+    cell = {"cell_type": "markdown", "metadata": {}, "source": ['Run `pip install "nn"` first\n']}
+    notebook.write_text(json.dumps({"cells": [cell], "nbformat": 4, "nbformat_minor": 5}, indent=1))
+    script = tmp_path / "setup.sh"
+    script.write_text("#!/bin/sh\npip install \\\n    --upgrade \\\n    autograd\n")
+    assert [f.line for f in install_guard.scan_file(notebook, "demo.ipynb")] == [7]
+    assert [f.line for f in install_guard.scan_file(script, "setup.sh")] == [2]
+
+
+def test_scans_tracked_files_of_every_kind(repo_root) -> None:
+    files = set(install_guard.tracked_files(repo_root))
+    assert {"README.md", ".ci/run", "pyproject.toml", "scripts/release.py"} <= files
+    assert "uv.lock" not in files
+    assert not files & install_guard.EXEMPT
+
+
+def test_no_tracked_file_installs_our_names_unpinned(repo_root) -> None:
+    findings = [f for f in install_guard.scan_repository(repo_root)
+                if f.path not in PENDING_FIXES]  # fmt: skip
+    assert findings == [], "\n".join(map(str, findings))
+
+
+def test_every_pending_fix_is_still_needed(repo_root) -> None:
+    flagged = {f.path for f in install_guard.scan_repository(repo_root)}
+    fixed = sorted(PENDING_FIXES - flagged)
+    assert fixed == [], f"fixed now: remove {fixed} from PENDING_FIXES in {Path(__file__).name}"

@@ -1,0 +1,111 @@
+"""The documented ways to install our wheels outside the workspace take ours, never PyPI's.
+
+PyPI's autograd, nn and cuda-kernels are other projects. These tests serve our built wheels
+from a throw-away index on 127.0.0.1, as the team's index would, and install from it the two
+documented ways: `--index-url` (the only index), and a uv project that pins our names to an
+`explicit = true` index. Each shows that the sibling autograd came from that index too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from release_tools.environments import venv_python
+from release_tools.workspace import load_workspace
+
+
+@pytest.fixture(scope="module")
+def our_wheels(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> list[Path]:
+    """Wheels of nn and autograd, built as users get them (`--no-sources`)."""
+    out = tmp_path_factory.mktemp("wheels")
+    for package in ("autograd", "nn"):
+        subprocess.run(["uv", "build", "--quiet", "--package", package, "--no-sources", "--wheel",
+                        "--out-dir", str(out)], cwd=repo_root, check=True)  # fmt: skip
+    return sorted(out.glob("*.whl"))
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """No index settings of the caller's shell leak into the install under test."""
+    for key in list(os.environ):
+        if key.startswith(("UV_INDEX", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX", "PIP_")):
+            monkeypatch.delenv(key)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    return dict(os.environ)
+
+
+def versions(repo_root: Path) -> dict[str, str]:
+    return {m.name: str(m.version) for m in load_workspace(repo_root).members}
+
+
+def test_install_with_index_url_takes_nn_and_its_sibling_from_the_team_index(
+    our_wheels, team_index, tmp_path, clean_env, repo_root
+) -> None:
+    url, requests = team_index(our_wheels)
+    venv = tmp_path / "venv"
+    subprocess.run(["uv", "venv", "--quiet", "--python", sys.executable, str(venv)],
+                   check=True, env=clean_env)  # fmt: skip
+    subprocess.run(["uv", "pip", "install", "--quiet", "--python", str(venv_python(venv)),
+                    "--index-url", url, "nn"], cwd=tmp_path, check=True, env=clean_env)  # fmt: skip
+    probe = ("import autograd, nn; "
+             "print(autograd.__version__, nn.__version__, hasattr(autograd, 'Value'))")  # fmt: skip
+    out = subprocess.run([str(venv_python(venv)), "-c", probe], cwd=tmp_path, check=True,
+                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    expected = versions(repo_root)
+    assert out == [expected["autograd"], expected["nn"], "True"]
+    served = {path.rsplit("/", 1)[-1] for path in requests if path.startswith("/files/")}
+    assert served == {w.name for w in our_wheels}  # both wheels came from the team index
+
+
+CONSUMER = """\
+[project]
+name = "consumer"
+version = "0.0.0"
+requires-python = ">=3.11"
+dependencies = ["nn>=0.1,<0.2"]
+
+[tool.uv]
+# uv applies [tool.uv.sources] to the project's own requirements only: a sibling pulled in
+# through nn needs a constraint to be pinned to the team index too.
+constraint-dependencies = ["autograd>=0.1,<0.2"]
+
+[[tool.uv.index]]
+name = "team"
+url = "{url}"
+explicit = true
+
+[tool.uv.sources]
+nn = {{ index = "team" }}
+autograd = {{ index = "team" }}
+"""
+
+
+@pytest.mark.parametrize("constrained", [True, False], ids=["pinned", "sibling-unpinned"])
+def test_a_uv_project_pins_our_names_to_an_explicit_team_index(
+    constrained, our_wheels, team_index, make_wheel, tmp_path, clean_env
+) -> None:
+    url, requests = team_index(our_wheels)
+    # a public index where a stranger's autograd sits inside our bound, as PyPI's nn 0.1.1 does
+    stranger = make_wheel(tmp_path / "public", "autograd", "0.1.5", {"autograd/__init__.py": ""})
+    public_url, _ = team_index([stranger])
+    project = tmp_path / "consumer"  # as the README's "Installing ... outside" section has it
+    project.mkdir()
+    text = CONSUMER.format(url=url)
+    if not constrained:
+        text = text.replace('constraint-dependencies = ["autograd>=0.1,<0.2"]\n', "")
+    (project / "pyproject.toml").write_text(text)
+    env = {**clean_env, "UV_DEFAULT_INDEX": public_url}
+    subprocess.run(["uv", "lock", "--quiet"], cwd=project, check=True, env=env)
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    sources = {p["name"]: p["source"] for p in lock["package"] if p["name"] != "consumer"}
+    assert sources["nn"] == {"registry": url}
+    if constrained:
+        assert sources["autograd"] == {"registry": url}
+        assert {"/simple/nn/", "/simple/autograd/"} <= set(requests)
+    else:  # the trap the constraint closes: the sibling came from the public index
+        assert sources["autograd"] == {"registry": public_url}
