@@ -136,6 +136,7 @@ def _pycuda_backend_with_stand_in_driver(monkeypatch):
         pass
 
     driver.Error, driver.LaunchError = Error, LaunchError
+    driver.module_from_buffer = lambda data: ("loaded", len(data))
     compiler = types.ModuleType("pycuda.compiler")
     compiler.SourceModule = object
     package = types.ModuleType("pycuda")
@@ -194,3 +195,57 @@ def test_the_gpu_backend_compiles_with_the_ladder_defines(monkeypatch):
     assert compiled["options"] == ["-O3", *nvcc_define_flags("matmul.cu")]
     assert compiled["arch"] == "sm_90" and compiled["no_extern_c"] is True
     assert module.PycudaBackend.kernels == FASTEST_FIRST  # fastest first: the default leads
+
+
+def _backend_for(module, capability, monkeypatch):
+    """A PycudaBackend shell for `capability` whose compiles are recorded, not run."""
+    backend = object.__new__(module.PycudaBackend)
+    backend.arch = "sm_{}{}".format(*capability)
+    compiled = []
+    monkeypatch.setattr(backend, "_compile", lambda source: compiled.append(source) or source,
+                        raising=False)  # fmt: skip
+    return backend, compiled
+
+
+def test_a_gpu_with_a_prebuilt_image_loads_the_fatbins_and_compiles_nothing(monkeypatch):
+    module, _ = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    backend, compiled = _backend_for(module, (9, 0), monkeypatch)
+    build, modules = backend._load_modules("auto", (9, 0))
+    assert build == "prebuilt fatbin, sm_90 SASS"
+    assert [m[0] for m in modules] == ["loaded", "loaded"] and not compiled
+
+
+def test_a_gpu_without_an_image_compiles_and_says_why(monkeypatch, caplog):
+    module, _ = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    backend, compiled = _backend_for(module, (7, 0), monkeypatch)
+    build, _modules = backend._load_modules("auto", (7, 0))
+    assert compiled == ["matmul.cu", "doublify.cu"]
+    assert build == ("compiled from source by nvcc for sm_70 (the prebuilt fatbins have no "
+                     "image for sm_70)")  # fmt: skip
+    assert "compiling the kernels with nvcc" in caplog.text
+    with pytest.raises(BackendUnavailableError, match="CUDA_KERNELS_BUILD=prebuilt forbids"):
+        backend._load_modules("prebuilt", (7, 0))
+
+
+def test_a_refused_fatbin_falls_back_to_compiling(monkeypatch):
+    module, driver = _pycuda_backend_with_stand_in_driver(monkeypatch)
+
+    def refuse(data):
+        raise driver.Error("cuModuleLoadData failed: device kernel image is invalid")
+
+    monkeypatch.setattr(driver, "module_from_buffer", refuse)
+    backend, compiled = _backend_for(module, (9, 0), monkeypatch)
+    build, _ = backend._load_modules("auto", (9, 0))
+    assert "the driver refused the prebuilt fatbin" in build and compiled
+
+
+def test_source_builds_are_asked_for_by_argument_or_environment(monkeypatch):
+    module, _ = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    backend, compiled = _backend_for(module, (9, 0), monkeypatch)
+    assert "CUDA_KERNELS_BUILD=source" in backend._load_modules("source", (9, 0))[0]
+    assert compiled == ["matmul.cu", "doublify.cu"]
+    monkeypatch.setenv("CUDA_KERNELS_BUILD", "source")
+    assert module._build_mode(None) == "source"
+    monkeypatch.setenv("CUDA_KERNELS_BUILD", "jit")
+    with pytest.raises(ValueError, match="CUDA_KERNELS_BUILD='jit' is not one of auto"):
+        module._build_mode(None)
