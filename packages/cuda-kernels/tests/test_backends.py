@@ -249,3 +249,18 @@ def test_source_builds_are_asked_for_by_argument_or_environment(monkeypatch):
     monkeypatch.setenv("CUDA_KERNELS_BUILD", "jit")
     with pytest.raises(ValueError, match="CUDA_KERNELS_BUILD='jit' is not one of auto"):
         module._build_mode(None)
+
+
+def test_pycuda_without_a_driver_is_named_as_such(monkeypatch):
+    import cuda_kernels.backends as backends
+
+    missing_driver = ImportError("libcuda.so.1: cannot open shared object file")
+    module = types.ModuleType("cuda_kernels.backends.pycuda_backend")
+
+    def fail(name):
+        raise missing_driver
+
+    module.__getattr__ = fail
+    monkeypatch.setitem(sys.modules, "cuda_kernels.backends.pycuda_backend", module)
+    with pytest.raises(BackendUnavailableError, match="this machine has no NVIDIA driver"):
+        backends._create_pycuda()
