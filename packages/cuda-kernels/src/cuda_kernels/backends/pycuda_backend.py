@@ -33,6 +33,8 @@ from cuda_kernels.kernels.ladder import (
     FASTEST_FIRST,
     LADDER,
     MAX_GRID_Y,
+    SOURCE_FILES,
+    SPIN,
     nvcc_define_flags,
 )
 
@@ -75,27 +77,28 @@ class PycudaBackend(Backend):
         self.device = self._device.name()
         self._closed = False
         with self.activated():
-            self.kernel_build, modules = self._load_modules(build, (major, minor))
-            self._matmul_modules, self._doublify_module = modules
+            self.kernel_build, self._modules = self._load_modules(build, (major, minor))
             self._matmul_functions = {}
             for rung, launch in LADDER.items():
-                function = self._matmul_modules.get_function(launch.function)
-                function.prepare("PPPiii")
-                self._matmul_functions[rung] = function
-            self._doublify_function = self._doublify_module.get_function(DOUBLIFY.function)
-            self._doublify_function.prepare("PPii")
+                self._matmul_functions[rung] = self._function(launch, "PPPiii")
+            self._doublify_function = self._function(DOUBLIFY, "PPii")
+            self._spin_function = self._function(SPIN, "q")
         atexit.register(self.close)
 
-    def _load_modules(self, build: str, capability: tuple[int, int]) -> tuple[str, list]:
-        """(how the kernels were obtained, in words; the matmul and doublify modules).
+    def _function(self, launch, arg_types: str):
+        function = self._modules[launch.source].get_function(launch.function)
+        function.prepare(arg_types)
+        return function
+
+    def _load_modules(self, build: str, capability: tuple[int, int]) -> tuple[str, dict]:
+        """(how the kernels were obtained, in words; the module of each source).
 
         "auto" takes the shipped fatbins when they have an image for this GPU and match
         their sources; when they do not, or the driver refuses them, it compiles with nvcc
         and says why in `kernel_build` and the log.
         """
-        sources = ("matmul.cu", "doublify.cu")
         if build == "source":
-            modules = [self._compile(source) for source in sources]
+            modules = {source: self._compile(source) for source in SOURCE_FILES}
             return f"compiled from source by nvcc for {self.arch} ({BUILD_ENV}=source)", modules
         image, stale = prebuilt.image_for(capability), prebuilt.stale_sources()
         if stale:
@@ -104,7 +107,8 @@ class PycudaBackend(Backend):
             why = f"the prebuilt fatbins have no image for {self.arch}"
         else:
             try:
-                return image.describe(capability), [self._load_prebuilt(s) for s in sources]
+                modules = {source: self._load_prebuilt(source) for source in SOURCE_FILES}
+                return image.describe(capability), modules
             except cuda.Error as exc:
                 why = f"the driver refused the prebuilt fatbin ({exc})"
         if build == "prebuilt":
@@ -113,7 +117,7 @@ class PycudaBackend(Backend):
                 "with nvcc (the CUDA toolkit is then needed)"
             )
         _log.warning("cuda_kernels: %s; compiling the kernels with nvcc", why)
-        modules = [self._compile(source) for source in sources]
+        modules = {source: self._compile(source) for source in SOURCE_FILES}
         return f"compiled from source by nvcc for {self.arch} ({why})", modules
 
     def _load_prebuilt(self, filename: str):
@@ -159,6 +163,16 @@ class PycudaBackend(Backend):
         self._doublify_function.prepared_call(
             DOUBLIFY.grid(rows, cols), DOUBLIFY.block, int(x_gpu), int(y_gpu), rows, cols
         )
+
+    def launch_spin(self, milliseconds: float) -> None:
+        """Queue a kernel that keeps the GPU busy for about `milliseconds` (at the SM's
+        clock rate): the benchmark's way to let the host queue a batch ahead of the GPU."""
+        khz = self._device.get_attribute(cuda.device_attribute.CLOCK_RATE)
+        self._spin_function.prepared_call((1, 1, 1), SPIN.block, int(milliseconds * khz))
+
+    def l2_cache_bytes(self) -> int:
+        """The GPU's L2 size (50 MB on an H100, 60 MB on an H200)."""
+        return self._device.get_attribute(cuda.device_attribute.L2_CACHE_SIZE)
 
     def _matmul(self, a: np.ndarray, b: np.ndarray, kernel: str) -> np.ndarray:
         n, m = a.shape
@@ -206,9 +220,8 @@ class PycudaBackend(Backend):
             with self.activated():
                 self._closed = True
                 self._matmul_functions = {}
-                self._doublify_function = None
-                self._matmul_modules = None
-                self._doublify_module = None
+                self._doublify_function = self._spin_function = None
+                self._modules = {}
 
 
 class _Buffers:
