@@ -185,3 +185,13 @@ def test_batch_and_spin_arithmetic():
     assert batch_size(0.0) == batch_size(float("nan")) == 4096
     assert batch_size(5.0) == 1
     assert spin_for(0.1) == 1.0 and spin_for(3.0) == 6.0 and spin_for(1e6) == 200.0
+
+
+def test_series_timed_with_launch_gaps_are_marked_in_the_tables():
+    row = {"n": 256, "kernel": "naive", "median_ms": 0.01, "gflops": 1.0, "pct_of_cublas": None}
+    clean = report.matmul_table([{**row, "host_ahead": True}])
+    marked = report.matmul_table([{**row, "host_ahead": False}])
+    assert "*" not in clean and marked.splitlines()[1].endswith(" *")
+    assert "may include launch gaps" in marked
+    doublify = report.doublify_row(1024, Timing((0.01,), 10, True), Timing((0.01,), 10, False))
+    assert "may include launch gaps" in report.doublify_table([doublify])
