@@ -72,10 +72,19 @@ else:
 """
 
 
+def _locked_packages(lock_path: Path) -> dict[str, dict]:
+    with lock_path.open("rb") as f:
+        return {p["name"]: p for p in tomllib.load(f)["package"]}
+
+
+def locked_versions(lock_path: Path) -> dict[str, str]:
+    """`{name: version}` of every package `uv.lock` pins."""
+    return {name: p["version"] for name, p in _locked_packages(lock_path).items()}
+
+
 def locked_closure(lock_path: Path, root: str = "pycuda") -> dict[str, str]:
     """`{name: version}` of `root` and everything it needs, as `uv.lock` pins them."""
-    with lock_path.open("rb") as f:
-        packages = {p["name"]: p for p in tomllib.load(f)["package"]}
+    packages = _locked_packages(lock_path)
     if root not in packages:
         raise ReleaseError(
             f"{root} is not in {lock_path.name}; run `uv lock` (cuda-kernels' gpu extra "

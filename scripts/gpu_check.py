@@ -131,7 +131,7 @@ def phase_install(run: Run, phase: Phase) -> None:
     if run.rehearse:
         phase.status, phase.detail = "skipped", "rehearsal: the workspace's own environment"
         return
-    wheels = sorted(str(p) for p in run.wheels.glob("*.whl"))
+    wheels = [str(p) for p in compatible_wheels(sorted(run.wheels.glob("*.whl")))]
     if not wheels:
         _fail(phase, f"no wheels in {run.wheels}: prepare them with scripts/gpu_carry.py")
         return
@@ -142,6 +142,26 @@ def phase_install(run: Run, phase: Phase) -> None:
     run.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), run.env.get("PYTHONPATH")]))
     phase.numbers["wheels"] = [Path(w).name for w in wheels]
     _status(phase, code, "pip install")
+
+
+def compatible_wheels(paths: list[Path], version: tuple[int, int] | None = None) -> list[Path]:
+    """The wheels this Python on x86-64 Linux can install (a carried folder may also hold
+    wheels built for other Pythons)."""
+    major, minor = version or sys.version_info[:2]
+    chosen = []
+    for path in paths:
+        parts = path.stem.split("-")
+        if len(parts) < 5:
+            continue
+        python_tags, abi, platforms = parts[-3].split("."), parts[-2], parts[-1].split(".")
+        python_ok = any(
+            tag in ("py3", f"cp{major}{minor}")
+            or (abi == "abi3" and tag.startswith("cp3") and int(tag[3:]) <= minor)
+            for tag in python_tags
+        )
+        if python_ok and any(p == "any" or p.endswith("x86_64") for p in platforms):
+            chosen.append(path)
+    return chosen
 
 
 def phase_preflight(run: Run, phase: Phase) -> None:

@@ -110,3 +110,13 @@ def test_a_file_over_16_mib_is_refused(tmp_path: Path):
     (tmp_path / "a" / "b").mkdir()
     (tmp_path / "a" / "b" / "ok.json").write_text("{}")
     assert len(gpu_check.output_problems(tmp_path)) == 1  # two folders deep is allowed
+
+
+def test_only_wheels_this_python_can_install_are_installed():
+    names = ["pycuda-2026.1-cp312-cp312-linux_x86_64.whl",
+             "pycuda-2026.1-cp311-cp311-linux_x86_64.whl",
+             "cuda_kernels-0.1.0-py3-none-any.whl",
+             "cryptography-50.0.2-cp311-abi3-manylinux_2_28_x86_64.whl",
+             "grpcio-1.85.3-cp312-cp312-manylinux_2_17_aarch64.whl"]  # fmt: skip
+    chosen = gpu_check.compatible_wheels([Path(n) for n in names], (3, 12))
+    assert [p.name for p in chosen] == [names[0], names[2], names[3]]

@@ -99,7 +99,9 @@ def test_auto_falls_back_to_numpy_and_logs_why(no_gpu, caplog, monkeypatch):
     assert "using the numpy backend" in caplog.text
     with pytest.raises(BackendUnavailableError) as caught:
         get_backend("pycuda")
-    assert GPU_INSTALL_HINT in str(caught.value)
+    # without pycuda the message says how to get it; with pycuda but no driver, that
+    expected = "no NVIDIA driver" if "libcuda" in str(caught.value) else GPU_INSTALL_HINT
+    assert expected in str(caught.value)
     assert "uv sync --extra gpu" in GPU_INSTALL_HINT and "cuda.h" in GPU_INSTALL_HINT
     assert "--index-url" in GPU_INSTALL_HINT
 
