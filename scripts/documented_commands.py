@@ -97,14 +97,7 @@ REGISTRY: dict[str, Entry] = {
         "refreshes committed results on purpose; minutes"
     ),
     'uv run --package cuda-kernels python -c "import cuda_kernels"': RUN,
-    'pip install "cuda-kernels[gpu]"': SKIP("builds pycuda, which needs CUDA's headers"),
-    "uv run --package cuda-kernels cuda-kernels bench --out /tmp/bench": SKIP(
-        "minutes on the CPU; even small sizes take seconds (the doublify sweep includes 4096)"
-    ),
-    "uv run --package cuda-kernels cuda-kernels bench --sizes 256 1024 4096 --kernels blocktiled warptiled cublas --repeats 30 --out /tmp/bench": SKIP(
-        "GPU: these kernels need one"
-    ),
-    "OUT=/tmp/gpu-out bash packages/cuda-kernels/benchmarks/gpu_check.sh": SKIP("GPU host only"),
+                "OUT=/tmp/gpu-out bash packages/cuda-kernels/benchmarks/gpu_check.sh": SKIP("GPU host only"),
     "uv run --package cuda-kernels pytest packages/cuda-kernels -q": SKIP(
         "a package's tests: the whole suite runs them"
     ),
@@ -114,11 +107,48 @@ REGISTRY: dict[str, Entry] = {
     ),
     "uv run --package cuda-kernels python scripts/gen_proto.py": RUN,  # rewrites equal stubs
     "uv run --package cuda-kernels python scripts/gen_proto.py --check": RUN,
-    "uv run --package cuda-kernels pytest packages/cuda-kernels/tests/test_service*.py packages/cuda-kernels/tests/test_client.py packages/cuda-kernels/tests/test_proto.py -q": SKIP(
+            # packages/autograd (install and refresh)
+    "uv run --package nn python packages/autograd/benchmarks/bench.py --update-committed": SKIP(
+        "rewrites the committed results on purpose; minutes"
+    ),
+    'pip install "$(ls dist/autograd/autograd-*.whl)[draw]"': SKIP(
+        "installs into the active environment; the uv venv line above checks the same wheels"
+    ),
+    'pip install --index-url https://<team index>/simple/ "autograd[draw]"': SKIP(
+        "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
+    ),
+    # packages/cuda-kernels (quick start and benchmarks)
+    "PATH=/usr/local/cuda/bin:$PATH uv sync --extra gpu": SKIP(
+        "compiles pycuda against a CUDA toolkit: minutes, and changes the environment"
+    ),
+    "uv run --package cuda-kernels --extra serve cuda-kernels serve --port 0 --backend numpy": SKIP(
+        "a server that runs until stopped; tests/rpc/test_serve_cli.py starts and stops it"
+    ),
+    "uv run --package cuda-kernels --extra bench cuda-kernels bench --out runs/bench --sizes 256 512": RUN_AS(
+        "uv run --package cuda-kernels --extra bench cuda-kernels bench --out runs/bench --sizes 64 --doublify-sizes 64 --repeats 2 --warmup 1"
+    ),
+    "uv run --package cuda-kernels cuda-kernels bench --out runs/bench": RUN_AS(
+        "uv run --package cuda-kernels cuda-kernels bench --out runs/bench --sizes 64 --doublify-sizes 64 --repeats 2 --warmup 1"
+    ),
+    "uv run --package cuda-kernels cuda-kernels bench --sizes 256 1024 4096 --kernels blocktiled warptiled cublas --repeats 30 --out runs/bench": SKIP(
+        "GPU: these kernels need one"
+    ),
+    "uv run --package cuda-kernels pytest packages/cuda-kernels/tests/rpc -q": SKIP(
         "a package's tests: the whole suite runs them"
     ),
-    "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --out packages/cuda-kernels/benchmarks/results/cpu": SKIP(
-        "refreshes committed results on purpose; minutes"
+    "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy": RUN_AS(
+        "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --sizes-mib 1 --clients 1 --calls 10 --repeats 1"
+    ),
+    # packages/nn (the worked answers' checks, and installs)
+    "uv run --package nn python packages/nn/examples/tanh_sigmoid.py": RUN,
+    "uv run --package nn python packages/nn/examples/cross_entropy.py": RUN,
+    "uv run --package nn --extra plot python packages/nn/examples/adam_bias.py": RUN,
+    "uv run --package nn --extra plot python packages/nn/examples/capacity.py": RUN,
+    "pip install dist/autograd/autograd-*.whl dist/nn/nn-*.whl": SKIP(
+        "installs into the active environment; the uv venv line above checks the same wheels"
+    ),
+    "pip install --index-url https://<team index>/simple/ nn": SKIP(
+        "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
     ),
     # packages/mnist-trainer
     "PYTHONPATH=$PWD/packages/mnist-trainer/src:$PWD/packages/cuda-kernels/src python3 -m mnist_trainer --preset best --device cuda --data-dir ../shared/datasets/fashion-mnist --out runs/best-gpu": SKIP(

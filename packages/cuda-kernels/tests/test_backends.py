@@ -11,7 +11,7 @@ import pytest
 import cuda_kernels
 from cuda_kernels.backends import BackendUnavailableError, NumpyBackend, get_backend
 from cuda_kernels.extras import GPU_INSTALL_HINT
-from cuda_kernels.kernels.ladder import FASTEST_FIRST, nvcc_define_flags
+from cuda_kernels.kernels.ladder import FASTEST_FIRST, SOURCE_FILES, nvcc_define_flags
 
 
 def rand(rng, *shape):
@@ -99,7 +99,9 @@ def test_auto_falls_back_to_numpy_and_logs_why(no_gpu, caplog, monkeypatch):
     assert "using the numpy backend" in caplog.text
     with pytest.raises(BackendUnavailableError) as caught:
         get_backend("pycuda")
-    assert GPU_INSTALL_HINT in str(caught.value)
+    # without pycuda the message says how to get it; with pycuda but no driver, that
+    expected = "no NVIDIA driver" if "libcuda" in str(caught.value) else GPU_INSTALL_HINT
+    assert expected in str(caught.value)
     assert "uv sync --extra gpu" in GPU_INSTALL_HINT and "cuda.h" in GPU_INSTALL_HINT
     assert "--index-url" in GPU_INSTALL_HINT
 
@@ -136,6 +138,7 @@ def _pycuda_backend_with_stand_in_driver(monkeypatch):
         pass
 
     driver.Error, driver.LaunchError = Error, LaunchError
+    driver.module_from_buffer = lambda data: ("loaded", len(data))
     compiler = types.ModuleType("pycuda.compiler")
     compiler.SourceModule = object
     package = types.ModuleType("pycuda")
@@ -194,3 +197,73 @@ def test_the_gpu_backend_compiles_with_the_ladder_defines(monkeypatch):
     assert compiled["options"] == ["-O3", *nvcc_define_flags("matmul.cu")]
     assert compiled["arch"] == "sm_90" and compiled["no_extern_c"] is True
     assert module.PycudaBackend.kernels == FASTEST_FIRST  # fastest first: the default leads
+
+
+def _backend_for(module, capability, monkeypatch):
+    """A PycudaBackend shell for `capability` whose compiles are recorded, not run."""
+    backend = object.__new__(module.PycudaBackend)
+    backend.arch = "sm_{}{}".format(*capability)
+    compiled = []
+    monkeypatch.setattr(backend, "_compile", lambda source: compiled.append(source) or source,
+                        raising=False)  # fmt: skip
+    return backend, compiled
+
+
+def test_a_gpu_with_a_prebuilt_image_loads_the_fatbins_and_compiles_nothing(monkeypatch):
+    module, _ = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    backend, compiled = _backend_for(module, (9, 0), monkeypatch)
+    build, modules = backend._load_modules("auto", (9, 0))
+    assert build == "prebuilt fatbin, sm_90 SASS"
+    assert set(modules) == set(SOURCE_FILES) and not compiled
+    assert all(m[0] == "loaded" for m in modules.values())
+
+
+def test_a_gpu_without_an_image_compiles_and_says_why(monkeypatch, caplog):
+    module, _ = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    backend, compiled = _backend_for(module, (7, 0), monkeypatch)
+    build, _modules = backend._load_modules("auto", (7, 0))
+    assert compiled == list(SOURCE_FILES)
+    assert build == ("compiled from source by nvcc for sm_70 (the prebuilt fatbins have no "
+                     "image for sm_70)")  # fmt: skip
+    assert "compiling the kernels with nvcc" in caplog.text
+    with pytest.raises(BackendUnavailableError, match="CUDA_KERNELS_BUILD=prebuilt forbids"):
+        backend._load_modules("prebuilt", (7, 0))
+
+
+def test_a_refused_fatbin_falls_back_to_compiling(monkeypatch):
+    module, driver = _pycuda_backend_with_stand_in_driver(monkeypatch)
+
+    def refuse(data):
+        raise driver.Error("cuModuleLoadData failed: device kernel image is invalid")
+
+    monkeypatch.setattr(driver, "module_from_buffer", refuse)
+    backend, compiled = _backend_for(module, (9, 0), monkeypatch)
+    build, _ = backend._load_modules("auto", (9, 0))
+    assert "the driver refused the prebuilt fatbin" in build and compiled
+
+
+def test_source_builds_are_asked_for_by_argument_or_environment(monkeypatch):
+    module, _ = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    backend, compiled = _backend_for(module, (9, 0), monkeypatch)
+    assert "CUDA_KERNELS_BUILD=source" in backend._load_modules("source", (9, 0))[0]
+    assert compiled == list(SOURCE_FILES)
+    monkeypatch.setenv("CUDA_KERNELS_BUILD", "source")
+    assert module._build_mode(None) == "source"
+    monkeypatch.setenv("CUDA_KERNELS_BUILD", "jit")
+    with pytest.raises(ValueError, match="CUDA_KERNELS_BUILD='jit' is not one of auto"):
+        module._build_mode(None)
+
+
+def test_pycuda_without_a_driver_is_named_as_such(monkeypatch):
+    import cuda_kernels.backends as backends
+
+    missing_driver = ImportError("libcuda.so.1: cannot open shared object file")
+    module = types.ModuleType("cuda_kernels.backends.pycuda_backend")
+
+    def fail(name):
+        raise missing_driver
+
+    module.__getattr__ = fail
+    monkeypatch.setitem(sys.modules, "cuda_kernels.backends.pycuda_backend", module)
+    with pytest.raises(BackendUnavailableError, match="this machine has no NVIDIA driver"):
+        backends._create_pycuda()

@@ -1,7 +1,8 @@
 """GPU checks of the pycuda backend: every kernel against a float64 reference.
 
-Skipped with the reason when no GPU is usable (pycuda missing, no driver, no device). Run on
-the GPU host through benchmarks/gpu_check.sh. Outputs are poisoned with NaN before every
+Skipped with the reason when no GPU is usable (pycuda missing, no driver, no device), failed
+instead under CUDA_KERNELS_REQUIRE_GPU=1 (the `gpu` fixture in conftest.py). Run on the GPU
+host by scripts/gpu_check.py. Outputs are poisoned with NaN before every
 kernel (the backend does it on each call; the device-level test below does it itself), so a
 skipped element cannot pass by holding an old correct value.
 """
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import cuda_kernels
-from cuda_kernels.backends import BackendUnavailableError, get_backend
+from cuda_kernels.backends import get_backend
 
 pytestmark = pytest.mark.gpu
 
@@ -32,18 +33,6 @@ SHAPES = [
     (1024, 1024, 1024),
     (2049, 17, 513),
 ]
-
-
-@pytest.fixture(scope="module")
-def gpu():
-    """The pycuda backend, built when the first GPU test runs (not at collection): no GPU
-    skips with the reason; a GPU whose backend fails to start fails with the cause."""
-    try:
-        return get_backend("pycuda")
-    except BackendUnavailableError as exc:
-        pytest.skip(f"no usable GPU: {exc}")
-    except Exception as exc:
-        pytest.fail(f"the pycuda backend failed to start: {type(exc).__name__}: {exc}")
 
 
 def relative_error(c, reference):

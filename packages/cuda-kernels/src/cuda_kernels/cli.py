@@ -15,10 +15,17 @@ import sys
 from collections.abc import Sequence
 
 from cuda_kernels import __version__
-from cuda_kernels.commands import HelpFormatter, UsageError, bench, bench_service, serve
+from cuda_kernels.commands import (
+    HelpFormatter,
+    UsageError,
+    bench,
+    bench_service,
+    describe,
+    serve,
+)
 from cuda_kernels.extras import MissingExtraError
 
-SUBCOMMANDS = (bench, serve, bench_service)
+SUBCOMMANDS = (bench, serve, bench_service, describe)
 
 
 def build_parser() -> argparse.ArgumentParser:

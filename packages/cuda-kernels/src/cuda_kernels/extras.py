@@ -24,10 +24,12 @@ EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 #: How to get pycuda, for every message that finds it missing.
 GPU_INSTALL_HINT = (
-    "in the workspace run `uv sync --extra gpu` with the CUDA toolkit's bin/ first on PATH "
-    "(e.g. PATH=/usr/local/cuda/bin:$PATH): pycuda is built from source there and needs the "
-    "toolkit's nvcc and headers, cuda.h and curand.h; outside it install our built wheel "
-    "with `pip install --index-url <team index> 'cuda-kernels[gpu]'`"
+    "pycuda is published only as source; in the workspace either build its wheel once, with "
+    "no GPU or CUDA toolkit needed, `uv run python scripts/build_pycuda_wheel.py .whl/gpu "
+    "--python 3.11`, then `uv pip install --no-index --find-links .whl/gpu pycuda`, or run "
+    "`uv sync --extra gpu` with a CUDA toolkit's bin/ first on PATH (it compiles pycuda and "
+    "needs cuda.h and curand.h); outside the workspace install our wheels with "
+    "`pip install --index-url <team index> 'cuda-kernels[gpu]'`"
 )
 
 

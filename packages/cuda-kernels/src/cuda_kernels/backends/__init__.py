@@ -26,6 +26,11 @@ def _create_pycuda() -> Backend:
     try:
         from cuda_kernels.backends.pycuda_backend import PycudaBackend
     except ImportError as exc:
+        if "libcuda" in str(exc):  # pycuda is installed; the NVIDIA driver is not
+            raise BackendUnavailableError(
+                f"pycuda is installed but the NVIDIA driver's library is not ({exc}); "
+                "this machine has no NVIDIA driver, so the GPU backend cannot run here"
+            ) from exc
         raise BackendUnavailableError(
             f"the pycuda backend needs pycuda, which does not import here ({exc}); "
             f"{GPU_INSTALL_HINT}"

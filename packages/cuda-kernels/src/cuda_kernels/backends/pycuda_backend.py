@@ -1,4 +1,9 @@
-"""GPU backend: the `.cu` kernels compiled once by pycuda and run on the primary context.
+"""GPU backend: the shipped kernels, loaded once, run on the primary context.
+
+Where the kernels come from: the prebuilt fatbin shipped with the package when it has an
+image for this GPU (`cuda_kernels.kernels.prebuilt`), so no CUDA toolkit is needed where
+the kernels run; otherwise, or when `CUDA_KERNELS_BUILD=source` asks for it, the `.cu`
+sources compiled here by pycuda's `SourceModule` (nvcc). `kernel_build` says which.
 
 Thread safety: pycuda's contexts are per thread, while a gRPC server calls us from a pool
 of threads. We retain the device's *primary* context (the one the CUDA runtime, CuPy and
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,18 +27,24 @@ import pycuda.driver as cuda
 from pycuda.compiler import SourceModule
 
 from cuda_kernels.backends.base import Backend, BackendUnavailableError
-from cuda_kernels.kernels import read_source
+from cuda_kernels.kernels import prebuilt, read_source
 from cuda_kernels.kernels.ladder import (
     DOUBLIFY,
     FASTEST_FIRST,
     LADDER,
     MAX_GRID_Y,
+    SOURCE_FILES,
+    SPIN,
     nvcc_define_flags,
 )
 
 #: The ladder fastest first; the first is the default kernel.
 PYCUDA_KERNELS = FASTEST_FIRST
-NVCC_OPTIONS = ["-O3"]
+NVCC_OPTIONS = list(prebuilt.NVCC_FLAGS)
+#: How to get the kernels: "auto" (prebuilt when an image fits, else compile), "prebuilt"
+#: (never compile) or "source" (always compile); the environment variable sets the default.
+BUILD_MODES = ("auto", "prebuilt", "source")
+BUILD_ENV = "CUDA_KERNELS_BUILD"
 #: Bit pattern of a quiet NaN in float32: outputs are filled with it before a kernel runs,
 #: so an element a kernel forgets to write comes back as NaN instead of stale memory.
 NAN_BITS = 0x7FC00000
@@ -46,7 +58,8 @@ class PycudaBackend(Backend):
     name = "pycuda"
     kernels = PYCUDA_KERNELS
 
-    def __init__(self, device_index: int = 0) -> None:
+    def __init__(self, device_index: int = 0, build: str | None = None) -> None:
+        build = _build_mode(build)
         self._lock = threading.RLock()
         try:
             cuda.init()
@@ -64,16 +77,52 @@ class PycudaBackend(Backend):
         self.device = self._device.name()
         self._closed = False
         with self.activated():
-            self._matmul_modules = self._compile("matmul.cu")
-            self._doublify_module = self._compile("doublify.cu")
+            self.kernel_build, self._modules = self._load_modules(build, (major, minor))
             self._matmul_functions = {}
             for rung, launch in LADDER.items():
-                function = self._matmul_modules.get_function(launch.function)
-                function.prepare("PPPiii")
-                self._matmul_functions[rung] = function
-            self._doublify_function = self._doublify_module.get_function(DOUBLIFY.function)
-            self._doublify_function.prepare("PPii")
+                self._matmul_functions[rung] = self._function(launch, "PPPiii")
+            self._doublify_function = self._function(DOUBLIFY, "PPii")
+            self._spin_function = self._function(SPIN, "q")
         atexit.register(self.close)
+
+    def _function(self, launch, arg_types: str):
+        function = self._modules[launch.source].get_function(launch.function)
+        function.prepare(arg_types)
+        return function
+
+    def _load_modules(self, build: str, capability: tuple[int, int]) -> tuple[str, dict]:
+        """(how the kernels were obtained, in words; the module of each source).
+
+        "auto" takes the shipped fatbins when they have an image for this GPU and match
+        their sources; when they do not, or the driver refuses them, it compiles with nvcc
+        and says why in `kernel_build` and the log.
+        """
+        if build == "source":
+            modules = {source: self._compile(source) for source in SOURCE_FILES}
+            return f"compiled from source by nvcc for {self.arch} ({BUILD_ENV}=source)", modules
+        image, stale = prebuilt.image_for(capability), prebuilt.stale_sources()
+        if stale:
+            why = f"the prebuilt fatbins of {', '.join(stale)} are stale"
+        elif image is None:
+            why = f"the prebuilt fatbins have no image for {self.arch}"
+        else:
+            try:
+                modules = {source: self._load_prebuilt(source) for source in SOURCE_FILES}
+                return image.describe(capability), modules
+            except cuda.Error as exc:
+                why = f"the driver refused the prebuilt fatbin ({exc})"
+        if build == "prebuilt":
+            raise BackendUnavailableError(
+                f"{why}, and {BUILD_ENV}=prebuilt forbids compiling; unset it to compile "
+                "with nvcc (the CUDA toolkit is then needed)"
+            )
+        _log.warning("cuda_kernels: %s; compiling the kernels with nvcc", why)
+        modules = {source: self._compile(source) for source in SOURCE_FILES}
+        return f"compiled from source by nvcc for {self.arch} ({why})", modules
+
+    def _load_prebuilt(self, filename: str):
+        """The shipped fatbin of `filename`; the driver picks the image for this GPU."""
+        return cuda.module_from_buffer(prebuilt.read_fatbin(filename))
 
     def _compile(self, filename: str) -> SourceModule:
         """nvcc for this device's arch, with the ladder's tile sizes as -D defines.
@@ -114,6 +163,16 @@ class PycudaBackend(Backend):
         self._doublify_function.prepared_call(
             DOUBLIFY.grid(rows, cols), DOUBLIFY.block, int(x_gpu), int(y_gpu), rows, cols
         )
+
+    def launch_spin(self, milliseconds: float) -> None:
+        """Queue a kernel that keeps the GPU busy for about `milliseconds` (at the SM's
+        clock rate): the benchmark's way to let the host queue a batch ahead of the GPU."""
+        khz = self._device.get_attribute(cuda.device_attribute.CLOCK_RATE)
+        self._spin_function.prepared_call((1, 1, 1), SPIN.block, int(milliseconds * khz))
+
+    def l2_cache_bytes(self) -> int:
+        """The GPU's L2 size (50 MB on an H100, 60 MB on an H200)."""
+        return self._device.get_attribute(cuda.device_attribute.L2_CACHE_SIZE)
 
     def _matmul(self, a: np.ndarray, b: np.ndarray, kernel: str) -> np.ndarray:
         n, m = a.shape
@@ -161,9 +220,8 @@ class PycudaBackend(Backend):
             with self.activated():
                 self._closed = True
                 self._matmul_functions = {}
-                self._doublify_function = None
-                self._matmul_modules = None
-                self._doublify_module = None
+                self._doublify_function = self._spin_function = None
+                self._modules = {}
 
 
 class _Buffers:
@@ -220,6 +278,17 @@ def _free_all(held: list, raise_first: bool) -> None:
         raise RuntimeError(f"CUDA failed freeing memory: {type(first).__name__}: {first}")
     for exc in failures:
         _log.warning("freeing a device buffer after an earlier error failed: %s", exc)
+
+
+def _build_mode(build: str | None) -> str:
+    """The build mode asked for (argument, else the environment, else "auto"), checked."""
+    chosen = build if build is not None else os.environ.get(BUILD_ENV, "") or "auto"
+    if chosen not in BUILD_MODES:
+        raise ValueError(
+            f"{BUILD_ENV if build is None else 'build'}={chosen!r} is not one of "
+            f"{', '.join(BUILD_MODES)}"
+        )
+    return chosen
 
 
 def _check_grid(grid: tuple[int, int, int], what: str) -> None:

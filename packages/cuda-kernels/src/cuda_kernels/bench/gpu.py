@@ -1,8 +1,10 @@
 """The GPU side of the benchmark: the pycuda kernels, cuBLAS, doublify and a copy baseline.
 
 Everything runs inside `backend.activated()` (primary context current, GPU lock held) and
-is timed with CUDA events on the default stream; CuPy and torch share that primary context
-and stream, so one set of events times all of them.
+is timed with CUDA events on the default stream, a batch of launches per event pair after a
+spin kernel (`timing.time_gpu_batches`); CuPy and torch share that primary context and
+stream, so one set of events times all of them. Inputs rotate through enough copies to
+exceed three times the GPU's own L2, read off the device.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -19,10 +22,42 @@ import pycuda.driver as cuda
 
 from cuda_kernels.backends.pycuda_backend import PycudaBackend
 from cuda_kernels.bench.contenders import Contender, DoublifyBench
-from cuda_kernels.bench.timing import Timing, rotations_for, time_cuda_events
+from cuda_kernels.bench.timing import GPU_TIMER, Timing, rotations_for, time_gpu_batches
 from cuda_kernels.bench.validate import random_matrix
 
 _log = logging.getLogger(__name__)
+
+#: Inputs rotate through this many times the L2 per timed series, so no launch finds its
+#: operands in the cache from an earlier one.
+L2_MULTIPLE = 3
+
+
+class PycudaClock:
+    """`timing.GpuClock` on pycuda: events on the default stream, the backend's spin."""
+
+    def __init__(self, backend: PycudaBackend) -> None:
+        self.backend = backend
+
+    def event_pair(self) -> tuple[cuda.Event, cuda.Event]:
+        return cuda.Event(), cuda.Event()
+
+    def elapsed_ms(self, start: cuda.Event, end: cuda.Event) -> float:
+        end.synchronize()
+        return start.time_till(end)
+
+    def spin(self, milliseconds: float) -> None:
+        self.backend.launch_spin(milliseconds)
+
+    def synchronize(self) -> None:
+        cuda.Context.synchronize()
+
+    def host_ms(self) -> float:
+        return time.perf_counter() * 1e3
+
+
+def _rotations(backend: PycudaBackend, bytes_per_set: int) -> int:
+    return rotations_for(bytes_per_set, flush_bytes=L2_MULTIPLE * backend.l2_cache_bytes())
+
 
 #: Doublify shapes validated on the GPU: edge cases, odd shapes and the 4096×4096 of the task.
 DOUBLIFY_CHECK_SHAPES = ((1, 1), (17, 33), (1000, 1001), (4096, 4096))
@@ -40,12 +75,12 @@ def ladder_contenders(
     for kernel in kernels:
         run = partial(backend.matmul, kernel=kernel)
         timer = partial(time_kernel, backend, kernel, repeats=repeats, warmup=warmup, rng=rng)
-        contenders.append(Contender(kernel, "cuda events", run, timer))
+        contenders.append(Contender(kernel, GPU_TIMER, run, timer))
     return contenders
 
 
 def cublas_contender(
-    repeats: int, warmup: int, rng: np.random.Generator
+    backend: PycudaBackend, repeats: int, warmup: int, rng: np.random.Generator
 ) -> tuple[Contender | None, str]:
     """cuBLAS SGEMM as one more contender and the library it comes through (CuPy or
     torch), or (None, why neither works)."""
@@ -53,8 +88,8 @@ def cublas_contender(
     if cublas is None:
         return None, why
     run = partial(check_cublas, cublas)
-    timer = partial(time_cublas, cublas, repeats=repeats, warmup=warmup, rng=rng)
-    return Contender("cublas", "cuda events", run, timer), cublas.library
+    timer = partial(time_cublas, backend, cublas, repeats=repeats, warmup=warmup, rng=rng)
+    return Contender("cublas", GPU_TIMER, run, timer), cublas.library
 
 
 def gpu_doublify(
@@ -118,8 +153,8 @@ def time_kernel(
     backend: PycudaBackend, kernel: str, n: int, repeats: int, warmup: int,
     rng: np.random.Generator,
 ) -> Timing:
-    """Median CUDA-event time of one n×n×n matmul kernel, inputs rotated past L2."""
-    sets = rotations_for(3 * n * n * 4)
+    """Median per-launch time of one n×n×n matmul kernel, inputs rotated past L2."""
+    sets = _rotations(backend, 3 * n * n * 4)
     buffers = []
     try:
         for _ in range(sets):
@@ -132,7 +167,7 @@ def time_kernel(
             a, b, c = buffers[i % sets]
             backend.launch_matmul(kernel, a, b, c, n, n, n)
 
-        return time_cuda_events(run, repeats, warmup)
+        return time_gpu_batches(run, repeats, warmup, PycudaClock(backend))
     finally:
         for triple in buffers:
             for buffer in triple:
@@ -140,10 +175,11 @@ def time_kernel(
 
 
 def time_cublas(
-    cublas: Cublas, n: int, repeats: int, warmup: int, rng: np.random.Generator
+    backend: PycudaBackend, cublas: Cublas, n: int, repeats: int, warmup: int,
+    rng: np.random.Generator,
 ) -> Timing:
-    """Median CUDA-event time of cuBLAS SGEMM at n×n×n, inputs rotated past L2."""
-    sets = rotations_for(3 * n * n * 4)
+    """Median per-launch time of cuBLAS SGEMM at n×n×n, inputs rotated past L2."""
+    sets = _rotations(backend, 3 * n * n * 4)
     buffers = [
         (
             cublas.allocate(random_matrix(rng, n, n)),
@@ -153,7 +189,8 @@ def time_cublas(
         for _ in range(sets)
     ]
     try:
-        return time_cuda_events(lambda i: cublas.matmul_into(*buffers[i % sets]), repeats, warmup)
+        return time_gpu_batches(lambda i: cublas.matmul_into(*buffers[i % sets]), repeats,
+                                warmup, PycudaClock(backend))  # fmt: skip
     finally:
         buffers.clear()
 
@@ -172,7 +209,7 @@ def time_doublify_and_copy(
 ) -> tuple[Timing, Timing]:
     """(doublify, device-to-device copy) median times for an n×n float32 array."""
     nbytes = n * n * 4
-    sets = rotations_for(2 * nbytes)
+    sets = _rotations(backend, 2 * nbytes)
     buffers = []
     try:
         for _ in range(sets):
@@ -186,9 +223,10 @@ def time_doublify_and_copy(
             x, y = buffers[i % sets]
             cuda.memcpy_dtod(y, x, nbytes)
 
+        clock = PycudaClock(backend)
         return (
-            time_cuda_events(doublify, repeats, warmup),
-            time_cuda_events(copy, repeats, warmup),
+            time_gpu_batches(doublify, repeats, warmup, clock),
+            time_gpu_batches(copy, repeats, warmup, clock),
         )
     finally:
         for x, y in buffers:
@@ -203,6 +241,9 @@ def device_facts(backend: PycudaBackend) -> dict:
         "name": backend.device,
         "arch": backend.arch,
         "memory_gib": round(device.total_memory() / 2**30, 1),
+        "l2_mib": round(backend.l2_cache_bytes() / 2**20, 1),
+        "kernel_build": backend.kernel_build,
+        "timer": GPU_TIMER,
         "driver_cuda_version": backend.driver_version(),
         "pycuda_cuda_version": ".".join(map(str, cuda.get_version())),
     }

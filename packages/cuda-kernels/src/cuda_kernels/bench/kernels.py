@@ -38,7 +38,7 @@ REFERENCE_MAX_N = 2048  # bench sizes up to this are validated too (float64 refe
 MAX_N = 65536
 NO_GPU_NOTE = (
     "No usable GPU here ({reason}). Only the numpy CPU backend was measured; GPU numbers "
-    "need a GPU: run packages/cuda-kernels/benchmarks/gpu_check.sh on an H100/H200."
+    "need a GPU (scripts/gpu_check.py runs the whole GPU check on one)."
 )
 
 
@@ -210,7 +210,7 @@ class BenchRun:
             contenders = gpu_bench.ladder_contenders(gpu, ladder, s.repeats, s.warmup, rng)
             notes = {}
             if "cublas" in s.kernels:
-                cublas, detail = gpu_bench.cublas_contender(s.repeats, s.warmup, rng)
+                cublas, detail = gpu_bench.cublas_contender(gpu, s.repeats, s.warmup, rng)
                 if cublas is None:
                     notes["cublas_note"] = f"cuBLAS baseline unavailable: {detail}"
                 else:

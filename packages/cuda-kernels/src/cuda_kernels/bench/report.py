@@ -30,6 +30,7 @@ def doublify_row(n: int, doublify: Timing, copy: Timing) -> dict:
         **doublify.as_dict(),
         "gb_s": gb_s,
         "copy_median_ms": copy.median_ms,
+        "copy_host_ahead": copy.host_ahead,
         "copy_gb_s": copy_gb_s,
         "pct_of_copy": 100.0 * gb_s / copy_gb_s,
     }
@@ -50,9 +51,9 @@ def matmul_table(rows: list[dict]) -> str:
         share = "" if row["pct_of_cublas"] is None else f"{row['pct_of_cublas']:.1f}"
         lines.append(
             f"{row['n']:>6}  {row['kernel']:<11} {row['median_ms']:>10.3f} "
-            f"{row['gflops']:>10.1f} {share:>9}"
+            f"{row['gflops']:>10.1f} {share:>9}{_gap_mark(row)}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _gap_note(rows))
 
 
 def doublify_table(rows: list[dict]) -> str:
@@ -64,8 +65,22 @@ def doublify_table(rows: list[dict]) -> str:
         lines.append(
             f"{row['n']:>6} {row['array_mb']:>8.1f} {row['median_ms']:>10.3f} "
             f"{row['gb_s']:>9.1f} {row['copy_gb_s']:>10.1f} {row['pct_of_copy']:>7.1f}"
+            f"{_gap_mark(row)}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _gap_note(rows))
+
+
+def _gap_mark(row: dict) -> str:
+    gaps = row.get("host_ahead") is False or row.get("copy_host_ahead") is False
+    return " *" if gaps else ""
+
+
+def _gap_note(rows: list[dict]) -> list[str]:
+    """A footnote when some GPU series could not keep the host ahead of the GPU."""
+    if any(_gap_mark(row) for row in rows):
+        return ["* the host could not queue these batches ahead of the GPU: the times may "
+                "include launch gaps (an upper bound)"]  # fmt: skip
+    return []
 
 
 def summary(results: dict) -> str:

@@ -89,14 +89,17 @@ FASTEST_FIRST: tuple[str, ...] = tuple(reversed(KERNELS))
 #: y = 2·x, one thread per element in square blocks.
 DOUBLIFY = Launch("doublify", "doublify.cu", (16, 16, 1), 16, 16, {"DOUBLIFY_BLOCK": 16})
 
-SOURCE_FILES: tuple[str, ...] = ("doublify.cu", "matmul.cu")
+#: Not a task kernel: the benchmark's wait, queued before a timed batch (see spin.cu).
+SPIN = Launch("spin_wait", "spin.cu", (1, 1, 1), 1, 1, {"SPIN_THREADS": 1})
+
+SOURCE_FILES: tuple[str, ...] = ("doublify.cu", "matmul.cu", "spin.cu")
 
 
 def launches_in(source: str) -> list[Launch]:
     """The kernels compiled from one shipped `.cu` file."""
     if source not in SOURCE_FILES:
         raise ValueError(f"no kernel source {source!r}; shipped: {', '.join(SOURCE_FILES)}")
-    return [launch for launch in (*LADDER.values(), DOUBLIFY) if launch.source == source]
+    return [launch for launch in (*LADDER.values(), DOUBLIFY, SPIN) if launch.source == source]
 
 
 def nvcc_define_flags(source: str) -> list[str]:

@@ -1,0 +1,95 @@
+"""What runs here: the backend, its device, where its kernels came from, and the versions.
+
+`cuda-kernels describe` prints it; with `--check-builds` on a GPU it also proves each way of
+getting the kernels works on this machine: the shipped fatbins (no toolkit needed) and, when
+nvcc is on PATH, a compile from source. Each is loaded on its own and checked with a small
+doublify and a small product of every rung against numpy. The GPU device script runs this
+first, so a broken install shows before anything is timed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import shutil
+
+import numpy as np
+
+from cuda_kernels import __version__
+from cuda_kernels.backends import get_backend
+from cuda_kernels.backends.base import Backend
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of what the kernels and the service run on (None where not installed)."""
+    found: dict[str, str | None] = {"python": platform.python_version(),
+                                    "cuda-kernels": __version__}  # fmt: skip
+    for name in ("numpy", "pycuda", "grpcio", "protobuf", "torch", "cupy"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def check_backend(backend: Backend) -> list[str]:
+    """Problems found running a small doublify and a small product on every kernel."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (17, 33)).astype(np.float32)
+    a, b = x, rng.uniform(-1, 1, (33, 9)).astype(np.float32)
+    problems = []
+    if not np.array_equal(backend.doublify(x), 2 * x):
+        problems.append("doublify gave a wrong result")
+    reference = a.astype(np.float64) @ b.astype(np.float64)
+    for kernel in backend.kernels:
+        error = np.max(np.abs(backend.matmul(a, b, kernel) - reference)) / np.max(np.abs(reference))
+        if not error < 1e-4:
+            problems.append(f"{kernel}: relative error {error:.3g}")
+    return problems
+
+
+def _try_build(build: str) -> dict:
+    """Load the pycuda backend the way `build` says, check it, close it."""
+    from cuda_kernels.backends.pycuda_backend import PycudaBackend
+
+    try:
+        backend = PycudaBackend(build=build)
+    except Exception as exc:  # report any failure to load as this build's result
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    try:
+        problems = check_backend(backend)
+        return {"ok": not problems, "kernel_build": backend.kernel_build, "problems": problems}
+    finally:
+        backend.close()
+
+
+def describe(backend_name: str = "auto", check_builds: bool = False) -> dict:
+    """The facts of the backend `backend_name` resolves to here (see the module docstring).
+
+    Raises BackendUnavailableError (a RuntimeError) when "pycuda" is asked for and cannot run.
+    """
+    backend = get_backend(backend_name)
+    facts = {
+        "backend": backend.name,
+        "device": backend.device,
+        "kernel_build": backend.kernel_build,
+        "kernels": list(backend.kernels),
+        "versions": versions(),
+        "problems": check_backend(backend),
+    }
+    if check_builds and backend.name == "pycuda":
+        facts["builds"] = {"prebuilt": _try_build("prebuilt")}
+        if shutil.which("nvcc"):
+            facts["builds"]["source"] = _try_build("source")
+        else:
+            facts["builds"]["source"] = {"ok": None, "error": "nvcc is not on PATH"}
+    return facts
+
+
+def failures(facts: dict) -> list[str]:
+    """What in `describe`'s facts means this machine cannot run the kernels as shipped."""
+    found = [f"{facts['backend']}: {p}" for p in facts["problems"]]
+    for build, result in facts.get("builds", {}).items():
+        if result["ok"] is False:
+            found.append(f"{build} build: {result.get('error') or result.get('problems')}")
+    return found

@@ -1,0 +1,129 @@
+"""Put what the GPU check needs into the two ignored folders that travel with it.
+
+    uv run python scripts/gpu_carry.py      # fills .whl/ and .data/fashion-mnist/
+
+The GPU host has no network and no pycuda, and its own grpcio and protobuf may be older
+than our generated stubs need, so everything `scripts/gpu_check.py` installs there is
+prepared here:
+
+- `.whl/`: pycuda for CPython 3.12 with its dependencies (`build_pycuda_wheel.py`, about
+  two and a half minutes the first time; kept while `uv.lock` pins the same pycuda), our
+  four packages built as wheels, and the wheels of the service and its tests that the host
+  lacks, at the versions `uv.lock` pins;
+- `.data/fashion-mnist/`: the four Fashion-MNIST files, from `--data-dir`,
+  `$FASHION_MNIST_DIR` or `/usr/share/datasets/fashion-mnist` (`apt-get install
+  dataset-fashion-mnist`).
+
+Then run the check with the device tool: command `python3 scripts/gpu_check.py`, carry
+`[".whl", ".data"]`. What travels must stay under 64 MiB in all; this script checks it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import build_pycuda_wheel
+from release_tools.cli import OneLineArgumentParser
+from release_tools.commands import capture, run
+from release_tools.errors import ReleaseError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("autograd", "nn", "cuda-kernels", "mnist-trainer")
+#: Needed on the GPU host and missing there (or possibly too old for our stubs).
+HOST_LACKS = ("grpcio", "protobuf", "grpcio-health-checking", "grpcio-reflection",
+              "cryptography", "cffi", "pycparser")  # fmt: skip
+DATA_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")  # fmt: skip
+CARRY_LIMIT = 64 * 2**20
+
+
+def find_data(given: Path | None) -> Path:
+    """The first folder holding the four files: the flag, the variable, apt's folder."""
+    candidates = [given, os.environ.get("FASHION_MNIST_DIR"), "/usr/share/datasets/fashion-mnist"]
+    for folder in filter(None, candidates):
+        if all((Path(folder) / name).is_file() for name in DATA_FILES):
+            return Path(folder)
+    raise ReleaseError(
+        "no Fashion-MNIST files found; install them with `apt-get install "
+        "dataset-fashion-mnist` or pass --data-dir DIR holding " + ", ".join(DATA_FILES)
+    )
+
+
+def pycuda_wheelhouse(wheels: Path, pycuda_version: str) -> None:
+    """pycuda for 3.12 and its dependencies, unless this version is there already."""
+    if list(wheels.glob(f"pycuda-{pycuda_version}-cp312-*.whl")):
+        print(f"pycuda {pycuda_version} for 3.12: already in {wheels}")
+        return
+    if build_pycuda_wheel.main([str(wheels), "--python", "3.12"]) != 0:
+        raise ReleaseError("building the pycuda wheel failed (its output is above)")
+
+
+def our_wheels(wheels: Path) -> None:
+    """Our four packages, built as users get them; older builds of them are removed."""
+    for name in PACKAGES:
+        for old in wheels.glob(f"{name.replace('-', '_')}-*.whl"):
+            old.unlink()
+        run(["uv", "build", "-q", "--package", name, "--no-sources", "--wheel", "-o", wheels],
+            cwd=REPO_ROOT, what=f"build the {name} wheel", quiet=True)  # fmt: skip
+
+
+def service_wheels(wheels: Path) -> None:
+    """The service's and its tests' wheels the host lacks, as `uv.lock` pins them."""
+    locked = build_pycuda_wheel.locked_versions(REPO_ROOT / "uv.lock")
+    pins = {name: locked[name] for name in HOST_LACKS}
+    build_pycuda_wheel.download_dependencies(pins, "3.12", wheels)
+
+
+def copy_data(source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in DATA_FILES:
+        shutil.copyfile(source / name, target / name)
+
+
+def check_ignored(*folders: Path) -> None:
+    """Both folders must be ignored by git: only ignored folders can be carried."""
+    for folder in folders:
+        relative = folder.relative_to(REPO_ROOT)
+        try:
+            capture(["git", "check-ignore", "-q", str(relative)], cwd=REPO_ROOT,
+                    what=f"check that {relative} is ignored")  # fmt: skip
+        except ReleaseError:
+            raise ReleaseError(f"{relative}/ is not ignored by git; add /{relative}/ to "
+                               ".gitignore so it can travel as a carried folder") from None
+
+
+def total_bytes(*folders: Path) -> int:
+    return sum(p.stat().st_size for f in folders for p in f.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, help="folder with the four Fashion-MNIST files")
+    args = parser.parse_args(argv)
+    wheels, data = REPO_ROOT / ".whl", REPO_ROOT / ".data"
+    wheels.mkdir(exist_ok=True)
+    data.mkdir(exist_ok=True)
+    check_ignored(wheels, data)
+    source = find_data(args.data_dir)
+    locked = build_pycuda_wheel.locked_versions(REPO_ROOT / "uv.lock")
+    pycuda_wheelhouse(wheels, locked["pycuda"])
+    our_wheels(wheels)
+    service_wheels(wheels)
+    copy_data(source, data / "fashion-mnist")
+    size = total_bytes(wheels, data)
+    print(f"carry .whl and .data: {size / 2**20:.1f} MiB ({len(list(wheels.glob('*.whl')))} "
+          f"wheels; data from {source})")  # fmt: skip
+    if size > CARRY_LIMIT:
+        raise ReleaseError(f"{size / 2**20:.1f} MiB is over the 64 MiB that may travel")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except ReleaseError as error:
+        print(f"gpu_carry: error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,499 @@
+"""The whole GPU check in one run: kernels, service and trainer, on one GPU host.
+
+Prepare here (the GPU host has no network), then run there with the device tool:
+
+    uv run python scripts/gpu_carry.py              # wheels into .whl/, data into .data/
+    python3 scripts/gpu_check.py                    # on the GPU host; carry .whl and .data
+
+Rehearse every phase here on the CPU, on the numpy backend (CI does this):
+
+    uv run python scripts/gpu_check.py --rehearse --out runs/gpu-rehearsal
+
+Phases, in order, each under its own time limit and all within `--budget-seconds`:
+install (the carried wheels, into a private folder), preflight (`cuda-kernels describe
+--check-builds`: pycuda, the prebuilt and the nvcc-built kernels, versions), tests (the
+GPU tests with CUDA_KERNELS_REQUIRE_GPU=1, so a GPU test that cannot run fails), bench
+(`cuda-kernels bench --backend pycuda` up to n = 8192), service (`serve --backend pycuda`,
+the service tests and `bench-service` against it), trainer (`mnist-train --device cuda`)
+and remote (a short trainer run sending its products to that server).
+
+Results: the host hands back at most 8 files, 2 folders deep, 16 MiB each. This script
+writes 6, flat, into `--out` (default `$OUT`, which the host sets: never set it yourself),
+after EVERY phase, so a timeout or a crash keeps what was measured: summary.json,
+summary.txt, kernels.json, service.json, trainer.json and logs.tar.gz (logs, junit XML,
+plots, tables, run folders without their weights). The last lines printed name every
+failure; the exit status is 0 only when every phase passed.
+
+Standard library only: it runs under the GPU host's own python3, before anything is
+installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MAX_FILES, MAX_DEPTH, MAX_FILE_BYTES = 8, 2, 16 * 2**20
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+CUDA_TESTS = ("test_gpu.py", "test_backends.py", "test_describe.py", "kernels")
+BENCH_SIZES = ("256", "512", "1024", "2048", "4096", "8192")
+
+
+@dataclass
+class Phase:
+    """One phase's outcome, as summary.json records it."""
+
+    name: str
+    status: str = "not run"  # passed, failed, skipped, not run
+    seconds: float = 0.0
+    detail: str = ""
+    numbers: dict = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """Everything the phases share: where to write, how to start Python, the clock."""
+
+    out: Path
+    work: Path
+    rehearse: bool
+    data_dir: Path
+    wheels: Path
+    deadline: float
+    env: dict = field(default_factory=dict)
+    phases: list[Phase] = field(default_factory=list)
+    server: subprocess.Popen | None = None
+    address: str | None = None
+
+    @property
+    def backend(self) -> str:
+        return "numpy" if self.rehearse else "pycuda"
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def log_path(self, name: str) -> Path:
+        return self.work / "logs" / f"{name}.log"
+
+    def step(self, name: str, argv: list[str], limit: float, env: dict | None = None) -> int:
+        """Run one command under `limit` seconds (and the run's budget), its output into
+        logs/NAME.log and its last lines onto ours; returns the exit status (124: timeout)."""
+        limit = max(1.0, min(limit, self.remaining()))
+        log = self.log_path(name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        print(f"\n==> {name}: {' '.join(argv)} (limit {limit:.0f} s)", flush=True)
+        with log.open("w") as sink:
+            try:
+                code = subprocess.run(
+                    argv, cwd=REPO_ROOT, env={**self.env, **(env or {})}, stdout=sink,
+                    stderr=subprocess.STDOUT, timeout=limit,
+                ).returncode
+            except subprocess.TimeoutExpired:
+                code = 124
+                sink.write(f"\n[gpu_check] killed after {limit:.0f} s\n")
+            except OSError as exc:  # the program is not there
+                code = 127
+                sink.write(f"[gpu_check] cannot run {argv[0]}: {exc}\n")
+        print("\n".join(log.read_text(errors="replace").splitlines()[-12:]), flush=True)
+        return code
+
+    def python(self, *args: str) -> list[str]:
+        return [sys.executable, *args]
+
+
+def _fail(phase: Phase, detail: str) -> None:
+    phase.status, phase.detail = "failed", detail
+
+
+def _status(phase: Phase, code: int, what: str) -> None:
+    if code == 0:
+        phase.status = "passed"
+    else:
+        _fail(phase, f"{what} timed out" if code == 124 else f"{what} exited with {code}")
+
+
+def phase_install(run: Run, phase: Phase) -> None:
+    """The carried wheels (pycuda, our packages, service deps) into a private folder that
+    comes first on PYTHONPATH; `--upgrade` so a folder left by an earlier run is replaced."""
+    if run.rehearse:
+        phase.status, phase.detail = "skipped", "rehearsal: the workspace's own environment"
+        return
+    wheels = [str(p) for p in compatible_wheels(sorted(run.wheels.glob("*.whl")))]
+    if not wheels:
+        _fail(phase, f"no wheels in {run.wheels}: prepare them with scripts/gpu_carry.py")
+        return
+    site = run.work / "site"
+    code = run.step("install", run.python("-m", "pip", "install", "-q", "--no-index",
+                                          "--no-deps", "--upgrade", "--target", str(site),
+                                          *wheels), 60)  # fmt: skip
+    run.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), run.env.get("PYTHONPATH")]))
+    phase.numbers["wheels"] = [Path(w).name for w in wheels]
+    _status(phase, code, "pip install")
+
+
+def compatible_wheels(paths: list[Path], version: tuple[int, int] | None = None) -> list[Path]:
+    """The wheels this Python on x86-64 Linux can install (a carried folder may also hold
+    wheels built for other Pythons)."""
+    major, minor = version or sys.version_info[:2]
+    chosen = []
+    for path in paths:
+        parts = path.stem.split("-")
+        if len(parts) < 5:
+            continue
+        python_tags, abi, platforms = parts[-3].split("."), parts[-2], parts[-1].split(".")
+        python_ok = any(
+            tag in ("py3", f"cp{major}{minor}")
+            or (abi == "abi3" and tag.startswith("cp3") and int(tag[3:]) <= minor)
+            for tag in python_tags
+        )
+        if python_ok and any(p == "any" or p.endswith("x86_64") for p in platforms):
+            chosen.append(path)
+    return chosen
+
+
+def phase_preflight(run: Run, phase: Phase) -> None:
+    """pycuda (compiler included), the device, both kernel builds, the versions."""
+    facts_path = run.work / "preflight.json"
+    argv = run.python("-m", "cuda_kernels.cli", "describe", "--backend", run.backend, "--json")
+    if not run.rehearse:
+        argv.append("--check-builds")
+        run.step("nvidia-smi", ["nvidia-smi"], 20)
+    code = run.step("preflight", argv, 90)
+    text = run.log_path("preflight").read_text(errors="replace")
+    start = text.find("{")
+    if start >= 0:
+        try:
+            facts = json.JSONDecoder().raw_decode(text[start:])[0]
+            facts_path.write_text(json.dumps(facts, indent=2))
+            phase.numbers = {k: facts.get(k) for k in ("backend", "device", "kernel_build")}
+            phase.numbers["builds"] = facts.get("builds")
+        except json.JSONDecodeError:
+            pass
+    _status(phase, code, "cuda-kernels describe")
+
+
+def phase_tests(run: Run, phase: Phase) -> None:
+    """The kernel and backend tests; on the GPU every GPU test must run (none may skip)."""
+    junit = run.work / "tests.xml"
+    tests = [str(REPO_ROOT / "packages/cuda-kernels/tests" / t) for t in CUDA_TESTS]
+    if run.rehearse:
+        tests = tests[:1] + tests[2:3]  # the GPU tests skip here; keep the rehearsal short
+    env = {} if run.rehearse else {"CUDA_KERNELS_REQUIRE_GPU": "1"}
+    code = run.step("tests", run.python("-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+                                        f"--junitxml={junit}", *tests), 150, env)  # fmt: skip
+    phase.numbers = junit_counts(junit)
+    _status(phase, code, "pytest")
+
+
+def junit_counts(path: Path) -> dict:
+    """tests/failures/errors/skipped of a junit XML report (empty when it is missing)."""
+    if not path.is_file():
+        return {}
+    head = re.search(r"<testsuite [^>]*>", path.read_text(errors="replace"))
+    if head is None:
+        return {}
+    return {key: int(value) for key, value in re.findall(
+        r'\b(tests|failures|errors|skipped)="(\d+)"', head.group(0))}  # fmt: skip
+
+
+def phase_bench(run: Run, phase: Phase) -> None:
+    """The kernel ladder beside cuBLAS, doublify beside a copy; results.json comes back."""
+    out = run.work / "bench"
+    sizes = ("64", "128") if run.rehearse else BENCH_SIZES
+    argv = run.python("-m", "cuda_kernels.cli", "bench", "--backend", run.backend,
+                      "--out", str(out), "--sizes", *sizes)  # fmt: skip
+    if run.rehearse:
+        argv += ["--doublify-sizes", "64", "--repeats", "2", "--warmup", "1"]
+    code = run.step("bench", argv, 180)
+    results = out / "results.json"
+    if results.is_file():
+        shutil.copyfile(results, run.out / "kernels.json")
+        phase.numbers = bench_numbers(json.loads(results.read_text()))
+    _status(phase, code, "cuda-kernels bench")
+
+
+def bench_numbers(results: dict) -> dict:
+    """The headline numbers: % of cuBLAS per rung at the largest n <= 4096 measured,
+    doublify at n = 4096, and doublify's best share of copy bandwidth at >= 256 MB."""
+    rows = results.get("matmul", [])
+    sizes = [r["n"] for r in rows if r["n"] <= 4096]
+    n = max(sizes, default=None)
+    shares = {r["kernel"]: r.get("pct_of_cublas") for r in rows if r["n"] == n}
+    doublify = {r["n"]: r for r in results.get("doublify", [])}
+    big = [r["pct_of_copy"] for r in doublify.values() if r["array_mb"] >= 256]
+    return {
+        "device": results.get("device", {}).get("name"),
+        "validation_failures": sum(not c["ok"] for c in results.get("validation", [])),
+        f"pct_of_cublas_at_{n}": shares,
+        "doublify_4096_ms": doublify.get(4096, {}).get("median_ms"),
+        "doublify_pct_of_copy_256mb_plus": max(big, default=None),
+    }
+
+
+def start_server(run: Run, limit: float = 60) -> str:
+    """`cuda-kernels serve` on 127.0.0.1, any free port; returns its address once it says
+    it is listening (raises RuntimeError with its log's last line if it does not)."""
+    log = run.log_path("serve").open("w")
+    run.server = subprocess.Popen(
+        run.python("-m", "cuda_kernels.cli", "serve", "--backend", run.backend,
+                   "--host", "127.0.0.1", "--port", "0", "--grace-seconds", "2",
+                   "--max-message-mb", "160"),
+        cwd=REPO_ROOT, env=run.env, stdout=subprocess.PIPE, stderr=log, text=True,
+    )  # fmt: skip
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.append(run.server.stdout.readline()))
+    reader.start()
+    reader.join(min(limit, max(1.0, run.remaining())))
+    line = first[0] if first else ""
+    if not line.startswith("listening on "):
+        stop_server(run)
+        tail = run.log_path("serve").read_text(errors="replace").strip().splitlines()[-1:]
+        raise RuntimeError(f"serve did not start: {line.strip() or (tail or ['no output'])[0]}")
+    return line.split()[2]
+
+
+def stop_server(run: Run) -> None:
+    if run.server is not None and run.server.poll() is None:
+        run.server.terminate()
+        try:
+            run.server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            run.server.kill()
+            run.server.wait()
+    run.server = None
+
+
+def phase_service(run: Run, phase: Phase) -> None:
+    """The service on this backend: its tests (their servers on the backend, the external
+    one where they can) and bench-service against `serve`."""
+    try:
+        run.address = start_server(run)
+    except RuntimeError as exc:
+        _fail(phase, str(exc))
+        return
+    env = {"CUDA_KERNELS_TEST_BACKEND": run.backend, "CUDA_KERNELS_TEST_TARGET": run.address}
+    tests = [str(REPO_ROOT / "packages/cuda-kernels/tests/rpc")]
+    if run.rehearse:
+        tests += ["-k", "get_info or every_kernel"]
+    junit = run.work / "service-tests.xml"
+    pytest = run.python("-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}")
+    code = run.step("service-tests", [*pytest, *tests], 120, env)
+    phase.numbers["tests"] = junit_counts(junit)
+    out = run.work / "service"
+    argv = run.python("-m", "cuda_kernels.cli", "bench-service", "--target", run.address,
+                      "--out", str(out))  # fmt: skip
+    if run.rehearse:
+        argv += ["--sizes-mib", "1", "--clients", "1", "2", "--calls", "20", "--repeats", "2"]
+    bench = run.step("bench-service", argv, 90)
+    results = out / "service.json"
+    if results.is_file():
+        shutil.copyfile(results, run.out / "service.json")
+        data = json.loads(results.read_text())
+        phase.numbers["latency"] = data.get("latency")
+        phase.numbers["throughput"] = data.get("throughput")
+    _status(phase, code or bench, "the service tests" if code else "bench-service")
+
+
+def _train(run: Run, name: str, extra: list[str], limit: float) -> tuple[int, dict]:
+    """One `mnist-train` run into work/NAME; (exit status, its numbers)."""
+    folder = run.work / name
+    argv = run.python("-m", "mnist_trainer", "--data-dir", str(run.data_dir), "--no-download",
+                      "--out", str(folder), "--no-progress", *extra)  # fmt: skip
+    if run.rehearse:
+        argv += ["--train-subset", "2000", "--val-size", "500", "--epochs", "1"]
+    code = run.step(name, argv, limit)
+    return code, trainer_numbers(folder)
+
+
+def trainer_numbers(folder: Path) -> dict:
+    """Test accuracy and seconds per epoch of a run folder (what exists of them)."""
+    numbers: dict = {}
+    lines = folder / "metrics.jsonl"
+    if lines.is_file():
+        epochs = [json.loads(line) for line in lines.read_text().splitlines() if line.strip()]
+        numbers["epochs"] = len(epochs)
+        seconds = [e["seconds"] for e in epochs if "seconds" in e]
+        if seconds:
+            numbers["median_epoch_seconds"] = sorted(seconds)[len(seconds) // 2]
+        numbers["last_val_accuracy"] = epochs[-1].get("val_accuracy") if epochs else None
+    summary = folder / "metrics.json"
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        data = data.get("content", data)  # a sealed file keeps its fields under "content"
+        numbers["test_accuracy"] = data.get("test_accuracy")
+        numbers["seconds"] = data.get("seconds")
+    return numbers
+
+
+def _has_data(run: Run, phase: Phase) -> bool:
+    if (run.data_dir / "t10k-labels-idx1-ubyte.gz").is_file() or (
+        run.data_dir / "t10k-labels-idx1-ubyte"
+    ).is_file():
+        return True
+    why = f"no Fashion-MNIST files in {run.data_dir}"
+    if run.rehearse:
+        phase.status, phase.detail = "skipped", why
+    else:
+        _fail(phase, f"{why}: prepare them with scripts/gpu_carry.py")
+    return False
+
+
+def phase_trainer(run: Run, phase: Phase) -> None:
+    """The `fast` recipe on the GPU, for a fixed number of epochs."""
+    if not _has_data(run, phase):
+        return
+    device = ["--device", "cpu"] if run.rehearse else ["--device", "cuda", "--epochs", "10"]
+    code, phase.numbers = _train(run, "train-local", device, 120)
+    _status(phase, code, "mnist-train")
+
+
+def phase_remote(run: Run, phase: Phase) -> None:
+    """A short run whose matrix products go to the server of the service phase."""
+    if not _has_data(run, phase):
+        return
+    if run.address is None or run.server is None or run.server.poll() is not None:
+        _fail(phase, "no server: the service phase did not leave one running")
+        return
+    extra = ["--matmul-service", run.address, "--device", "cpu"]
+    if not run.rehearse:
+        extra += ["--epochs", "1", "--train-subset", "10000"]
+    code, phase.numbers = _train(run, "train-remote", extra, 120)
+    _status(phase, code, "mnist-train --matmul-service")
+
+
+PHASES: dict[str, Callable[[Run, Phase], None]] = {
+    "install": phase_install,
+    "preflight": phase_preflight,
+    "tests": phase_tests,
+    "bench": phase_bench,
+    "service": phase_service,
+    "trainer": phase_trainer,
+    "remote": phase_remote,
+}
+
+
+def write_outputs(run: Run) -> None:
+    """summary.json, summary.txt, trainer.json and logs.tar.gz, rewritten after each phase
+    (kernels.json and service.json are copied by their phases)."""
+    summary = {"rehearsal": run.rehearse, "backend": run.backend,
+               "phases": [asdict(p) for p in run.phases]}  # fmt: skip
+    (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (run.out / "summary.txt").write_text(summary_text(run) + "\n")
+    trainer = {p.name: p.numbers for p in run.phases if p.name in ("trainer", "remote")}
+    if trainer:
+        (run.out / "trainer.json").write_text(json.dumps(trainer, indent=2) + "\n")
+    with tarfile.open(run.out / "logs.tar.gz", "w:gz") as archive:
+        for path in sorted(run.work.rglob("*")):
+            relative = path.relative_to(run.work)
+            if path.is_file() and _worth_keeping(relative):
+                archive.add(path, arcname=str(Path("gpu-check") / relative))
+
+
+def _worth_keeping(relative: Path) -> bool:
+    """Logs, reports, plots and run folders; not the installed wheels nor model weights."""
+    return relative.parts[0] != "site" and relative.suffix not in (".pt", ".whl")
+
+
+def summary_text(run: Run) -> str:
+    lines = [f"{'phase':<10} {'status':<8} {'seconds':>7}  detail"]
+    for p in run.phases:
+        lines.append(f"{p.name:<10} {p.status:<8} {p.seconds:>7.1f}  {p.detail}".rstrip())
+    return "\n".join(lines)
+
+
+def output_problems(out: Path) -> list[str]:
+    """Where `out` breaks the GPU host's rules for what comes back (empty when none)."""
+    files = [p for p in out.rglob("*") if p.is_file()]
+    problems = []
+    if len(files) > MAX_FILES:
+        problems.append(f"{len(files)} files, more than {MAX_FILES}")
+    for path in files:
+        relative = path.relative_to(out)
+        if len(relative.parts) - 1 > MAX_DEPTH:
+            problems.append(f"{relative} is more than {MAX_DEPTH} folders deep")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            problems.append(f"{relative} is over 16 MiB")
+        if not all(SAFE_NAME.match(part) for part in relative.parts):
+            problems.append(f"{relative} has characters other than letters, digits, . _ -")
+    return problems
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results folder (default: $OUT, which the GPU host sets)")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="every phase on the numpy backend, on the CPU, small sizes")
+    parser.add_argument("--only", nargs="+", choices=list(PHASES), metavar="PHASE",
+                        help=f"run only these phases ({', '.join(PHASES)})")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data/fashion-mnist")
+    parser.add_argument("--wheels", type=Path, default=REPO_ROOT / ".whl")
+    parser.add_argument("--budget-seconds", type=float, default=330.0,
+                        help="the whole run's time limit; later phases get what is left")
+    parser.add_argument("--keep-work", action="store_true",
+                        help="keep the work folder (its contents are in logs.tar.gz anyway)")
+    args = parser.parse_args(argv)
+    out = args.out or (Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
+    if out is None:
+        parser.error("no results folder: pass --out DIR (on the GPU host $OUT is set for you)")
+    args.out = out
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
+    env.pop("CUPY_TF32", None)  # cuBLAS stays in strict float32
+    run = Run(out=args.out, work=Path(tempfile.mkdtemp(prefix="gpu-check-")),
+              rehearse=args.rehearse, data_dir=args.data_dir, wheels=args.wheels,
+              deadline=time.monotonic() + args.budget_seconds, env=env)  # fmt: skip
+    try:
+        for name, body in PHASES.items():
+            if args.only and name not in args.only:
+                continue
+            phase = Phase(name)
+            run.phases.append(phase)
+            if run.remaining() < 5:
+                phase.detail = "out of time"
+            else:
+                began = time.monotonic()
+                body(run, phase)
+                phase.seconds = time.monotonic() - began
+            write_outputs(run)
+    finally:
+        stop_server(run)
+        write_outputs(run)
+        if not args.keep_work:
+            shutil.rmtree(run.work, ignore_errors=True)
+    return report(run)
+
+
+def report(run: Run) -> int:
+    """The last lines: the table, each failure named, the output rules checked."""
+    print("\n" + summary_text(run))
+    failures = [f"{p.name}: {p.detail or p.status}" for p in run.phases
+                if p.status in ("failed", "not run")]  # fmt: skip
+    failures += [f"results folder: {problem}" for problem in output_problems(run.out)]
+    for failure in failures:
+        print(f"FAILED {failure}")
+    verdict = "FAILED" if failures else "passed"
+    print(f"gpu_check: {verdict} ({len(run.phases)} phases; results in {run.out})")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The pycuda wheel recipe's pieces: the locked dependency closure and the stub driver.
+
+The whole build (about 2.5 minutes per Python version) is run by hand, as its docstring
+says; these tests cover the parts that decide whether its result installs and imports.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+from pathlib import Path
+
+import pytest
+from build_pycuda_wheel import (
+    CUDA_ERROR_NO_DEVICE,
+    REPO_ROOT,
+    build_stub_driver,
+    locked_closure,
+)
+from release_tools.errors import ReleaseError
+
+
+def test_closure_holds_everything_pycuda_compiler_imports():
+    pins = locked_closure(REPO_ROOT / "uv.lock")
+    # pycuda.compiler imports pytools, which needs platformdirs, siphash24, typing-extensions;
+    # pycuda's templates need mako, which needs markupsafe
+    assert {"pycuda", "pytools", "platformdirs", "siphash24", "typing-extensions", "mako",
+            "markupsafe"} <= set(pins)  # fmt: skip
+    assert all(version[0].isdigit() for version in pins.values())
+
+
+def test_closure_names_the_fix_when_pycuda_is_not_locked(tmp_path: Path):
+    lock = tmp_path / "uv.lock"
+    lock.write_text('version = 1\n[[package]]\nname = "numpy"\nversion = "2.0.0"\n')
+    with pytest.raises(ReleaseError, match="run `uv lock`"):
+        locked_closure(lock)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_stub_driver_answers_no_device_and_fills_the_error_text(tmp_path: Path):
+    folder = build_stub_driver(tmp_path, ["cuInit", "cuGetErrorString", "cuDeviceGetCount"])
+    driver = ctypes.CDLL(str(folder / "libcuda.so.1"))
+    assert driver.cuInit(0) == CUDA_ERROR_NO_DEVICE
+    text = ctypes.c_char_p()
+    assert driver.cuGetErrorString(CUDA_ERROR_NO_DEVICE, ctypes.byref(text)) == 0
+    assert b"no CUDA-capable device" in text.value
