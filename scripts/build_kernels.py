@@ -27,7 +27,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from release_tools.cli import OneLineArgumentParser
+from release_tools.cli import OneLineArgumentParser, run_script
 from release_tools.errors import ReleaseError
 
 from cuda_kernels.kernels import ladder, prebuilt
@@ -167,8 +167,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ReleaseError as error:
-        print(f"build_kernels: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main, "build_kernels")

@@ -24,12 +24,11 @@ wheelhouse holds every dependency), against a stub driver whose every entry poin
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 import tomllib
 from pathlib import Path
 
-from release_tools.cli import OneLineArgumentParser
+from release_tools.cli import OneLineArgumentParser, run_script
 from release_tools.commands import capture, run
 from release_tools.errors import ReleaseError
 
@@ -285,8 +284,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ReleaseError as error:
-        print(f"build_pycuda_wheel: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main, "build_pycuda_wheel")

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import build_pycuda_wheel
-from release_tools.cli import OneLineArgumentParser
+from release_tools.cli import OneLineArgumentParser, run_script
 from release_tools.commands import capture, run
 from release_tools.errors import ReleaseError
 
@@ -122,8 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ReleaseError as error:
-        print(f"gpu_carry: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main, "gpu_carry")
