@@ -4,9 +4,9 @@
 float images in [0, 1] shaped (N, 28, 28) or (N, 784) in, (N, 10) logits out.
 """
 
-from ._version import read_version
+from importlib.metadata import version
 
-__version__ = read_version()
+__version__ = version("mnist-trainer")
 __all__ = ["TrainConfig", "__version__", "fit", "load_model", "preset"]
 
 
