@@ -63,7 +63,7 @@ def read_images(path: Path) -> tuple[list[str], np.ndarray]:
 @torch.no_grad()
 def classify(model: torch.nn.Module, images: np.ndarray) -> list[tuple[str, float]]:
     """The most likely class name and its probability, for each (28, 28) uint8 image."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float() / 255.0
+    x = torch.tensor(images, dtype=torch.float32) / 255.0
     probabilities = torch.softmax(model.eval()(x), dim=1)
     best = probabilities.max(dim=1)
     return [(CLASS_NAMES[int(i)], float(p)) for i, p in zip(best.indices, best.values, strict=True)]
