@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .errors import CorruptDataError, DataNotFoundError
 from .idx import parse_idx, read_bytes

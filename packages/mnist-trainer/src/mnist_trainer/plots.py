@@ -20,19 +20,17 @@ from .runfolder import atomic_write
 from .scoring import confusion_matrix
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float], dpi: int) -> Any:
+    # A bare Figure, not pyplot: no display needed, and the caller's pyplot backend (in a
+    # notebook, say) is left as it was.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize, dpi=dpi)
 
 
 def _png(fig: Any) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    _pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -53,11 +51,11 @@ def loss_note(config: TrainConfig) -> str:
     if config.label_smoothing > 0:
         floor = smoothing_floor(config.label_smoothing)
         return (
-            f"train loss is the training objective: label smoothing {config.label_smoothing:g} "
+            f"Train loss is the training objective: label smoothing {config.label_smoothing:g} "
             f"(it cannot go below {floor:.2f}){under}.\nValidation loss is plain "
             "cross-entropy in eval mode, so the two are not comparable level for level."
         )
-    return f"train loss is measured during training{under}; validation loss in eval mode."
+    return f"Train loss is measured during training{under}; validation loss in eval mode."
 
 
 def curve_png(
@@ -68,9 +66,9 @@ def curve_png(
     dpi: int = 120,
 ) -> bytes:
     """Train and validation `metric` ("loss" or "accuracy") per epoch, as PNG bytes."""
-    plt = _pyplot()
     epochs = [row["epoch"] for row in history]
-    fig, ax = plt.subplots(figsize=(6, 4.4 if note else 4), dpi=dpi)
+    fig = _figure((6, 4.4 if note else 4), dpi)
+    ax = fig.subplots()
     ax.plot(epochs, [row[f"train_{metric}"] for row in history], "o-", ms=3, label="train")
     val = [(r["epoch"], r[f"val_{metric}"]) for r in history if r[f"val_{metric}"] is not None]
     if val:
@@ -92,10 +90,10 @@ def curve_png(
 
 def confusion_png(labels: torch.Tensor, predictions: torch.Tensor, dpi: int = 120) -> bytes:
     """The test-set confusion matrix with class names and counts, as PNG bytes."""
-    plt = _pyplot()
     counts = confusion_matrix(labels, predictions)
     accuracy = np.trace(counts) / max(1, counts.sum())
-    fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=dpi)
+    fig = _figure((7.5, 6.5), dpi)
+    ax = fig.subplots()
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right")
