@@ -173,15 +173,24 @@ def test_ctrl_c_after_an_epoch_prints_a_resume_command_that_works(
 
 
 def test_ctrl_c_before_the_first_epoch_says_to_start_again(
-    data_dir: Path, tmp_path: Path, start_cli, run_cli, wait_for_line, tiny
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ):
-    run = tmp_path / "run"
-    args = ["--data-dir", str(data_dir), "--out", str(run), *tiny, "--train-subset", "0",
-            "--epochs", "2"]  # fmt: skip
-    line = _interrupt_when(start_cli(*args), "training 59500 images", wait_for_line)
-    assert "nothing to resume; start again with `python -m mnist_trainer" in line
-    assert "--resume" not in line
-    assert not (run / "checkpoint.pt").exists()
+    import mnist_trainer.train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C during the first epoch
+
+    monkeypatch.setattr(mnist_trainer.train, "fit", interrupted)
+    monkeypatch.setattr(sys, "argv", ["/x/.venv/bin/mnist-train"])
+    monkeypatch.setenv("UV", "/usr/bin/uv")
+    run = tmp_path / "my run"
+    assert main(["--out", str(run), "--epochs", "3", "--no-progress"]) == 130
+    line = one_line(capsys.readouterr().err)
+    expected = shlex.join(["--out", str(run), "--epochs", "3", "--no-progress"])
+    assert line == (
+        "mnist-train: interrupted; no epoch had finished, so there is nothing to resume; "
+        f"start again with `uv run --package mnist-trainer mnist-train {expected}`"
+    )
 
 
 # --- D8: failures that used to end in a traceback ------------------------------------------
@@ -247,14 +256,14 @@ def tmpfs(tmp_path: Path):
 
 
 def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(
-    tmpfs: Path, data_dir: Path, run_cli, tiny
+    tmpfs: Path, data_dir: Path, capsys, tiny
 ):
     """D8: the second checkpoint does not fit beside the first (~1.2 MB each)."""
     run = tmpfs / "run"
-    result = run_cli("--data-dir", str(data_dir), "--out", str(run), *tiny,
-                     "--hidden", "96", "--epochs", "3")  # fmt: skip
-    assert result.returncode == 1
-    line = one_line(result.stderr)
+    argv = ["--data-dir", str(data_dir), "--out", str(run), *tiny, "--hidden", "96",
+            "--epochs", "3"]  # fmt: skip
+    assert main(argv) == 1
+    line = one_line(capsys.readouterr().err)
     assert f"cannot write {run / 'checkpoint.pt'}: No space left on device" in line
     from mnist_trainer.checkpoint import load_checkpoint
 

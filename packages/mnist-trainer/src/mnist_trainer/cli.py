@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--hidden", dest="hidden_sizes", type=_hidden_sizes, help="layer widths")
     add("--activation", choices=ACTIVATIONS)
     add("--dropout", type=float, help="dropout after each hidden layer, in [0, 1)")
-    add("--no-batch-norm", dest="batch_norm", action="store_false", help="(default: on)")
+    add("--no-batch-norm", dest="batch_norm", action="store_false",
+        help="no BatchNorm after the hidden Linear layers (default: BatchNorm on)")  # fmt: skip
     add("--optimizer", choices=OPTIMIZERS)
     add("--lr", type=float, help="peak learning rate")
     add("--weight-decay", type=float, help="on weight matrices only")
