@@ -20,7 +20,7 @@ import torch
 
 from . import data as data_module
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import PREVIOUS_NAME, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .errors import ConfigError, ServiceUnavailableError
 from .model import save_model
@@ -141,6 +141,8 @@ def open_run(
                 f"{out} already holds a run: pass --resume to continue it, or pick a new --out"
             )
         folder.remove_stale_temp_files()
+        if not resume and folder.writer:  # an abandoned run's: not a state of this one
+            (folder / PREVIOUS_NAME).unlink(missing_ok=True)
         dataset = load_data()
         train, val, test = load_splits(config, dataset, device)
         distributed.start(workers, device)
