@@ -6,7 +6,10 @@ if `--target` is given, through a running service. Prints a table and writes JSO
 ratio is against the local run measured here, in this same run.
 
     uv run --package mnist-trainer python packages/mnist-trainer/benchmarks/remote_vs_local.py \
-        --data-dir ../shared/datasets/fashion-mnist --epochs 1 --out BENCH.json
+        --epochs 1
+
+The JSON goes to `runs/remote_vs_local-TIMESTAMP.json` (or `--out PATH`); only
+`--refresh-committed` overwrites the committed `benchmarks/results/` file.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +30,8 @@ import torch
 
 from mnist_trainer import data, preset
 from mnist_trainer.train import fit
+
+COMMITTED = Path(__file__).resolve().parent / "results" / "remote_vs_local-cpu-2core.json"
 
 
 def measure(label: str, dataset, overrides: dict, out_root: Path) -> dict:
@@ -57,8 +63,21 @@ def main() -> None:
     parser.add_argument("--train-subset", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--target", help="HOST:PORT of a running service to measure too")
-    parser.add_argument("--out", default="remote_vs_local.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs") / f"remote_vs_local-{time.strftime('%Y%m%d-%H%M%S')}.json",
+        help="where the JSON goes (default: runs/remote_vs_local-TIMESTAMP.json)",
+    )
+    parser.add_argument(
+        "--refresh-committed",
+        action="store_true",
+        help=f"write the committed {COMMITTED.relative_to(COMMITTED.parents[2])} instead",
+    )
     args = parser.parse_args()
+    out: Path = COMMITTED if args.refresh_committed else args.out
+    if args.refresh_committed and "--out" in sys.argv:
+        parser.error("--refresh-committed writes the committed file; drop --out")
     dataset = data.load(args.data_dir, progress=False)
     common = {"epochs": args.epochs, "train_subset": args.train_subset, "threads": args.threads}
     modes = [("local", {}), ("embedded", {"matmul_service": "embedded"})]
@@ -89,8 +108,9 @@ def main() -> None:
         "settings": common,
         "results": results,
     }
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

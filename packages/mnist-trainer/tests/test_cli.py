@@ -1,28 +1,36 @@
-"""`mnist-train`: errors are one readable line and a non-zero exit; a tiny run works."""
+"""`mnist-train`: errors are one readable line and a non-zero exit; a tiny run works; the
+Ctrl-C hint is a command that works."""
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
+import signal
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from mnist_trainer import data
+from mnist_trainer import cli, data
+from mnist_trainer.checkpoint import write_sealed
 from mnist_trainer.cli import main
-
-TINY = ["--hidden", "32", "--epochs", "1", "--train-subset", "1000", "--val-size", "500",
-        "--batch-size", "100", "--no-progress"]  # fmt: skip
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("mnist-train: error: ")
+    assert lines[0].startswith("mnist-train") and ": error: " in lines[0]
+    return lines[0]
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
     return lines[0]
 
 
@@ -37,47 +45,70 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
         (["--resume"], "--resume needs --out"),
         (["--preset", "huge"], "invalid choice"),
         (["--matmul-service", " "], "--matmul-service is empty"),
+        (["--matmul-service", "localhost"], "the port is required"),
+        (["--matmul-service", "10.0.0.1:99999"], "port 99999 is out of range"),
+        (["--matmul-service-tls-ca", "ca.pem"], "is for a remote service"),
+        (["--matmul-service", "127.0.0.1:1", "--matmul-service-token-file", "/absent"],
+         "--matmul-service-token-file /absent"),
+        (["evaluate"], "the following arguments are required: model"),
     ],
-)
+)  # fmt: skip
 def test_bad_flag_values_exit_2_with_one_line(argv, complaint, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        code = main(argv)
-        raise SystemExit(code)
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own errors exit from inside
+        raise SystemExit(main(argv))
     assert exit_info.value.code == 2
     assert complaint in one_line_error(capsys)
 
 
-def test_missing_data_lists_places_and_fixes(tmp_path: Path, capsys):
-    code = main(["--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "run"), *TINY])
-    assert code == 1
+def test_help_shows_the_defaults_and_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for expected in ("--epochs EPOCHS passes over the training set (default: 30)",
+                     "(default: 0.002)", "(default: 1024,1024)", "(default: onecycle)",
+                     "mnist-train evaluate", "mnist-train predict", "--debug"):  # fmt: skip
+        assert expected in text
+
+
+def test_a_data_dir_without_the_files_is_an_error_naming_them(fake_dataset, tmp_path, capsys):
+    folder, _ = fake_dataset
+    assert main(["--data-dir", "/nonexistent", "--out", str(tmp_path / "run")]) == 1
+    assert "--data-dir /nonexistent is not a folder" in one_line_error(capsys)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert main(["--data-dir", str(folder), "--out", str(tmp_path / "run")]) == 1
+    assert "lacks t10k-labels-idx1-ubyte(.gz)" in one_line_error(capsys)
+
+
+def test_no_data_anywhere_offline_says_where_it_looked(tmp_path: Path, capsys):
+    assert main(["--no-download", "--out", str(tmp_path / "run")]) == 1
     line = one_line_error(capsys)
-    assert str(tmp_path / "none") in line and str(data.DEBIAN_DIR) in line
-    assert "apt-get install dataset-fashion-mnist" in line and "FASHION_MNIST_DIR" in line
+    assert str(data.cache_dir()) in line and "apt-get install dataset-fashion-mnist" in line
+    assert "internet" not in line and "download" not in line
 
 
-def test_corrupt_file_is_named(data_dir: Path, tmp_path: Path, capsys):
+def test_corrupt_file_is_named(data_dir: Path, tmp_path: Path, capsys, tiny):
     copy = tmp_path / "data"
     shutil.copytree(data_dir, copy)
     victim = copy / "train-labels-idx1-ubyte.gz"
     victim.write_bytes(victim.read_bytes()[:2000])
-    code = main(["--data-dir", str(copy), "--out", str(tmp_path / "run"), *TINY])
+    code = main(["--data-dir", str(copy), "--out", str(tmp_path / "run"), *tiny])
     assert code == 1
     assert str(victim) in one_line_error(capsys)
 
 
-def test_unreachable_service_exits_1(data_dir: Path, tmp_path: Path, capsys):
+def test_unreachable_service_exits_1(data_dir: Path, tmp_path: Path, capsys, tiny):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    argv = ["--data-dir", str(data_dir), "--out", str(tmp_path / "run"), *TINY,
+    argv = ["--data-dir", str(data_dir), "--out", str(tmp_path / "run"), *tiny,
             "--matmul-service", f"127.0.0.1:{port}", "--service-timeout", "2"]  # fmt: skip
     assert main(argv) == 1
     assert "unreachable" in one_line_error(capsys)
 
 
-def test_tiny_run_then_resume_of_a_finished_run(data_dir: Path, tmp_path: Path, capsys):
+def test_tiny_run_then_resume_of_a_finished_run(data_dir: Path, tmp_path: Path, capsys, tiny):
     run = tmp_path / "run"
-    assert main(["--data-dir", str(data_dir), "--out", str(run), *TINY]) == 0
+    assert main(["--data-dir", str(data_dir), "--out", str(run), *tiny]) == 0
     out = capsys.readouterr().out
     assert "epoch   1/1" in out and "test accuracy" in out
     first = json.loads((run / "metrics.json").read_text())
@@ -88,29 +119,192 @@ def test_tiny_run_then_resume_of_a_finished_run(data_dir: Path, tmp_path: Path, 
     assert "different epochs" in one_line_error(capsys)
 
 
-def test_python_m_prints_one_line_and_no_traceback(data_dir: Path, tmp_path: Path):
+def test_python_m_prints_one_line_and_no_traceback(data_dir: Path, tmp_path: Path, run_cli, tiny):
     copy = tmp_path / "data"
     shutil.copytree(data_dir, copy)
     victim = copy / "t10k-images-idx3-ubyte.gz"
     victim.write_bytes(victim.read_bytes()[:-5000])
-    result = subprocess.run(
-        [sys.executable, "-m", "mnist_trainer", "--data-dir", str(copy),
-         "--out", str(tmp_path / "run"), *TINY],
-        capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(tmp_path / "cache")},
-    )  # fmt: skip
+    result = run_cli("--data-dir", str(copy), "--out", str(tmp_path / "run"), *tiny)
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert str(victim) in result.stderr and "not a complete gzip file" in result.stderr
+    line = one_line(result.stderr)
+    assert str(victim) in line and "not a complete gzip file" in line
 
 
-def test_ctrl_c_says_how_to_resume(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys):
+# --- Ctrl-C ----------------------------------------------------------------------------------
+
+
+def test_the_hint_names_the_real_invocation(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(sys, "argv", ["/x/.venv/bin/mnist-train"])
+    monkeypatch.setenv("UV", "/usr/bin/uv")
+    assert cli.invocation() == "uv run --package mnist-trainer mnist-train"
+    monkeypatch.delenv("UV")
+    assert cli.invocation() == "mnist-train"
+    monkeypatch.setattr(sys, "argv", ["/x/src/mnist_trainer/__main__.py"])
+    assert cli.invocation() == "python -m mnist_trainer"
+
+
+def _interrupt_when(process, needle: str, wait_for_line) -> str:
+    wait_for_line(process.stdout, needle)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    return one_line(err)
+
+
+def _run_hint(line: str, capsys) -> None:
+    """Run the command the hint printed (its arguments, in this process) and check it."""
+    command = shlex.split(line.split("`")[1])
+    assert command[:3] == ["python", "-m", "mnist_trainer"]
+    assert main(command[3:]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_ctrl_c_after_an_epoch_prints_a_resume_command_that_works(
+    data_dir: Path, tmp_path: Path, start_cli, wait_for_line, tiny, capsys
+):
+    run = tmp_path / "run"
+    args = ["--data-dir", str(data_dir), "--out", str(run), *tiny, "--epochs", "30"]
+    line = _interrupt_when(start_cli(*args), "epoch   1/30", wait_for_line)
+    assert line.startswith("mnist-train: interrupted; continue with `python -m mnist_trainer")
+    assert f"--out {run} --resume --data-dir {data_dir}`" in line
+    _run_hint(line, capsys)
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 30
+
+
+def test_ctrl_c_before_the_first_epoch_says_to_start_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
     import mnist_trainer.train
 
     def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt  # as Ctrl-C during the first epoch
 
     monkeypatch.setattr(mnist_trainer.train, "fit", interrupted)
-    assert main(["--out", str(tmp_path / "run")]) == 130
-    assert f"--out {tmp_path / 'run'} --resume" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["/x/.venv/bin/mnist-train"])
+    monkeypatch.setenv("UV", "/usr/bin/uv")
+    run = tmp_path / "my run"
+    assert main(["--out", str(run), "--epochs", "3", "--no-progress"]) == 130
+    line = one_line(capsys.readouterr().err)
+    expected = shlex.join(["--out", str(run), "--epochs", "3", "--no-progress"])
+    assert line == (
+        "mnist-train: interrupted; no epoch had finished, so there is nothing to resume; "
+        f"start again with `uv run --package mnist-trainer mnist-train {expected}`"
+    )
+
+
+# --- D8: failures that used to end in a traceback ------------------------------------------
+
+
+@pytest.fixture
+def finished_run(data_dir: Path, tmp_path: Path, tiny) -> Path:
+    run = tmp_path / "run"
+    assert main(["--data-dir", str(data_dir), "--out", str(run), *tiny, "--epochs", "2"]) == 0
+    return run
+
+
+def test_a_checkpoint_missing_entries_is_one_line(finished_run: Path, data_dir: Path, capsys):
+    resume = ["--data-dir", str(data_dir), "--out", str(finished_run), "--resume"]
+    capsys.readouterr()
+    blob = torch.load(finished_run / "checkpoint.pt", weights_only=True)
+    for key in ("config", "rng"):
+        damaged = {k: v for k, v in blob.items() if k not in (key, "sha256")}
+        torch.save(damaged, finished_run / "checkpoint.pt")  # as another program would
+        assert main(resume) == 1
+        assert "checkpoint.pt: has no checksum" in one_line_error(capsys)
+        write_sealed(damaged, finished_run / "checkpoint.pt")  # sealed, yet incomplete
+        assert main(resume) == 1
+        assert f"checkpoint.pt: lacks {key!r}" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "complaint"),
+    [
+        ("epochs", "8", "'epochs' must be an integer, got '8'"),
+        ("hidden_sizes", 5, "'hidden_sizes' must be a non-empty list of integers"),
+        ("dropout", None, "'dropout' must be a number"),
+        ("flip", "yes", "'flip' must be true or false"),
+    ],
+)
+def test_config_json_of_the_wrong_types_is_one_line(finished_run, key, value, complaint, capsys):
+    config = json.loads((finished_run / "config.json").read_text())
+    (finished_run / "config.json").write_text(json.dumps({**config, key: value}))
+    capsys.readouterr()
+    assert main(["--out", str(finished_run), "--resume"]) == 2
+    line = one_line_error(capsys)
+    assert f"{finished_run / 'config.json'}: {complaint}" in line
+
+
+def test_debug_shows_the_traceback(finished_run: Path, capsys):
+    (finished_run / "config.json").write_text('{"epochs": "8"}')
+    capsys.readouterr()
+    assert main(["--out", str(finished_run), "--resume", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("mnist-train: error:")
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """A 2 MiB file system that fills up for real; skipped where mounting is not allowed."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    result = os.system(f"mount -t tmpfs -o size=2m tmpfs {mount_point} 2>/dev/null")
+    if result != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): the full-disk case is not run")
+    yield mount_point
+    os.system(f"umount {mount_point}")
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(
+    tmpfs: Path, data_dir: Path, capsys, tiny
+):
+    """D8: the second checkpoint does not fit beside the first (~1.2 MB each)."""
+    run = tmpfs / "run"
+    argv = ["--data-dir", str(data_dir), "--out", str(run), *tiny, "--hidden", "96",
+            "--epochs", "3"]  # fmt: skip
+    assert main(argv) == 1
+    line = one_line(capsys.readouterr().err)
+    assert f"cannot write {run / 'checkpoint.pt'}: No space left on device" in line
+    from mnist_trainer.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 1  # nothing earlier lost
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert json.loads((run / "config.json").read_text())["hidden_sizes"] == [96]
+    assert not list(run.glob(".*.tmp"))
+
+
+def _without_root_powers() -> list[str]:
+    """A command prefix that makes file permissions bind the child, even when we are root."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permissions cannot be made to bind")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+
+
+def test_a_run_folder_without_permission_is_one_line(tmp_path: Path, cli_env, tiny):
+    """D8: an unreadable config.json on --resume, and a folder the trainer may not write."""
+    import subprocess
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [*_without_root_powers(), sys.executable, "-m", "mnist_trainer", *args]
+        return subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=120)
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"epochs": 3}))
+    (run_dir / "config.json").chmod(0o000)
+    not_mine = tmp_path / "not-mine"
+    not_mine.mkdir(mode=0o555)
+    try:
+        result = run("--out", str(run_dir), "--resume")
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert f"cannot read {run_dir / 'config.json'}: Permission denied" in line
+
+        result = run("--out", str(not_mine / "run"), *tiny)
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert f"cannot create the run folder {not_mine / 'run'}: Permission denied" in line
+    finally:
+        (run_dir / "config.json").chmod(0o644)
+        not_mine.chmod(0o755)

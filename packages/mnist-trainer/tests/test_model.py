@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from mnist_trainer.augment import random_flip, random_shift
-from mnist_trainer.checkpoint import atomic_save, load_checkpoint
+from mnist_trainer.checkpoint import read_sealed, write_sealed
 from mnist_trainer.errors import CheckpointError
 from mnist_trainer.model import MLP, load_model, save_model
+from mnist_trainer.runfolder import atomic_write
 from mnist_trainer.schedule import learning_rate
 
 
@@ -46,29 +51,32 @@ def test_load_model_explains_a_wrong_file(tmp_path: Path):
     with pytest.raises(CheckpointError, match="cannot be read"):
         load_model(tmp_path / "junk.pt")
     torch.save({"something": 1}, tmp_path / "other.pt")
-    with pytest.raises(CheckpointError, match="not a model saved by mnist-trainer"):
+    with pytest.raises(CheckpointError, match="has no checksum"):
         load_model(tmp_path / "other.pt")
+    write_sealed({"something": 1}, tmp_path / "sealed.pt")
+    with pytest.raises(CheckpointError, match="not a model saved by mnist-trainer"):
+        load_model(tmp_path / "sealed.pt")
 
 
-def test_a_kill_while_writing_leaves_the_previous_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_files_are_written_with_the_usual_permissions(tmp_path: Path):
+    """mkstemp makes 0600 files; a run's model must be readable like any other file."""
+    atomic_write(tmp_path / "a.json", "{}")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_failure_while_writing_leaves_the_previous_file(tmp_path: Path):
     path = tmp_path / "checkpoint.pt"
-    atomic_save({"epoch": 1, "weights": torch.ones(3)}, path)
+    write_sealed({"epoch": 1, "weights": torch.ones(3)}, path)
 
-    real_save = torch.save
-
-    def dies_halfway(obj, f, *args, **kwargs):
-        real_save({"epoch": 2, "weights": torch.zeros(100_000)}, f)
-        f.seek(f.tell() // 2)
-        f.truncate()
+    def dies_halfway(f):
+        f.write(b"half of a new checkpoint")
         raise KeyboardInterrupt  # the process is stopped mid-write
 
-    monkeypatch.setattr(torch, "save", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
-        atomic_save({"epoch": 2}, path)
-    monkeypatch.setattr(torch, "save", real_save)
-    assert load_checkpoint(path)["epoch"] == 1
+        atomic_write(path, dies_halfway)
+    assert read_sealed(path, "checkpoint")["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 
@@ -108,28 +116,27 @@ def test_schedule_warms_up_peaks_and_anneals():
     assert cosine[0] == 1.0 and cosine[50] == pytest.approx(0.5, abs=0.02) and cosine[-1] < 1e-3
 
 
-def test_sigkill_during_checkpoint_writes_never_corrupts_it(tmp_path: Path):
-    """A real kill -9 of a process that rewrites a large checkpoint over and over."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def test_sigkill_during_a_write_never_corrupts_the_file(tmp_path: Path):
+    """A real kill -9 of a process stopped in the middle of replacing a sealed file."""
     path = tmp_path / "checkpoint.pt"
+    write_sealed({"epoch": 1, "weights": torch.arange(1000.0)}, path)
     writer = (
-        "import sys, torch\n"
-        "from mnist_trainer.checkpoint import atomic_save\n"
-        "payload = torch.randn(4_000_000)\n"
-        "for epoch in range(1, 10**6):\n"
-        "    atomic_save({'epoch': epoch, 'weights': payload * epoch}, sys.argv[1])\n"
-        "    print(epoch, flush=True)\n"
+        "import sys\n"
+        "from mnist_trainer.runfolder import atomic_write\n"
+        "def half(f):\n"
+        "    f.write(b'x' * 100_000)\n"
+        "    f.flush()\n"
+        "    print('half', flush=True)\n"
+        "    sys.stdin.read()  # wait here until killed\n"
+        "atomic_write(sys.argv[1], half)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", writer, str(path)], stdout=subprocess.PIPE)
-    assert process.stdout is not None
-    process.stdout.readline()  # the first checkpoint is complete
-    time.sleep(0.7)  # somewhere in the middle of a later write
+    process = subprocess.Popen(
+        [sys.executable, "-c", writer, str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stdout.readline() == "half\n"
+    assert len(list(tmp_path.glob(".checkpoint.pt.*.tmp"))) == 1  # the half-written file
     process.send_signal(signal.SIGKILL)
     process.wait()
-    blob = load_checkpoint(path)
-    assert blob["epoch"] >= 1
-    assert blob["weights"].shape == (4_000_000,)
+    blob = read_sealed(path, "checkpoint")
+    assert blob["epoch"] == 1 and torch.equal(blob["weights"], torch.arange(1000.0))

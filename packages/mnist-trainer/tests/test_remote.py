@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,9 @@ import torch
 from torch import nn
 
 from mnist_trainer import preset
-from mnist_trainer.errors import ServiceUnavailableError
-from mnist_trainer.remote import MatmulService, RemoteLinear, use_service
+from mnist_trainer.cli import main
+from mnist_trainer.errors import ConfigError, ServiceUnavailableError, TrainerError
+from mnist_trainer.remote import Credentials, MatmulService, RemoteLinear, use_service
 from mnist_trainer.train import fit
 
 service_module = pytest.importorskip("cuda_kernels.service", reason="cuda-kernels service absent")
@@ -154,3 +156,122 @@ def test_embedded_service_trains(dataset, tmp_path: Path):
     metrics = fit(config, tmp_path / "run", dataset=dataset, progress=False, log=lines.append)
     assert metrics["test_accuracy"] > 0.3
     assert any("embedded" in line for line in lines)
+
+
+# --- authentication and TLS against a real server --------------------------------------------
+
+TOKEN = "trainer-test-token"
+
+
+def self_signed_certificate() -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) for the name `localhost` only, valid for a day."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@pytest.fixture(scope="module")
+def secure_server(tmp_path_factory):
+    """A real server that wants a bearer token, over TLS; yields (server, token file, CA)."""
+    pytest.importorskip("cryptography", reason="cryptography makes the test certificate")
+    cert, key = self_signed_certificate()
+    folder = tmp_path_factory.mktemp("secrets")
+    (folder / "token").write_text(TOKEN + "\n")
+    (folder / "ca.pem").write_bytes(cert)
+    config = service_module.ServerConfig(
+        host="127.0.0.1", port=0, backend="numpy", auth_token=TOKEN, tls_cert=cert, tls_key=key
+    )
+    with service_module.KernelServer(config) as running:
+        yield running, folder / "token", folder / "ca.pem"
+
+
+def test_training_through_a_service_with_token_and_tls(secure_server, data_dir, tmp_path, capsys):
+    server, token_file, ca = secure_server
+    base = ["--data-dir", str(data_dir), "--hidden", "32", "--epochs", "1", "--train-subset",
+            "1000", "--val-size", "500", "--batch-size", "100", "--no-progress",
+            "--matmul-service-token-file", str(token_file),
+            "--matmul-service-tls-ca", str(ca)]  # fmt: skip
+    # by the certificate's own name ...
+    by_name = ["--out", str(tmp_path / "a"), "--matmul-service", f"localhost:{server.port}"]
+    assert main([*base, *by_name]) == 0
+    assert "(TLS, numpy on" in capsys.readouterr().out
+    # ... and by address, checking the certificate for the name given
+    by_address = ["--out", str(tmp_path / "b"), "--matmul-service", f"127.0.0.1:{server.port}",
+                  "--matmul-service-tls-server-name", "localhost"]  # fmt: skip
+    assert main([*base, *by_address]) == 0
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.3
+
+
+def test_a_wrong_token_or_missing_tls_is_one_clear_error(secure_server, tmp_path: Path):
+    server, _, ca = secure_server
+    target = f"localhost:{server.port}"
+    with pytest.raises(TrainerError, match=r"UNAUTHENTICATED.*check --matmul-service-token-file"):
+        MatmulService.connect(target, 5, 0, Credentials(token="wrong", tls_ca=ca.read_bytes()))
+    with pytest.raises(ServiceUnavailableError, match="unreachable"):
+        MatmulService.connect(target, 2, 0, Credentials(token=TOKEN))  # plaintext to TLS
+    empty = tmp_path / "empty-token"
+    empty.write_text("\n")
+    config = preset("fast", matmul_service=target, matmul_service_token_file=str(empty))
+    with pytest.raises(ConfigError, match="is empty"):
+        Credentials.from_config(config)
+
+
+# --- resume may switch between remote and local ----------------------------------------------
+
+
+def _stop_after_epoch(n: int):
+    def stop(row):
+        if row["epoch"] == n:
+            raise KeyboardInterrupt
+
+    return stop
+
+
+def test_a_remote_run_resumes_locally_and_a_local_one_remotely(
+    server, dataset, data_dir, tmp_path: Path
+):
+    small = {"hidden_sizes": (32,), "epochs": 2, "train_subset": 1000, "val_size": 500,
+             "batch_size": 100, "threads": 1}  # fmt: skip
+    quiet = {"dataset": dataset, "progress": False, "log": lambda s: None}
+    remote = tmp_path / "remote-then-local"
+    with pytest.raises(KeyboardInterrupt):
+        fit(preset("fast", **small, matmul_service=server.address), remote,
+            on_epoch_end=_stop_after_epoch(1), **quiet)  # fmt: skip
+    server_gone = ["--data-dir", str(data_dir), "--out", str(remote), "--resume", "--no-progress"]
+    assert main([*server_gone, "--no-matmul-service"]) == 0
+    assert json.loads((remote / "config.json").read_text())["matmul_service"] is None
+    assert json.loads((remote / "metrics.json").read_text())["epochs"] == 2
+
+    local = tmp_path / "local-then-remote"
+    with pytest.raises(KeyboardInterrupt):
+        fit(preset("fast", **small), local, on_epoch_end=_stop_after_epoch(1), **quiet)
+    lines: list[str] = []
+    metrics = fit(preset("fast", **small, matmul_service=server.address), local, resume=True,
+                  **{**quiet, "log": lines.append})  # fmt: skip
+    assert metrics["epochs"] == 2 and any("matmul service" in line for line in lines)

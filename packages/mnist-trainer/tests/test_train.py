@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -125,7 +124,7 @@ def test_bad_options_are_refused_with_a_hint():
         preset("fast", matmul_service="127.0.0.1:1", device="cuda")
 
 
-def test_data_parallel_with_two_cpu_processes(data_dir: Path, tmp_path: Path):
+def test_data_parallel_with_two_cpu_processes(data_dir: Path, tmp_path: Path, cli_env):
     """Two workers started as torchrun starts them (RANK, WORLD_SIZE, ... in the environment).
 
     We launch them ourselves, meeting through a file, because torchrun's TCP store listens
@@ -140,7 +139,7 @@ def test_data_parallel_with_two_cpu_processes(data_dir: Path, tmp_path: Path):
     workers = []
     for rank in range(2):
         env = {
-            **os.environ,
+            **cli_env,
             "RANK": str(rank),
             "LOCAL_RANK": str(rank),
             "WORLD_SIZE": "2",

@@ -1,13 +1,23 @@
 """`mnist_trainer`: a Fashion-MNIST MLP trainer (PyTorch) with a remote matmul mode.
 
+`preset(name, **overrides)` makes a training config, `fit(config, out_dir)` trains it and
+writes a run folder, `load_data()` finds (or downloads) and verifies Fashion-MNIST, and
 `load_model(path)` gives back a trained model that needs nothing else to evaluate:
 float images in [0, 1] shaped (N, 28, 28) or (N, 784) in, (N, 10) logits out.
 """
 
-from ._version import read_version
+from importlib.metadata import version
 
-__version__ = read_version()
-__all__ = ["TrainConfig", "__version__", "fit", "load_model", "preset"]
+__version__ = version("mnist-trainer")
+__all__ = [
+    "CLASS_NAMES",
+    "TrainConfig",
+    "__version__",
+    "fit",
+    "load_data",
+    "load_model",
+    "preset",
+]
 
 
 def __getattr__(name: str):
@@ -20,6 +30,10 @@ def __getattr__(name: str):
         from .train import fit
 
         return fit
+    if name in ("CLASS_NAMES", "load_data"):
+        from . import data
+
+        return data.CLASS_NAMES if name == "CLASS_NAMES" else data.load
     if name in ("TrainConfig", "preset"):
         from . import config
 

@@ -1,8 +1,8 @@
-"""`mnist-train`: the command line over `train.fit`.
+"""`mnist-train`: train (the bare command), `evaluate` a saved model, `predict` images.
 
 Errors a user can fix come out as one line on stderr and a non-zero exit code, never a
-traceback: 2 for bad flags, 1 for everything else (data, service, checkpoint), 130 when
-interrupted.
+traceback (`--debug` shows it): 2 for bad flags, 1 for everything else (data, service,
+checkpoint, run folder), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -10,16 +10,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .config import ACTIVATIONS, DEVICES, OPTIMIZERS, PRESETS, SCHEDULES, TrainConfig, preset
+from .config import (
+    ACTIVATIONS,
+    DEVICES,
+    OPTIMIZERS,
+    PRESETS,
+    SCHEDULES,
+    TrainConfig,
+    parse_hidden_sizes,
+    preset,
+)
 from .errors import ConfigError, TrainerError
 
 PROG = "mnist-train"
+COMMANDS = ("train", "evaluate", "predict")
+# Flags that say how to run this command, not what to train: never part of config.json.
+RUN_OPTIONS = {"preset", "data_dir", "no_download", "out", "resume", "no_progress",
+               "tensorboard", "debug"}  # fmt: skip
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -31,114 +47,148 @@ class OneLineParser(argparse.ArgumentParser):
 
 def _hidden_sizes(text: str) -> tuple[int, ...]:
     try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of layer widths, e.g. 1024,1024"
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"layer widths must be positive integers, got {text!r}")
-    return sizes
+        return parse_hidden_sizes(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def invocation() -> str:
+    """How this program was started, as a user would type it again."""
+    program = "python -m mnist_trainer" if sys.argv[0].endswith("__main__.py") else PROG
+    return f"uv run --package mnist-trainer {program}" if os.environ.get("UV") else program
+
+
+# --- train ---------------------------------------------------------------------------------
+
+TRAIN_HELP = f"""Train an MLP on Fashion-MNIST and write a run folder (see the package README).
+Other commands: `{PROG} evaluate RUN_DIR_OR_MODEL` scores a saved model on the test set,
+`{PROG} predict MODEL IMAGE...` classifies images. The defaults shown are the `fast`
+preset's; `--preset best` trains 3x1024 hidden layers for 160 epochs with shifts of 1 pixel."""
+
+
+def _default(name: str) -> str:
+    value = getattr(TrainConfig(), name)
+    if value is None or name == "preset":
+        return ""
+    if isinstance(value, tuple):
+        value = ",".join(map(str, value))
+    return f" (default: {value})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     # Defaults are SUPPRESS so that we know which flags were given: the preset (or, with
-    # --resume, the run's config.json) supplies the rest.
-    parser = OneLineParser(
-        prog=PROG,
-        description="Train an MLP on Fashion-MNIST; see the package README for the run folder.",
-        argument_default=argparse.SUPPRESS,
-    )
-    add = parser.add_argument
+    # --resume, the run's config.json) supplies the rest. The help shows the fast defaults.
+    parser = OneLineParser(prog=PROG, description=TRAIN_HELP, argument_default=argparse.SUPPRESS)
+
+    def add(*flags: str, dest: str | None = None, help: str = "", **kwargs: Any) -> None:
+        name = dest or flags[0].lstrip("-").replace("-", "_")
+        if name in TrainConfig.__dataclass_fields__ and kwargs.get("action") is None:
+            help += _default(name)
+        parser.add_argument(*flags, **({"dest": dest} if dest else {}), help=help, **kwargs)
+
     add("--preset", choices=tuple(PRESETS), help="recipe to start from (default: fast)")
-    add("--data-dir", help="folder with the four official IDX files (.gz or not)")
+    add("--data-dir", help="folder with the four official IDX files (.gz or not); only there")
     add("--no-download", action="store_true", help="fail instead of downloading the data")
     add("--out", help="run folder (default: runs/PRESET-TIMESTAMP)")
     add("--resume", action="store_true", help="continue the run in --out from checkpoint.pt")
     add("--epochs", type=int, help="passes over the training set")
-    add("--batch-size", dest="batch_size", type=int, help="images per optimizer step (global)")
-    add("--hidden", dest="hidden_sizes", type=_hidden_sizes, help="widths, e.g. 1024,1024")
+    add("--batch-size", type=int, help="images per optimizer step (global)")
+    add("--hidden", dest="hidden_sizes", type=_hidden_sizes, help="layer widths")
     add("--activation", choices=ACTIVATIONS)
     add("--dropout", type=float, help="dropout after each hidden layer, in [0, 1)")
-    add("--no-batch-norm", dest="batch_norm", action="store_false")
+    add("--no-batch-norm", dest="batch_norm", action="store_false",
+        help="no BatchNorm after the hidden Linear layers (default: BatchNorm on)")  # fmt: skip
     add("--optimizer", choices=OPTIMIZERS)
     add("--lr", type=float, help="peak learning rate")
-    add("--weight-decay", dest="weight_decay", type=float)
+    add("--weight-decay", type=float, help="on weight matrices only")
     add("--schedule", choices=SCHEDULES, help="learning-rate schedule (per step)")
-    add(
-        "--warmup-fraction",
-        dest="warmup_fraction",
-        type=float,
-        help="onecycle: share of steps warming up",
-    )
-    add("--label-smoothing", dest="label_smoothing", type=float)
+    add("--warmup-fraction", type=float, help="onecycle: share of steps warming up")
+    add("--label-smoothing", type=float)
     add("--shift", dest="shift_pixels", type=int, help="random shift, pixels each way (0: off)")
-    add("--flip", dest="flip", action="store_true", help="random horizontal flips")
+    add("--flip", dest="flip", action="store_true", help="random horizontal flips (default: on)")
     add("--no-flip", dest="flip", action="store_false")
-    add("--val-size", dest="val_size", type=int, help="training images held out for selection")
+    add("--val-size", type=int, help="training images held out for model selection")
     add("--seed", type=int)
     add("--device", choices=DEVICES)
     add("--threads", type=int, help="CPU threads per process (0: cores / local processes)")
-    add("--train-subset", dest="train_subset", type=int, help="train on the first N images only")
-    add("--eval-batch-size", dest="eval_batch_size", type=int)
-    add(
-        "--matmul-service",
-        dest="matmul_service",
-        help="HOST:PORT[,HOST:PORT...] of the cuda-kernels service, or 'embedded'",
-    )
-    add("--service-timeout", dest="service_timeout", type=float, help="seconds per remote call")
-    add("--service-retries", dest="service_retries", type=int, help="retries before giving up")
+    add("--train-subset", type=int, help="train on the first N images only (0: all)")
+    add("--eval-batch-size", type=int)
+    add("--matmul-service", help="HOST:PORT[,HOST:PORT...] of the cuda-kernels service, or "
+        "'embedded' (default: products computed locally)")  # fmt: skip
+    add("--no-matmul-service", dest="matmul_service", action="store_const", const=None,
+        help="compute locally, e.g. to --resume a remote run without its service")  # fmt: skip
+    add("--matmul-service-token-file", help="file holding the service's bearer token")
+    add("--matmul-service-tls-ca", help="PEM file of the CA that signed the service's certificate")
+    add("--matmul-service-tls-server-name", help="name to check in the service's certificate")
+    add("--service-timeout", type=float, help="seconds per remote call")
+    add("--service-retries", type=int, help="retries before giving up")
     add("--no-progress", action="store_true", help="no progress bars (summary lines only)")
-    add("--version", action="version", version=f"%(prog)s {_version()}")
+    add("--tensorboard", action="store_true",
+        help="also log the metrics for TensorBoard into RUN_DIR/tensorboard")  # fmt: skip
+    add("--debug", action="store_true", help="show the traceback of an error")
+    add("--version", action="version", version=f"%(prog)s {version('mnist-trainer')}")
     return parser
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-RUN_OPTIONS = {"preset", "data_dir", "no_download", "out", "resume", "no_progress"}
 
 
 def config_from_args(args: dict[str, Any]) -> TrainConfig:
     """The preset (or the resumed run's config.json) with the given flags on top."""
     overrides = {k: v for k, v in args.items() if k not in RUN_OPTIONS}
-    if args.get("resume"):
-        path = Path(args["out"]) / "config.json"
-        try:
-            saved = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(
-                f"{path} not found: --resume needs the --out of an earlier run"
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-        if "preset" in args and args["preset"] != saved.get("preset"):
-            raise ConfigError("--preset cannot change on --resume; drop it")
-        return TrainConfig.from_dict({**saved, **overrides}).validate()
-    return preset(args.get("preset", "fast"), **overrides)
+    if not args.get("resume"):
+        return preset(args.get("preset", "fast"), **overrides)
+    path = Path(args["out"]) / "config.json"
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found: --resume needs the --out of an earlier run") from None
+    except OSError as exc:
+        raise TrainerError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path}: not a run's config (a JSON object is expected)")
+    if "preset" in args and args["preset"] != saved.get("preset"):
+        raise ConfigError("--preset cannot change on --resume; drop it")
+    return TrainConfig.from_dict({**saved, **overrides}, str(path)).validate()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _interrupted_hint(args: dict[str, Any], out: str, argv: Sequence[str]) -> str:
+    """What to type after Ctrl-C: resume when an epoch finished, else start again."""
+    if (Path(out) / "checkpoint.pt").exists():
+        command = ["--out", out, "--resume"]
+        if "data_dir" in args:
+            command += ["--data-dir", args["data_dir"]]
+        if args.get("no_download"):
+            command.append("--no-download")
+        return f"continue with `{invocation()} {shlex.join(command)}`"
+    again = list(argv) if "out" in args else [*argv, "--out", out]
+    again = [a for a in again if a != "--resume"]
+    return (
+        "no epoch had finished, so there is nothing to resume; start again with "
+        f"`{invocation()} {shlex.join(again)}`"
+    )
+
+
+def train_main(argv: Sequence[str]) -> int:
     args = vars(build_parser().parse_args(argv))
     if args.get("resume") and "out" not in args:
         print(f"{PROG}: error: --resume needs --out RUN_DIR (the run to continue)", file=sys.stderr)
         return 2
-    try:
-        config = config_from_args(args)
-    except ConfigError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    out = args.get("out") or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    # Idle OpenMP threads sleep instead of spinning: on a busy machine (our 2-core CI and
-    # dev boxes are shared) spinning threads starve the working ones and an epoch can take
-    # 10x longer. Must be set before torch loads OpenMP; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from .train import fit  # torch loads here, after the flags are known to be good
+    out = args.get("out")
 
-    try:
+    def train() -> int:
+        nonlocal out
+        config = config_from_args(args)
+        out = out or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if args.get("tensorboard"):
+            from .tensorboard import check_available
+
+            check_available()
+        # Idle OpenMP threads sleep instead of spinning: on a busy machine spinning threads
+        # starve the working ones and an epoch can take 10x longer. Must be set before torch
+        # loads OpenMP; a user's own setting wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        from .train import fit  # torch loads here, after the flags are known to be good
+
         fit(
             config,
             out,
@@ -146,17 +196,119 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir=args.get("data_dir"),
             allow_download=not args.get("no_download"),
             progress=not args.get("no_progress") and sys.stderr.isatty(),
+            tensorboard=bool(args.get("tensorboard")),
+            log=lambda line: print(line, flush=True),
         )
+        return 0
+
+    def on_interrupt() -> str:
+        return _interrupted_hint(args, out, argv) if out else "nothing was written"
+
+    return guarded(train, bool(args.get("debug")), on_interrupt)
+
+
+# --- evaluate and predict -------------------------------------------------------------------
+
+
+def evaluate_main(argv: Sequence[str]) -> int:
+    parser = OneLineParser(
+        prog=f"{PROG} evaluate",
+        description="Score a saved model on the Fashion-MNIST test set: accuracy, per-class "
+        "accuracy and the confusion matrix.",
+    )
+    parser.add_argument("model", help="a run folder, or its model.pt or checkpoint.pt")
+    parser.add_argument("--data-dir", help="folder with the four official IDX files; only there")
+    parser.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    parser.add_argument("--batch-size", type=int, default=2000, help="(default: 2000)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    args = parser.parse_args(argv)
+
+    def evaluate() -> int:
+        import torch
+
+        from . import data
+        from .model import load_model
+        from .scoring import evaluate, format_report
+
+        model = load_model(args.model)
+        test = data.load(args.data_dir, not args.no_download, sys.stderr.isatty(), ("test",))
+        images = torch.from_numpy(test.test_images).float() / 255.0
+        labels = torch.from_numpy(test.test_labels.astype("int64"))
+        result = evaluate(model, images, labels, max(1, args.batch_size))
+        print(f"model {args.model}: {_describe(model.arch)}; test set from {test.source}")
+        print(format_report(result, labels))
+        return 0
+
+    return guarded(evaluate, args.debug)
+
+
+def predict_main(argv: Sequence[str]) -> int:
+    parser = OneLineParser(
+        prog=f"{PROG} predict",
+        description="Classify images with a saved model: 28x28 grayscale PNGs (a light object "
+        "on black, as in Fashion-MNIST; other sizes are refused, colour is converted to gray) "
+        "and IDX files of such images (.gz or not). Prints one line per image.",
+    )
+    parser.add_argument("model", help="a run folder, or its model.pt or checkpoint.pt")
+    parser.add_argument("images", nargs="+", help="PNG or IDX files")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    args = parser.parse_args(argv)
+
+    def predict() -> int:
+        from .model import load_model
+        from .predict import classify, read_images
+
+        model = load_model(args.model)
+        for path in args.images:
+            names, images = read_images(Path(path))
+            for name, (label, probability) in zip(names, classify(model, images), strict=True):
+                print(f"{name}: {label} ({probability:.1%})")
+        return 0
+
+    return guarded(predict, args.debug)
+
+
+def _describe(arch: dict[str, Any]) -> str:
+    widths = "-".join(str(w) for w in [784, *arch["hidden_sizes"], 10])
+    return f"{widths} MLP, {arch['activation']}" + (", BatchNorm" if arch["batch_norm"] else "")
+
+
+# --- one place for errors -------------------------------------------------------------------
+
+
+def guarded(
+    command: Callable[[], int], debug: bool, on_interrupt: Callable[[], str] | None = None
+) -> int:
+    """Run `command`; known failures become one line on stderr and an exit code."""
+
+    def fail(code: int, message: str) -> int:
+        if debug:
+            traceback.print_exc()
+        print(f"{PROG}: {message}", file=sys.stderr)
+        return code
+
+    try:
+        return command()
     except ConfigError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(2, f"error: {exc}")
     except TrainerError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(1, f"error: {exc}")
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; continue with `{PROG} --out {out} --resume`", file=sys.stderr)
-        return 130
+        return fail(130, "interrupted; " + (on_interrupt() if on_interrupt else "stopped"))
     except OSError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        where = f"{exc.filename}: " if exc.filename else ""
+        return fail(1, f"error: {where}{exc.strerror or exc}")
+    except Exception as exc:  # a bug: still one line, with the way to see more
+        hint = "" if debug else "; run again with --debug for the traceback"
+        return fail(1, f"internal error: {type(exc).__name__}: {exc}{hint}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "evaluate":
+        return evaluate_main(argv[1:])
+    if argv and argv[0] == "predict":
+        return predict_main(argv[1:])
+    if argv and argv[0] == "train":
+        argv = argv[1:]
+    return train_main(argv)

@@ -6,7 +6,10 @@ A run folder's `config.json` is this record, so a run can be repeated or resumed
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -15,6 +18,55 @@ ACTIVATIONS = ("relu", "gelu", "silu", "tanh")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("onecycle", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
+EMBEDDED = "embedded"
+# Options that change only how a run computes, not what: a resumed run may change them.
+RUNTIME_OPTIONS = frozenset(
+    {
+        "device",
+        "threads",
+        "eval_batch_size",
+        "matmul_service",
+        "matmul_service_token_file",
+        "matmul_service_tls_ca",
+        "matmul_service_tls_server_name",
+        "service_timeout",
+        "service_retries",
+    }
+)
+
+
+def parse_hidden_sizes(text: str) -> tuple[int, ...]:
+    """ "1024,1024" -> (1024, 1024); ConfigError for anything else."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--hidden {text!r} is not a comma-separated list of layer widths, e.g. 1024,1024"
+        ) from None
+    if min(sizes) < 1:
+        raise ConfigError(f"--hidden layer widths must be positive integers, got {text!r}")
+    return sizes
+
+
+_ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^:\[\]/\s]+):(\d+)$")
+
+
+def check_service_target(target: str) -> None:
+    """Refuse a --matmul-service value that is not 'embedded' or HOST:PORT[,HOST:PORT...]."""
+    if target == EMBEDDED:
+        return
+    if not target.strip():
+        raise ConfigError("--matmul-service is empty: give HOST:PORT or 'embedded'")
+    addresses = re.sub(r"^(ipv4:|ipv6:|dns:(//[^/]*/)?)", "", target)
+    for address in addresses.split(","):
+        match = _ADDRESS.match(address.strip())
+        if match is None:
+            raise ConfigError(
+                f"--matmul-service {target!r}: {address!r} is not HOST:PORT (the port is "
+                "required, e.g. localhost:50051; an IPv6 host goes in brackets, [::1]:50051)"
+            )
+        if not 1 <= int(match.group(2)) <= 65535:
+            raise ConfigError(f"--matmul-service {target!r}: port {match.group(2)} is out of range")
 
 
 @dataclass
@@ -42,6 +94,9 @@ class TrainConfig:
     train_subset: int = 0  # 0: all training images; N: the first N (for quick tests)
     eval_batch_size: int = 2000
     matmul_service: str | None = None
+    matmul_service_token_file: str | None = None
+    matmul_service_tls_ca: str | None = None
+    matmul_service_tls_server_name: str | None = None
     service_timeout: float = 30.0
     service_retries: int = 4
     preset: str = "fast"
@@ -73,8 +128,27 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        if self.matmul_service is not None and not self.matmul_service.strip():
-            raise ConfigError("--matmul-service is empty: give HOST:PORT or 'embedded'")
+        if self.matmul_service is not None:
+            check_service_target(self.matmul_service)
+        credentials = [
+            flag
+            for flag, value in (
+                ("--matmul-service-token-file", self.matmul_service_token_file),
+                ("--matmul-service-tls-ca", self.matmul_service_tls_ca),
+                ("--matmul-service-tls-server-name", self.matmul_service_tls_server_name),
+            )
+            if value is not None
+        ]
+        if credentials and self.matmul_service in (None, EMBEDDED):
+            raise ConfigError(
+                f"{credentials[0]} is for a remote service: give --matmul-service HOST:PORT"
+            )
+        for flag, path in (
+            ("--matmul-service-token-file", self.matmul_service_token_file),
+            ("--matmul-service-tls-ca", self.matmul_service_tls_ca),
+        ):
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"{flag} {path}: no such file")
         if self.matmul_service is not None and self.device == "cuda":
             raise ConfigError(
                 "--matmul-service sends the products to the service, so the model stays on "
@@ -88,17 +162,42 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
+        """The config stored in `data` (a run's config.json), every value type-checked."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
         if unknown:
             raise ConfigError(
-                f"unknown config keys {unknown}; is this config from a newer version?"
+                f"{source}: unknown keys {unknown}; is this config from a newer version?"
             )
-        values = dict(data)
-        if "hidden_sizes" in values:
-            values["hidden_sizes"] = tuple(int(h) for h in values["hidden_sizes"])
+        values = {}
+        for key, value in data.items():
+            check, kind = _FIELD_TYPES[str(names[key].type)]
+            if not check(value):
+                raise ConfigError(f"{source}: {key!r} must be {kind}, got {value!r}")
+            values[key] = tuple(value) if isinstance(value, list) else value
         return cls(**values)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (_is_int, "an integer"),
+    "float": (_is_number, "a number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "str | None": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "tuple[int, ...]": (
+        lambda v: isinstance(v, list | tuple) and len(v) > 0 and all(_is_int(h) for h in v),
+        "a non-empty list of integers",
+    ),
+}
 
 
 # `fast`: a 2x1024 MLP that reaches >= 90.5% test accuracy on a 2-core CPU in a few minutes.

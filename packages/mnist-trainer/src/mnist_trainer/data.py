@@ -14,15 +14,15 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from .errors import CorruptDataError, DataNotFoundError
 from .idx import parse_idx, read_bytes
-from .progress import bar
 
 CLASS_NAMES = (
     "T-shirt/top",
@@ -111,14 +111,11 @@ def cache_dir() -> Path:
 
 
 def candidate_dirs(data_dir: str | os.PathLike[str] | None) -> list[Path]:
-    """The folders searched, in order."""
-    places = []
+    """The folders searched, in order: only `data_dir` when one is given."""
     if data_dir is not None:
-        places.append(Path(data_dir))
-    if os.environ.get(DIR_ENV):
-        places.append(Path(os.environ[DIR_ENV]))
-    places += [cache_dir(), DEBIAN_DIR]
-    return places
+        return [Path(data_dir)]
+    places = [Path(os.environ[DIR_ENV])] if os.environ.get(DIR_ENV) else []
+    return [*places, cache_dir(), DEBIAN_DIR]
 
 
 def _file_in(folder: Path, spec: DataFile) -> Path | None:
@@ -128,48 +125,63 @@ def _file_in(folder: Path, spec: DataFile) -> Path | None:
     return None
 
 
-def find_data_dir(places: Sequence[Path]) -> Path | None:
+def _missing(folder: Path, files: Mapping[str, DataFile]) -> list[str]:
+    return [f"{spec.stem}(.gz)" for spec in files.values() if _file_in(folder, spec) is None]
+
+
+def find_data_dir(
+    places: Sequence[Path], files: Mapping[str, DataFile] | None = None
+) -> Path | None:
     """The first folder that holds all four files (each `.gz` or uncompressed)."""
     for folder in places:
-        if all(_file_in(folder, spec) is not None for spec in FILES.values()):
+        if not _missing(folder, files or FILES):
             return folder
     return None
 
 
 def _load_verified(path: Path, spec: DataFile, verify: bool) -> np.ndarray:
-    content = read_bytes(path)
+    # Read no more than the published size: a bloated file is refused before it fills memory.
+    content = read_bytes(path, max_bytes=spec.content_bytes)
     if verify:
         digest = hashlib.md5(content, usedforsecurity=False).hexdigest()
         if digest != spec.content_md5:
             raise CorruptDataError(
                 f"{path}: content MD5 {digest} is not the published {spec.content_md5} "
                 f"({len(content)} bytes, expected {spec.content_bytes}); the file is corrupt "
-                "or not Fashion-MNIST: delete it and run again to fetch a fresh copy"
+                "or not Fashion-MNIST: replace it with a good copy"
             )
     return parse_idx(content, str(path))
 
 
-def load_from(folder: Path, verify: bool = True) -> FashionMNIST:
-    """Load and check the four files in `folder`."""
-    arrays = {}
-    for key, spec in FILES.items():
-        path = _file_in(folder, spec)
-        if path is None:
-            raise DataNotFoundError(f"{folder}: {spec.stem}(.gz) is missing")
-        arrays[key] = _load_verified(path, spec, verify)
-    for split in ("train", "test"):
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1:
-            raise CorruptDataError(
-                f"{folder}: {split} images have shape {images.shape} and labels "
-                f"{labels.shape}; expected (N, 28, 28) and (N,)"
-            )
-        if len(images) != len(labels):
-            raise CorruptDataError(
-                f"{folder}: {len(images)} {split} images but {len(labels)} labels"
-            )
-        if labels.size and labels.max() > 9:
-            raise CorruptDataError(f"{folder}: {split} labels go up to {labels.max()}, not 9")
+def _check_split(folder: Path, split: str, images: np.ndarray, labels: np.ndarray) -> None:
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1:
+        raise CorruptDataError(
+            f"{folder}: {split} images have shape {images.shape} and labels "
+            f"{labels.shape}; expected (N, 28, 28) and (N,)"
+        )
+    if len(images) != len(labels):
+        raise CorruptDataError(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
+    if labels.size and labels.max() > 9:
+        raise CorruptDataError(f"{folder}: {split} labels go up to {labels.max()}, not 9")
+
+
+def load_from(
+    folder: Path,
+    verify: bool = True,
+    files: Mapping[str, DataFile] | None = None,
+    splits: Sequence[str] = ("train", "test"),
+) -> FashionMNIST:
+    """Load and check the files of `splits` in `folder` (the others stay empty)."""
+    files = files or FILES
+    arrays = {key: np.zeros((0, 28, 28) if "images" in key else 0, np.uint8) for key in files}
+    for split in splits:
+        for kind in ("images", "labels"):
+            spec = files[f"{split}_{kind}"]
+            path = _file_in(folder, spec)
+            if path is None:
+                raise DataNotFoundError(f"{folder}: {spec.stem}(.gz) is missing")
+            arrays[f"{split}_{kind}"] = _load_verified(path, spec, verify)
+        _check_split(folder, split, arrays[f"{split}_images"], arrays[f"{split}_labels"])
     return FashionMNIST(**arrays, source=folder)
 
 
@@ -182,9 +194,9 @@ def _download_one(url: str, destination: Path, spec: DataFile, progress: bool) -
         with (
             os.fdopen(fd, "wb") as out,
             urllib.request.urlopen(url, timeout=30) as response,
-            bar(
+            tqdm(
                 total=int(response.headers.get("Content-Length") or 0) or None,
-                enabled=progress,
+                disable=not progress,
                 unit="B",
                 unit_scale=True,
                 desc=destination.name,
@@ -205,26 +217,35 @@ def _download_one(url: str, destination: Path, spec: DataFile, progress: bool) -
             os.unlink(tmp_name)
 
 
-def download(target: Path, mirror: str | None = None, progress: bool = True) -> Path:
-    """Download the four official files into `target`, verifying each MD5."""
+def download(
+    target: Path,
+    mirror: str | None = None,
+    progress: bool = True,
+    files: Mapping[str, DataFile] | None = None,
+) -> Path:
+    """Download the four files into `target`, verifying each against `files`' MD5s."""
     base = mirror or os.environ.get(MIRROR_ENV) or OFFICIAL_MIRROR
     if not base.endswith("/"):
         base += "/"
-    for spec in FILES.values():
+    for spec in (files or FILES).values():
         destination = target / (spec.stem + ".gz")
         if not destination.is_file():
             _download_one(base + spec.stem + ".gz", destination, spec, progress)
     return target
 
 
-def _not_found_message(places: Sequence[Path], reason: str) -> str:
+def _not_found_message(places: Sequence[Path], reason: str | None) -> str:
     searched = ", ".join(str(p) for p in places)
+    local_fixes = (
+        "pass --data-dir or set FASHION_MNIST_DIR to a folder holding the four official "
+        "*-ubyte(.gz) files, or `apt-get install dataset-fashion-mnist`"
+    )
+    if reason is None:  # downloads are off: the fixes are local ones only
+        return f"Fashion-MNIST not found (searched {searched}); {local_fixes}"
     return (
         f"Fashion-MNIST not found (searched {searched}) and the download failed ({reason}). "
-        "Fix it one of three ways: pass --data-dir or set FASHION_MNIST_DIR to a folder "
-        "holding the four official *-ubyte(.gz) files; or `apt-get install "
-        "dataset-fashion-mnist`; or connect to the internet and run again to download into "
-        f"{cache_dir()}"
+        f"Fix it one of three ways: {local_fixes}; or connect to the internet and run "
+        f"again to download into {cache_dir()}"
     )
 
 
@@ -232,16 +253,33 @@ def locate(
     data_dir: str | os.PathLike[str] | None = None,
     allow_download: bool = True,
     progress: bool = True,
+    files: Mapping[str, DataFile] | None = None,
 ) -> Path:
-    """Return the folder to read from, downloading into the cache folder if needed."""
-    places = candidate_dirs(data_dir)
-    found = find_data_dir(places)
+    """Return the folder to read from, downloading into the cache folder if needed.
+
+    An explicit `data_dir` is the only place looked at: a folder without the four files
+    is an error naming what is missing, never a silent fall-back to another copy.
+    """
+    files = files or FILES
+    if data_dir is not None:
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise DataNotFoundError(f"--data-dir {folder} is not a folder")
+        missing = _missing(folder, files)
+        if missing:
+            raise DataNotFoundError(
+                f"--data-dir {folder} lacks {', '.join(missing)}: it must hold the four "
+                "official Fashion-MNIST files, .gz or not"
+            )
+        return folder
+    places = candidate_dirs(None)
+    found = find_data_dir(places, files)
     if found is not None:
         return found
     if not allow_download:
-        raise DataNotFoundError(_not_found_message(places, "downloads are turned off"))
+        raise DataNotFoundError(_not_found_message(places, None))
     try:
-        return download(cache_dir(), progress=progress)
+        return download(cache_dir(), progress=progress, files=files)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DataNotFoundError(_not_found_message(places, str(reason))) from exc
@@ -251,9 +289,10 @@ def load(
     data_dir: str | os.PathLike[str] | None = None,
     allow_download: bool = True,
     progress: bool = True,
+    splits: Sequence[str] = ("train", "test"),
 ) -> FashionMNIST:
     """Find (or download) and load Fashion-MNIST, verified against the published digests."""
-    return load_from(locate(data_dir, allow_download, progress))
+    return load_from(locate(data_dir, allow_download, progress), splits=splits)
 
 
 def split_train_val(

@@ -30,3 +30,7 @@ class CheckpointError(TrainerError):
 
 class ServiceUnavailableError(TrainerError, ConnectionError):
     """The remote matmul service did not answer, even after retries."""
+
+
+class RunFolderError(TrainerError):
+    """The run folder cannot be used: another trainer holds it, or a file cannot be written."""

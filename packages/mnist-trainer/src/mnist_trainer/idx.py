@@ -9,6 +9,7 @@ fails loudly instead of yielding a silently wrong array.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -17,19 +18,45 @@ import numpy as np
 from .errors import CorruptDataError
 
 UNSIGNED_BYTE = 0x08
+# The most any IDX file is read into memory for, whatever its header says (1 GiB).
+MAX_IDX_BYTES = 1 << 30
 
 
-def read_bytes(path: Path) -> bytes:
-    """Return the file's content, decompressed when its name ends in `.gz`."""
+def read_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
+    """The file's IDX content (decompressed when its name ends in `.gz`), read with a bound.
+
+    The header announces how many bytes follow; we read that many and no more. A header
+    that announces more than `max_bytes`, or data running past what the header announced
+    (a decompression bomb, two files glued together), is refused after reading at most
+    the announced size, never by inflating the whole file.
+    """
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
+            header = f.read(4)
+            if len(header) < 4 or header[:3] != bytes([0, 0, UNSIGNED_BYTE]):
+                return header  # parse_idx names what is wrong with it
+            header += f.read(4 * header[3])
+            if len(header) < 4 + 4 * header[3]:
+                return header
+            shape = tuple(
+                int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(header[3])
+            )
+            declared = math.prod(shape)
+            if len(header) + declared > max_bytes:
+                raise CorruptDataError(
+                    f"{path}: header declares shape {shape} ({declared} bytes), more than the "
+                    f"{max_bytes} bytes this file may hold; refusing to read it"
+                )
+            content = header + f.read(declared)
+            if len(content) == len(header) + declared and f.read(1):
+                raise CorruptDataError(
+                    f"{path}: holds more data than its header declares (shape {shape}, "
+                    f"{declared} bytes); the file is corrupt or not this IDX file, refusing it"
+                )
+            return content
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise CorruptDataError(
-            f"{path}: not a complete gzip file ({exc}); delete it and run again to fetch "
-            "a fresh copy"
+            f"{path}: not a complete gzip file ({exc}); replace it with a good copy"
         ) from exc
 
 
@@ -61,6 +88,6 @@ def parse_idx(content: bytes, source: str = "<bytes>") -> np.ndarray:
     return np.frombuffer(content, dtype=np.uint8, offset=header_end).reshape(shape).copy()
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (`.gz` or uncompressed) into a uint8 array."""
-    return parse_idx(read_bytes(path), str(path))
+def read_idx(path: Path, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
+    """Read an IDX file (`.gz` or uncompressed) into a uint8 array, at most `max_bytes`."""
+    return parse_idx(read_bytes(path, max_bytes), str(path))

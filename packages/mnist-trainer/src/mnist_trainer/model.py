@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .checkpoint import is_intact, read_sealed, write_sealed
 from .data import PIXEL_MEAN, PIXEL_STD
 from .errors import CheckpointError
 
@@ -71,29 +73,48 @@ class MLP(nn.Sequential):
         }
 
 
+def model_record(model: MLP) -> dict[str, Any]:
+    """The one saved-model format: architecture and a CPU copy of the weights."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {"format": MODEL_FORMAT, "arch": dict(model.arch), "state_dict": state}
+
+
+def model_from_record(record: Any, source: str) -> MLP:
+    """Rebuild the model of `model_record`; `source` names the file in errors."""
+    if not isinstance(record, dict) or record.get("format") != MODEL_FORMAT:
+        raise CheckpointError(f"{source}: not a model saved by mnist-trainer ({MODEL_FORMAT})")
+    try:
+        model = MLP(**record["arch"])
+        model.load_state_dict(record["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"{source}: the saved model does not fit together ({message})"
+        ) from None
+    return model.eval()
+
+
 def save_model(model: MLP, path: str | os.PathLike[str]) -> None:
-    """Write the architecture and weights (a plain dict, loadable with weights_only)."""
-    from .checkpoint import atomic_save
-
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_save({"format": MODEL_FORMAT, "arch": model.arch, "state_dict": state}, path)
+    """Write the architecture and weights, sealed with their digest (`weights_only` loadable)."""
+    write_sealed(model_record(model), path)
 
 
-def load_model(path: str | os.PathLike[str], map_location: str = "cpu") -> MLP:
+def load_model(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> MLP:
     """Load a saved model in eval mode: (N, 28, 28) or (N, 784) floats in [0, 1] -> logits.
 
-    Accepts a run's `model.pt`, or its `checkpoint.pt` (then the best weights so far).
+    Accepts a run folder, its `model.pt`, or its `checkpoint.pt` (then the best weights so
+    far). The file's checksum is verified first: a damaged file is refused, never loaded.
     """
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"{path}: no such file; pass a run folder's model.pt") from exc
-    except Exception as exc:
-        raise CheckpointError(f"{path}: cannot be read as a saved model ({exc})") from exc
-    if isinstance(blob, dict) and "best_model" in blob:  # a training checkpoint
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    checkpoint = path.with_name("checkpoint.pt")
+    hint = (
+        f"{checkpoint} holds the same best weights and loads too"
+        if path.name == "model.pt" and checkpoint.exists() and is_intact(checkpoint)
+        else "pass a run folder, its model.pt or its checkpoint.pt"
+    )
+    blob = read_sealed(path, "saved model", hint)
+    if "best_model" in blob:  # a training checkpoint
         blob = blob["best_model"]
-    if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
-        raise CheckpointError(f"{path}: not a model saved by mnist-trainer ({MODEL_FORMAT})")
-    model = MLP(**blob["arch"])
-    model.load_state_dict(blob["state_dict"])
-    return model.eval()
+    return model_from_record(blob, str(path)).to(map_location)

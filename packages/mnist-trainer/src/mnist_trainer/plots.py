@@ -1,7 +1,12 @@
-"""The run's PNG plots: loss and accuracy per epoch (train and val), and the test confusion."""
+"""The run's PNG plots: loss and accuracy per epoch (train and val), and the test confusion.
+
+Figures are rendered to memory and written with `atomic_write`, like every file of a run.
+"""
 
 from __future__ import annotations
 
+import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -9,49 +14,86 @@ from typing import Any
 import numpy as np
 import torch
 
+from .config import TrainConfig
 from .data import CLASS_NAMES
+from .runfolder import atomic_write
+from .scoring import confusion_matrix
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float], dpi: int) -> Any:
+    # A bare Figure, not pyplot: no display needed, and the caller's pyplot backend (in a
+    # notebook, say) is left as it was.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize, dpi=dpi)
 
 
-def _curve(path: Path, history: Sequence[dict[str, Any]], metric: str, ylabel: str) -> None:
-    plt = _pyplot()
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def smoothing_floor(label_smoothing: float, classes: int = 10) -> float:
+    """The lowest training loss label smoothing allows: the entropy of the smoothed target."""
+    if label_smoothing <= 0:
+        return 0.0
+    true, other = 1 - label_smoothing + label_smoothing / classes, label_smoothing / classes
+    return -(true * math.log(true) + (classes - 1) * other * math.log(other))
+
+
+def loss_note(config: TrainConfig) -> str:
+    """Why train loss sits above validation loss, in this run's numbers."""
+    regularisers = [f"dropout {config.dropout:g}"] if config.dropout else []
+    if config.flip or config.shift_pixels:
+        regularisers.append("augmented images")
+    under = f", under {' and '.join(regularisers)}" if regularisers else ""
+    if config.label_smoothing > 0:
+        floor = smoothing_floor(config.label_smoothing)
+        return (
+            f"Train loss is the training objective: label smoothing {config.label_smoothing:g} "
+            f"(it cannot go below {floor:.2f}){under}.\nValidation loss is plain "
+            "cross-entropy in eval mode, so the two are not comparable level for level."
+        )
+    return f"Train loss is measured during training{under}; validation loss in eval mode."
+
+
+def curve_png(
+    history: Sequence[dict[str, Any]],
+    metric: str,
+    note: str | None = None,
+    floor: float | None = None,
+    dpi: int = 120,
+) -> bytes:
+    """Train and validation `metric` ("loss" or "accuracy") per epoch, as PNG bytes."""
     epochs = [row["epoch"] for row in history]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    ax.plot(epochs, [row[f"train_{metric}"] for row in history], "o-", label="train")
-    val = [
-        (row["epoch"], row[f"val_{metric}"]) for row in history if row[f"val_{metric}"] is not None
-    ]
+    fig = _figure((6, 4.4 if note else 4), dpi)
+    ax = fig.subplots()
+    ax.plot(epochs, [row[f"train_{metric}"] for row in history], "o-", ms=3, label="train")
+    val = [(r["epoch"], r[f"val_{metric}"]) for r in history if r[f"val_{metric}"] is not None]
     if val:
-        ax.plot(*zip(*val, strict=True), "s-", label="validation")
+        ax.plot(*zip(*val, strict=True), "s-", ms=3, label="validation")
+    if floor:
+        ax.axhline(floor, ls=":", color="gray", label=f"lowest possible train loss ({floor:.2f})")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"Fashion-MNIST MLP: {ylabel} per epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"Fashion-MNIST MLP: {metric} per epoch")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=7, va="bottom", ha="left", wrap=True)
+        fig.tight_layout(rect=(0, 0.09, 1, 1))
+    else:
+        fig.tight_layout()
+    return _png(fig)
 
 
-def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor) -> np.ndarray:
-    """counts[true, predicted] over the 10 classes."""
-    flat = labels.to(torch.int64) * 10 + predictions.to(torch.int64)
-    return torch.bincount(flat, minlength=100).reshape(10, 10).numpy()
-
-
-def _confusion(path: Path, labels: torch.Tensor, predictions: torch.Tensor) -> None:
-    plt = _pyplot()
+def confusion_png(labels: torch.Tensor, predictions: torch.Tensor, dpi: int = 120) -> bytes:
+    """The test-set confusion matrix with class names and counts, as PNG bytes."""
     counts = confusion_matrix(labels, predictions)
     accuracy = np.trace(counts) / max(1, counts.sum())
-    fig, ax = plt.subplots(figsize=(7.5, 6.5), dpi=120)
+    fig = _figure((7.5, 6.5), dpi)
+    ax = fig.subplots()
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_xticks(range(10), CLASS_NAMES, rotation=45, ha="right")
@@ -65,8 +107,7 @@ def _confusion(path: Path, labels: torch.Tensor, predictions: torch.Tensor) -> N
             color = "white" if counts[i, j] > threshold else "black"
             ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7, color=color)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return _png(fig)
 
 
 def write_plots(
@@ -74,8 +115,11 @@ def write_plots(
     history: Sequence[dict[str, Any]],
     test_labels: torch.Tensor,
     test_predictions: torch.Tensor,
+    config: TrainConfig | None = None,
 ) -> None:
-    """Write loss.png, accuracy.png and confusion.png into `folder`."""
-    _curve(folder / "loss.png", history, "loss", "loss")
-    _curve(folder / "accuracy.png", history, "accuracy", "accuracy")
-    _confusion(folder / "confusion.png", test_labels, test_predictions)
+    """Write loss.png (annotated when `config` is given), accuracy.png and confusion.png."""
+    note = loss_note(config) if config is not None else None
+    floor = smoothing_floor(config.label_smoothing) if config is not None else None
+    atomic_write(folder / "loss.png", curve_png(history, "loss", note, floor))
+    atomic_write(folder / "accuracy.png", curve_png(history, "accuracy"))
+    atomic_write(folder / "confusion.png", confusion_png(test_labels, test_predictions))

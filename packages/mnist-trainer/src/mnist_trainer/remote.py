@@ -10,18 +10,66 @@ unchanged (a saved model loads as plain Linear layers).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import EMBEDDED, TrainConfig
 from .errors import ConfigError, ServiceUnavailableError, TrainerError
 
-EMBEDDED = "embedded"
 # Status codes that mean "the service is not there (now)": worth a clear retry-later error.
 _UNREACHABLE = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"}
+
+
+SERVER_MISSING = (
+    "--matmul-service embedded runs the cuda-kernels server in this process, and its server "
+    "parts are not installed: in the workspace run `uv sync --package mnist-trainer --extra "
+    "embedded`, or give HOST:PORT of a running `cuda-kernels serve`"
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate to a service: a bearer token and/or TLS with a trusted CA."""
+
+    token: str | None = None
+    tls_ca: bytes | None = None
+    tls_server_name: str | None = None
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> Credentials:
+        """Read the token and CA files named in `config`; ConfigError saying which is bad."""
+        token = tls_ca = None
+        if config.matmul_service_token_file:
+            path = Path(config.matmul_service_token_file)
+            token = _read(path, "--matmul-service-token-file").decode(errors="replace").strip()
+            if not token:
+                raise ConfigError(f"--matmul-service-token-file {path} is empty")
+        if config.matmul_service_tls_ca:
+            path = Path(config.matmul_service_tls_ca)
+            tls_ca = _read(path, "--matmul-service-tls-ca")
+            if b"-----BEGIN CERTIFICATE-----" not in tls_ca:
+                raise ConfigError(f"--matmul-service-tls-ca {path} holds no PEM certificate")
+        return cls(token, tls_ca, config.matmul_service_tls_server_name)
+
+
+def _read(path: Path, flag: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: {exc.strerror or exc}") from None
+
+
+def _start_embedded_server() -> Any:
+    try:
+        from cuda_kernels.service import KernelServer, ServerConfig
+    except ImportError:
+        raise ConfigError(SERVER_MISSING) from None
+    return KernelServer(ServerConfig(host="127.0.0.1", port=0, backend="auto")).start()
 
 
 class MatmulService:
@@ -37,31 +85,45 @@ class MatmulService:
         timeout: float = 30.0,
         retries: int = 4,
         server: Any = None,
+        credentials: Credentials | None = None,
     ) -> None:
         from cuda_kernels.client import KernelClient
 
+        credentials = credentials or Credentials()
         self.target, self.server = target, server
+        self.secure = credentials.tls_ca is not None
         # The client retries UNAVAILABLE with exponential backoff within `timeout`.
         self.client = KernelClient(
-            target, timeout=timeout, retries=retries, initial_backoff=0.25, max_backoff=4.0
+            target,
+            token=credentials.token,
+            tls_ca=credentials.tls_ca,
+            timeout=timeout,
+            retries=retries,
+            initial_backoff=0.25,
+            max_backoff=4.0,
+            tls_server_name=credentials.tls_server_name,
         )
         self.calls = 0
         self.seconds = 0.0
         self.backend = "?"
 
     @classmethod
-    def connect(cls, target: str, timeout: float = 30.0, retries: int = 4) -> MatmulService:
+    def connect(
+        cls,
+        target: str,
+        timeout: float = 30.0,
+        retries: int = 4,
+        credentials: Credentials | None = None,
+    ) -> MatmulService:
         """Dial `target` ("HOST:PORT[,HOST:PORT...]" or "embedded") and check it answers."""
         server = None
         if target == EMBEDDED:
-            from cuda_kernels.service import KernelServer, ServerConfig
-
-            server = KernelServer(ServerConfig(host="127.0.0.1", port=0, backend="auto")).start()
+            server = _start_embedded_server()
             target = server.address
         elif "," in target and not target.startswith(("ipv4:", "ipv6:", "dns:")):
             target = "ipv4:" + target  # several servers: gRPC's address-list syntax
         try:
-            service = cls(target, timeout, retries, server)
+            service = cls(target, timeout, retries, server, credentials)
         except ValueError as exc:  # the client refuses the address or a setting
             if server is not None:
                 server.stop()
@@ -75,7 +137,7 @@ class MatmulService:
         return service
 
     def describe(self) -> str:
-        where = "embedded, " if self.server is not None else ""
+        where = "embedded, " if self.server is not None else ("TLS, " if self.secure else "")
         return f"{self.target} ({where}{self.backend})"
 
     def _call(self, function: Any, *args: Any) -> Any:
@@ -86,11 +148,22 @@ class MatmulService:
             return function(*args)
         except KernelServiceError as exc:
             if exc.code.name in _UNREACHABLE:
+                tls = (
+                    " and that --matmul-service-tls-ca holds the CA of its certificate"
+                    if self.secure
+                    else ""
+                )
                 raise ServiceUnavailableError(
                     f"matmul service {self.target} unreachable ({exc.code.name}: {exc.details}) "
-                    "after retries with backoff; check that it runs and the address is right"
+                    f"after retries with backoff; check that it runs and the address is "
+                    f"right{tls}"
                 ) from None
-            raise TrainerError(f"matmul service {self.target} refused a call: {exc}") from None
+            fix = (
+                "; check --matmul-service-token-file"
+                if exc.code.name in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+                else ""
+            )
+            raise TrainerError(f"matmul service {self.target} refused a call: {exc}{fix}") from None
         finally:
             self.calls += 1
             self.seconds += time.perf_counter() - started
@@ -160,7 +233,10 @@ def attach_service(model: nn.Module, config: TrainConfig) -> MatmulService:
     """Connect to `config.matmul_service` and route the model's Linear layers through it."""
     assert config.matmul_service is not None
     service = MatmulService.connect(
-        config.matmul_service, config.service_timeout, config.service_retries
+        config.matmul_service,
+        config.service_timeout,
+        config.service_retries,
+        Credentials.from_config(config),
     )
     use_service(model, service)
     return service
