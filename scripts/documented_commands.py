@@ -97,8 +97,7 @@ REGISTRY: dict[str, Entry] = {
         "refreshes committed results on purpose; minutes"
     ),
     'uv run --package cuda-kernels python -c "import cuda_kernels"': RUN,
-                "OUT=/tmp/gpu-out bash packages/cuda-kernels/benchmarks/gpu_check.sh": SKIP("GPU host only"),
-    "uv run --package cuda-kernels pytest packages/cuda-kernels -q": SKIP(
+                    "uv run --package cuda-kernels pytest packages/cuda-kernels -q": SKIP(
         "a package's tests: the whole suite runs them"
     ),
     "uv run ruff check packages/cuda-kernels": RUN,
@@ -118,10 +117,7 @@ REGISTRY: dict[str, Entry] = {
         "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
     ),
     # packages/cuda-kernels (quick start and benchmarks)
-    "PATH=/usr/local/cuda/bin:$PATH uv sync --extra gpu": SKIP(
-        "compiles pycuda against a CUDA toolkit: minutes, and changes the environment"
-    ),
-    "uv run --package cuda-kernels --extra serve cuda-kernels serve --port 0 --backend numpy": SKIP(
+        "uv run --package cuda-kernels --extra serve cuda-kernels serve --port 0 --backend numpy": SKIP(
         "a server that runs until stopped; tests/rpc/test_serve_cli.py starts and stops it"
     ),
     "uv run --package cuda-kernels --extra bench cuda-kernels bench --out runs/bench --sizes 256 512": RUN_AS(
@@ -150,29 +146,61 @@ REGISTRY: dict[str, Entry] = {
     "pip install --index-url https://<team index>/simple/ nn": SKIP(
         "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
     ),
-    # packages/mnist-trainer
-    "PYTHONPATH=$PWD/packages/mnist-trainer/src:$PWD/packages/cuda-kernels/src python3 -m mnist_trainer --preset best --device cuda --data-dir ../shared/datasets/fashion-mnist --out runs/best-gpu": SKIP(
-        "GPU host only; trains for minutes"
+    # the GPU path: prebuilt kernels, pycuda wheels, the device check
+    "uv run --package cuda-kernels cuda-kernels describe": RUN,
+    "uv run python scripts/build_pycuda_wheel.py .whl/gpu --python 3.11": SKIP(
+        "compiles pycuda: about two minutes; scripts/tests/test_build_pycuda_wheel.py tests its parts"
     ),
-    "uv run --package mnist-trainer python packages/mnist-trainer/benchmarks/remote_vs_local.py --data-dir ../shared/datasets/fashion-mnist --epochs 1 --out remote_vs_local.json": SKIP(
+    "uv pip install --no-index --find-links .whl/gpu pycuda": SKIP(
+        "installs into the workspace environment, from a wheel the line above builds"
+    ),
+    "uv run --group kernels-build python scripts/build_kernels.py": SKIP(
+        "downloads the pinned nvcc (about 100 MB); .ci/run runs its --check"
+    ),
+    "uv run --group kernels-build python scripts/build_kernels.py --check": SKIP(
+        ".ci/run runs it as its own step"
+    ),
+    "uv run python scripts/gpu_carry.py": SKIP(
+        "builds pycuda and copies 30 MB of data into ignored folders; minutes"
+    ),
+    "uv run python scripts/gpu_check.py --rehearse --out runs/gpu-rehearsal": SKIP(
+        "a minute or more; scripts/tests/test_gpu_check.py runs the rehearsal"
+    ),
+    # packages/mnist-trainer (everyday commands, remote mode, benchmarks)
+    "uv run --package mnist-trainer mnist-train evaluate runs/fast": SKIP(
+        "needs the trained run of the quick start; tests/test_commands.py evaluates a tiny run"
+    ),
+    "uv run --package mnist-trainer mnist-train predict runs/fast shoe.png": SKIP(
+        "needs the trained run and an image; tests/test_commands.py predicts with a tiny run"
+    ),
+    "uv run --package mnist-trainer torchrun --standalone --nproc-per-node 2 -m mnist_trainer --out runs/ddp --epochs 2": SKIP(
+        "two training processes; tests/test_train.py runs data-parallel training on a subset"
+    ),
+    "uv run --package mnist-trainer --extra embedded mnist-train --matmul-service embedded --epochs 1 --train-subset 5000 --out runs/embedded": SKIP(
+        "tens of seconds; tests/test_remote.py trains through the service"
+    ),
+    "uv run --package mnist-trainer pytest -q": SKIP("a package's tests: the whole suite runs them"),
+    "uv run --package mnist-trainer python packages/mnist-trainer/benchmarks/remote_vs_local.py --epochs 1 --train-subset 2000": SKIP(
         "a benchmark: minutes"
     ),
-    "uv run --package mnist-trainer mnist-train --data-dir ../shared/datasets/fashion-mnist --out runs/fast": SKIP(
-        "trains for minutes"
+    "uv run --package mnist-trainer python packages/mnist-trainer/benchmarks/remote_vs_local.py --epochs 1 --refresh-committed": SKIP(
+        "rewrites the committed results on purpose; minutes"
     ),
-    "uv run --package mnist-trainer torchrun --standalone --nproc-per-node 2 -m mnist_trainer --data-dir ../shared/datasets/fashion-mnist --out runs/ddp": SKIP(
-        "trains for minutes on two processes"
+    "mkdir -p runs/tls": RUN,
+    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout runs/tls/server.key -out runs/tls/server.pem": RUN,
+    '(umask 077 && echo "a-long-random-token" > runs/tls/token.txt)': RUN,
+    "uv run --package cuda-kernels cuda-kernels serve --port 50051 --auth-token-file runs/tls/token.txt --tls-cert runs/tls/server.pem --tls-key runs/tls/server.key &": SKIP(
+        "a server in the background on a fixed port; tests/test_remote.py runs the same with TLS and a token on a free port"
     ),
-    "uv run --package mnist-trainer mnist-train --matmul-service 127.0.0.1:50051 --out runs/remote": SKIP(
+    "uv run --package mnist-trainer mnist-train --matmul-service localhost:50051 --matmul-service-token-file runs/tls/token.txt --matmul-service-tls-ca runs/tls/server.pem --epochs 1 --train-subset 5000 --out runs/tls/run": SKIP(
+        "needs the server above; tests/test_remote.py trains against a TLS server with a token"
+    ),
+    "kill %1": SKIP("stops the background server above"),
+    # packages/mnist-trainer
+                    "uv run --package mnist-trainer mnist-train --matmul-service 127.0.0.1:50051 --out runs/remote": SKIP(
         "needs a running matmul service; trains for minutes"
     ),
-    "uv run --package mnist-trainer mnist-train --matmul-service embedded --out runs/embedded": SKIP(
-        "trains for minutes"
-    ),
-    "uv run --package mnist-trainer pytest packages/mnist-trainer -q": SKIP(
-        "a package's tests: the whole suite runs them"
-    ),
-    "uv run ruff check packages/mnist-trainer": RUN,
+            "uv run ruff check packages/mnist-trainer": RUN,
     # packages/nn
     "uv run --package nn --extra plot python packages/nn/examples/logic_gates.py": RUN,
     "uv run --package nn --extra plot python packages/nn/examples/claims.py": SKIP(
