@@ -66,7 +66,7 @@ def _read(path: Path, flag: str) -> bytes:
 
 def _start_embedded_server() -> Any:
     try:
-        from cuda_kernels.service import KernelServer, ServerConfig
+        from cuda_kernels.rpc.server import KernelServer, ServerConfig
     except ImportError:
         raise ConfigError(SERVER_MISSING) from None
     return KernelServer(ServerConfig(host="127.0.0.1", port=0, backend="auto")).start()
@@ -87,7 +87,7 @@ class MatmulService:
         server: Any = None,
         credentials: Credentials | None = None,
     ) -> None:
-        from cuda_kernels.client import KernelClient
+        from cuda_kernels.rpc.client import KernelClient
 
         credentials = credentials or Credentials()
         self.target, self.server = target, server
@@ -141,7 +141,7 @@ class MatmulService:
         return f"{self.target} ({where}{self.backend})"
 
     def _call(self, function: Any, *args: Any) -> Any:
-        from cuda_kernels.client import KernelServiceError
+        from cuda_kernels.rpc.client import KernelServiceError
 
         started = time.perf_counter()
         try:
