@@ -116,6 +116,10 @@ EXTRA_SMOKE: dict[tuple[str, str], ExtraSmoke] = {
     ("cuda-kernels", "serve"): ExtraSmoke(
         "the gRPC server imports", imports=("cuda_kernels.rpc.server",)
     ),
+    ("mnist-trainer", "embedded"): ExtraSmoke(
+        "the in-process matmul server the trainer starts imports",
+        imports=("cuda_kernels.rpc.server",),
+    ),
     ("mnist-trainer", "tensorboard"): ExtraSmoke(
         "torch's TensorBoard writer imports", imports=("torch.utils.tensorboard",)
     ),

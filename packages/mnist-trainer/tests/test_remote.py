@@ -15,7 +15,9 @@ from mnist_trainer.errors import ConfigError, ServiceUnavailableError, TrainerEr
 from mnist_trainer.remote import Credentials, MatmulService, RemoteLinear, use_service
 from mnist_trainer.train import fit
 
-service_module = pytest.importorskip("cuda_kernels.rpc.server", reason="cuda-kernels service absent")
+service_module = pytest.importorskip(
+    "cuda_kernels.rpc.server", reason="cuda-kernels service absent"
+)
 
 
 @pytest.fixture(scope="module")
