@@ -97,7 +97,6 @@ REGISTRY: dict[str, Entry] = {
         "refreshes committed results on purpose; minutes"
     ),
     'uv run --package cuda-kernels python -c "import cuda_kernels"': RUN,
-                "OUT=/tmp/gpu-out bash packages/cuda-kernels/benchmarks/gpu_check.sh": SKIP("GPU host only"),
     "uv run --package cuda-kernels pytest packages/cuda-kernels -q": SKIP(
         "a package's tests: the whole suite runs them"
     ),
@@ -107,7 +106,7 @@ REGISTRY: dict[str, Entry] = {
     ),
     "uv run --package cuda-kernels python scripts/gen_proto.py": RUN,  # rewrites equal stubs
     "uv run --package cuda-kernels python scripts/gen_proto.py --check": RUN,
-            # packages/autograd (install and refresh)
+    # packages/autograd (install and refresh)
     "uv run --package nn python packages/autograd/benchmarks/bench.py --update-committed": SKIP(
         "rewrites the committed results on purpose; minutes"
     ),
@@ -118,8 +117,25 @@ REGISTRY: dict[str, Entry] = {
         "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
     ),
     # packages/cuda-kernels (quick start and benchmarks)
-    "PATH=/usr/local/cuda/bin:$PATH uv sync --extra gpu": SKIP(
-        "compiles pycuda against a CUDA toolkit: minutes, and changes the environment"
+    "uv run --package cuda-kernels cuda-kernels describe": RUN,
+    "uv run python scripts/build_pycuda_wheel.py .whl/gpu --python 3.11": SKIP(
+        "builds pycuda: minutes per Python version; scripts/tests/test_build_pycuda_wheel.py "
+        "tests the script"
+    ),
+    "uv pip install --no-index --find-links .whl/gpu pycuda": SKIP(
+        "needs the wheel the line above builds, and changes the environment"
+    ),
+    "uv run --group kernels-build python scripts/build_kernels.py": SKIP(
+        "runs nvcc for every architecture: minutes; the --check line below is a CI step"
+    ),
+    "uv run --group kernels-build python scripts/build_kernels.py --check": SKIP(
+        "a step of .ci/run of its own"
+    ),
+    "uv run python scripts/gpu_carry.py": SKIP(
+        "builds the GPU host's wheels (pycuda included): minutes"
+    ),
+    "uv run python scripts/gpu_check.py --rehearse --out runs/gpu-rehearsal": SKIP(
+        "scripts/tests/test_gpu_check.py runs the rehearsal"
     ),
     "uv run --package cuda-kernels --extra serve cuda-kernels serve --port 0 --backend numpy": SKIP(
         "a server that runs until stopped; tests/rpc/test_serve_cli.py starts and stops it"
@@ -179,6 +195,19 @@ REGISTRY: dict[str, Entry] = {
         "seconds of training; logic_gates.py checks the same default figs/ output"
     ),
     "uv run --package nn pytest": SKIP("a package's tests: the whole suite runs them"),
+    # docs/ (the documentation site)
+    "uv run --group docs mkdocs serve": SKIP(
+        "a server that runs until stopped; scripts/tests/test_docs.py builds the same site"
+    ),
+    "uv run --group docs mkdocs build --strict": SKIP(
+        "a step of .ci/run of its own; scripts/tests/test_docs.py builds the site too"
+    ),
+    "uv run --package cuda-kernels cuda-kernels bench --backend pycuda --out runs/bench": SKIP(
+        "GPU: --backend pycuda needs one"
+    ),
+    "uv run python scripts/notebooks.py packages/cuda-kernels/examples/ex_5_cuda.ipynb": SKIP(
+        "scripts/tests/test_notebooks.py executes every example notebook"
+    ),
 }
 
 
