@@ -234,8 +234,9 @@ def notebook_page(repo_path: str, config, files: Files, needed: set[str]) -> str
             elif "image/png" in data:
                 images += 1
                 name = f"{Path(repo_path).stem}-{images}.png"
-                files.append(File.generated(config, f"{REPO_URI}{posixpath.dirname(repo_path)}/"
-                                            f"{name}", content=base64.b64decode(data["image/png"])))  # fmt: skip
+                uri = f"{REPO_URI}{posixpath.dirname(repo_path)}/{name}"
+                png = base64.b64decode(data["image/png"])
+                files.append(File.generated(config, uri, content=png))
                 parts.append(f"![output {images}]({name})\n")
             elif "text/plain" in data:
                 parts.append(fenced("".join(data["text/plain"]), "text"))
@@ -262,7 +263,8 @@ def publish_repo_files(needed: set[str], config, files: Files) -> None:
         else:
             content = source_page(repo_path)
         # linked from the pages, not listed in the nav (the notebooks are, in mkdocs.yml)
-        inclusion = InclusionLevel.INCLUDED if full.suffix == ".ipynb" else InclusionLevel.NOT_IN_NAV
+        in_nav = full.suffix == ".ipynb"
+        inclusion = InclusionLevel.INCLUDED if in_nav else InclusionLevel.NOT_IN_NAV
         files.append(File.generated(config, uri, content=content, inclusion=inclusion))
 
 
