@@ -42,6 +42,8 @@ PAGES = {
     "packages/cuda-kernels/BENCHMARKS.md": "guides/cuda-kernels-benchmarks.md",
     "packages/mnist-trainer/README.md": "guides/mnist-trainer.md",
     "packages/mnist-trainer/BENCHMARKS.md": "guides/mnist-trainer-benchmarks.md",
+    # problem 3's worked answer, once it exists: a page that includes it, in the nav
+    "packages/mnist-trainer/PROBLEM3.md": "problems/problem-3.md",
 }
 FOLDERS = {"packages/" + name: f"guides/{name}.md"
            for name in ("autograd", "nn", "cuda-kernels", "mnist-trainer")}  # fmt: skip
