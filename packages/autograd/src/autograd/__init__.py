@@ -1,5 +1,6 @@
 """`autograd`: scalar reverse-mode automatic differentiation, small enough to read in one go.
 
+Examples:
     >>> from autograd import Value
     >>> x = Value(2.0, label="x")
     >>> y = x * x + 3 * x

@@ -238,12 +238,14 @@ class Value:
     # ---- elementwise functions ---------------------------------------------------------
 
     def relu(self) -> Value:
+        """max(0, x); the derivative is 1 for x > 0 and 0 otherwise (0 at x = 0), NaN stays NaN."""
         x = self.data
         if x > 0.0:
             return Value(x, (self,), _ONE, "relu")
         return Value(0.0 if x <= 0.0 else x, (self,), (0.0 if x <= 0.0 else x,), "relu")
 
     def sigmoid(self) -> Value:
+        """1 / (1 + e^-x), computed in a form that cannot overflow for any x (also |x| > 700)."""
         x = self.data
         # Two forms, each evaluating exp of a non-positive number, so neither overflows.
         if x >= 0.0:
@@ -254,14 +256,17 @@ class Value:
         return Value(s, (self,), (s * (1.0 - s),), "sigmoid")
 
     def tanh(self) -> Value:
+        """tanh(x); its derivative 1 - tanh(x)² reuses the value."""
         t = math.tanh(self.data)
         return Value(t, (self,), (1.0 - t * t,), "tanh")
 
     def exp(self) -> Value:
+        """e^x; a result too large for a float is inf (never an OverflowError)."""
         e = _exp(self.data)
         return Value(e, (self,), (e,), "exp")
 
     def log(self) -> Value:
+        """The natural logarithm; ValueError for x <= 0, where it is undefined."""
         x = self.data
         if x <= 0.0:
             raise ValueError(f"log of a non-positive value: log({x!r}) is undefined")

@@ -1,6 +1,7 @@
 """`cuda_kernels`: doublify and a ladder of matmul kernels on the GPU (pycuda), with numpy
 as the CPU fallback.
 
+Examples:
     >>> import numpy as np, cuda_kernels
     >>> a = np.ones((3, 2), dtype=np.float32)
     >>> b = np.ones((2, 5), dtype=np.float32)

@@ -1,5 +1,6 @@
 """`nn`: a tiny neural-network library on `autograd` (the problem set's Perceptron and MLP).
 
+Examples:
     >>> from nn import MLP
     >>> model = MLP(2, [16, 16, 1], seed=0)
     >>> len(model.parameters())
