@@ -58,82 +58,82 @@ def SKIP(reason: str) -> Entry:
 REGISTRY: dict[str, Entry] = {
     # README.md
     "uv run --package mnist-trainer mnist-train --out runs/fast": SKIP(
-    "trains for minutes; the trainer's tests run tiny trainings"
+        "trains for minutes; the trainer's tests run tiny trainings"
     ),
     "uv run pytest": SKIP("the whole test suite: .ci/run runs it as its last step"),
     "uv run --package autograd python packages/autograd/examples/ex_2i_backprop.py": RUN,
     "uv run --package nn --extra plot python packages/nn/examples/two_moons.py": SKIP(
-    "trains an MLP for seconds to minutes; nn's tests run the example"
+        "trains an MLP for seconds to minutes; nn's tests run the example"
     ),
     "uv run --package nn python packages/autograd/benchmarks/bench.py": SKIP(
-    "a benchmark: minutes on purpose"
+        "a benchmark: minutes on purpose"
     ),
     "uv run --package cuda-kernels cuda-kernels bench --sizes 256 512 1024 --out runs/bench": SKIP(
-    "tens of seconds on the CPU even at n=64 (the doublify sweep includes 4096)"
+        "tens of seconds on the CPU even at n=64 (the doublify sweep includes 4096)"
     ),
     "uv run --package cuda-kernels cuda-kernels serve --host 127.0.0.1 --port 50051": SKIP(
-    "a server that runs until stopped; the service tests start and stop it"
+        "a server that runs until stopped; the service tests start and stop it"
     ),
     "uv build --package autograd --no-sources --out-dir dist/autograd": RUN,
     "uv build --package nn --no-sources --out-dir dist/nn": RUN,
     "uv venv --clear runs/nn-env && uv pip install --python runs/nn-env dist/nn/*.whl dist/autograd/*.whl": RUN,
     'pip install --index-url https://<team index>/simple/ "nn[plot]"': SKIP(
-    "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
+        "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
     ),
     "uv run python scripts/release.py nn --bump patch --dry-run": RUN,
     "uv run python scripts/release.py nn --bump patch": SKIP(
-    "commits and tags; scripts/tests/test_release_cli.py runs a release in a clone"
+        "commits and tags; scripts/tests/test_release_cli.py runs a release in a clone"
     ),
     "uv run python scripts/release.py nn --bump patch --publish --index-url https://<team index>/legacy/": SKIP(
-    "uploads; scripts/tests/test_release_cli.py publishes to a local index"
+        "uploads; scripts/tests/test_release_cli.py publishes to a local index"
     ),
     # packages/autograd
     "uv run --package autograd pytest": SKIP("a package's tests: the whole suite runs them"),
     # packages/cuda-kernels
     "OPENBLAS_NUM_THREADS=1 uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --out packages/cuda-kernels/benchmarks/results/cpu --json-name service.json": SKIP(
-    "refreshes committed results on purpose; minutes"
+        "refreshes committed results on purpose; minutes"
     ),
     "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --out packages/cuda-kernels/benchmarks/results/cpu --json-name service-default-blas-threads.json": SKIP(
-    "refreshes committed results on purpose; minutes"
+        "refreshes committed results on purpose; minutes"
     ),
     'uv run --package cuda-kernels python -c "import cuda_kernels"': RUN,
     "uv run --package cuda-kernels pytest packages/cuda-kernels -q": SKIP(
-    "a package's tests: the whole suite runs them"
+        "a package's tests: the whole suite runs them"
     ),
     "uv run ruff check packages/cuda-kernels": RUN,
     "uv run --package cuda-kernels cuda-kernels serve --host 127.0.0.1 --port 50051 --backend numpy": SKIP(
-    "a server that runs until stopped; the service tests start and stop it"
+        "a server that runs until stopped; the service tests start and stop it"
     ),
     "uv run --package cuda-kernels python scripts/gen_proto.py": RUN,  # rewrites equal stubs
     "uv run --package cuda-kernels python scripts/gen_proto.py --check": RUN,
     # packages/autograd (install and refresh)
     "uv run --package nn python packages/autograd/benchmarks/bench.py --update-committed": SKIP(
-    "rewrites the committed results on purpose; minutes"
+        "rewrites the committed results on purpose; minutes"
     ),
     'pip install "$(ls dist/autograd/autograd-*.whl)[draw]"': SKIP(
-    "installs into the active environment; the uv venv line above checks the same wheels"
+        "installs into the active environment; the uv venv line above checks the same wheels"
     ),
     'pip install --index-url https://<team index>/simple/ "autograd[draw]"': SKIP(
-    "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
+        "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
     ),
     # packages/cuda-kernels (quick start and benchmarks)
     "uv run --package cuda-kernels --extra serve cuda-kernels serve --port 0 --backend numpy": SKIP(
-    "a server that runs until stopped; tests/rpc/test_serve_cli.py starts and stops it"
+        "a server that runs until stopped; tests/rpc/test_serve_cli.py starts and stops it"
     ),
     "uv run --package cuda-kernels --extra bench cuda-kernels bench --out runs/bench --sizes 256 512": RUN_AS(
-    "uv run --package cuda-kernels --extra bench cuda-kernels bench --out runs/bench --sizes 64 --doublify-sizes 64 --repeats 2 --warmup 1"
+        "uv run --package cuda-kernels --extra bench cuda-kernels bench --out runs/bench --sizes 64 --doublify-sizes 64 --repeats 2 --warmup 1"
     ),
     "uv run --package cuda-kernels cuda-kernels bench --out runs/bench": RUN_AS(
-    "uv run --package cuda-kernels cuda-kernels bench --out runs/bench --sizes 64 --doublify-sizes 64 --repeats 2 --warmup 1"
+        "uv run --package cuda-kernels cuda-kernels bench --out runs/bench --sizes 64 --doublify-sizes 64 --repeats 2 --warmup 1"
     ),
     "uv run --package cuda-kernels cuda-kernels bench --sizes 256 1024 4096 --kernels blocktiled warptiled cublas --repeats 30 --out runs/bench": SKIP(
-    "GPU: these kernels need one"
+        "GPU: these kernels need one"
     ),
     "uv run --package cuda-kernels pytest packages/cuda-kernels/tests/rpc -q": SKIP(
-    "a package's tests: the whole suite runs them"
+        "a package's tests: the whole suite runs them"
     ),
     "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy": RUN_AS(
-    "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --sizes-mib 1 --clients 1 --calls 10 --repeats 1"
+        "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --sizes-mib 1 --clients 1 --calls 10 --repeats 1"
     ),
     # packages/nn (the worked answers' checks, and installs)
     "uv run --package nn python packages/nn/examples/tanh_sigmoid.py": RUN,
@@ -141,84 +141,84 @@ REGISTRY: dict[str, Entry] = {
     "uv run --package nn --extra plot python packages/nn/examples/adam_bias.py": RUN,
     "uv run --package nn --extra plot python packages/nn/examples/capacity.py": RUN,
     "pip install dist/autograd/autograd-*.whl dist/nn/nn-*.whl": SKIP(
-    "installs into the active environment; the uv venv line above checks the same wheels"
+        "installs into the active environment; the uv venv line above checks the same wheels"
     ),
     "pip install --index-url https://<team index>/simple/ nn": SKIP(
-    "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
+        "needs the team's index; scripts/tests/test_install_paths.py runs it against a local one"
     ),
     # the GPU path: prebuilt kernels, pycuda wheels, the device check
     "uv run --package cuda-kernels cuda-kernels describe": RUN,
     "uv run python scripts/build_pycuda_wheel.py .whl/gpu --python 3.11": SKIP(
-    "compiles pycuda: about two minutes; scripts/tests/test_build_pycuda_wheel.py tests its parts"
+        "compiles pycuda: about two minutes; scripts/tests/test_build_pycuda_wheel.py tests its parts"
     ),
     "uv pip install --no-index --find-links .whl/gpu pycuda": SKIP(
-    "installs into the workspace environment, from a wheel the line above builds"
+        "installs into the workspace environment, from a wheel the line above builds"
     ),
     "uv run --group kernels-build python scripts/build_kernels.py": SKIP(
-    "downloads the pinned nvcc (about 100 MB); .ci/run runs its --check"
+        "downloads the pinned nvcc (about 100 MB); .ci/run runs its --check"
     ),
     "uv run --group kernels-build python scripts/build_kernels.py --check": SKIP(
-    ".ci/run runs it as its own step"
+        ".ci/run runs it as its own step"
     ),
     "uv run python scripts/gpu_carry.py": SKIP(
-    "builds pycuda and copies 30 MB of data into ignored folders; minutes"
+        "builds pycuda and copies 30 MB of data into ignored folders; minutes"
     ),
     "uv run python scripts/gpu_check.py --rehearse --out runs/gpu-rehearsal": SKIP(
-    "a minute or more; scripts/tests/test_gpu_check.py runs the rehearsal"
+        "a minute or more; scripts/tests/test_gpu_check.py runs the rehearsal"
     ),
     # packages/mnist-trainer (everyday commands, remote mode, benchmarks)
     "uv run --package mnist-trainer mnist-train evaluate runs/fast": SKIP(
-    "needs the trained run of the quick start; tests/test_commands.py evaluates a tiny run"
+        "needs the trained run of the quick start; tests/test_commands.py evaluates a tiny run"
     ),
     "uv run --package mnist-trainer mnist-train predict runs/fast shoe.png": SKIP(
-    "needs the trained run and an image; tests/test_commands.py predicts with a tiny run"
+        "needs the trained run and an image; tests/test_commands.py predicts with a tiny run"
     ),
     "uv run --package mnist-trainer torchrun --standalone --nproc-per-node 2 -m mnist_trainer --out runs/ddp --epochs 2": SKIP(
-    "two training processes; tests/test_train.py runs data-parallel training on a subset"
+        "two training processes; tests/test_train.py runs data-parallel training on a subset"
     ),
     "uv run --package mnist-trainer --extra embedded mnist-train --matmul-service embedded --epochs 1 --train-subset 5000 --out runs/embedded": SKIP(
-    "tens of seconds; tests/test_remote.py trains through the service"
+        "tens of seconds; tests/test_remote.py trains through the service"
     ),
     "uv run --package mnist-trainer pytest -q": SKIP("a package's tests: the whole suite runs them"),
     "uv run --package mnist-trainer python packages/mnist-trainer/benchmarks/remote_vs_local.py --epochs 1 --train-subset 2000": SKIP(
-    "a benchmark: minutes"
+        "a benchmark: minutes"
     ),
     "uv run --package mnist-trainer python packages/mnist-trainer/benchmarks/remote_vs_local.py --epochs 1 --refresh-committed": SKIP(
-    "rewrites the committed results on purpose; minutes"
+        "rewrites the committed results on purpose; minutes"
     ),
     "mkdir -p runs/tls": RUN,
     "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout runs/tls/server.key -out runs/tls/server.pem": RUN,
     '(umask 077 && echo "a-long-random-token" > runs/tls/token.txt)': RUN,
     "uv run --package cuda-kernels cuda-kernels serve --port 50051 --auth-token-file runs/tls/token.txt --tls-cert runs/tls/server.pem --tls-key runs/tls/server.key &": SKIP(
-    "a server in the background on a fixed port; tests/test_remote.py runs the same with TLS and a token on a free port"
+        "a server in the background on a fixed port; tests/test_remote.py runs the same with TLS and a token on a free port"
     ),
     "uv run --package mnist-trainer mnist-train --matmul-service localhost:50051 --matmul-service-token-file runs/tls/token.txt --matmul-service-tls-ca runs/tls/server.pem --epochs 1 --train-subset 5000 --out runs/tls/run": SKIP(
-    "needs the server above; tests/test_remote.py trains against a TLS server with a token"
+        "needs the server above; tests/test_remote.py trains against a TLS server with a token"
     ),
     "kill %1": SKIP("stops the background server above"),
     # packages/mnist-trainer
     "uv run --package mnist-trainer mnist-train --matmul-service 127.0.0.1:50051 --out runs/remote": SKIP(
-    "needs a running matmul service; trains for minutes"
+        "needs a running matmul service; trains for minutes"
     ),
     "uv run ruff check packages/mnist-trainer": RUN,
     # packages/nn
     "uv run --package nn --extra plot python packages/nn/examples/logic_gates.py": RUN,
     "uv run --package nn --extra plot python packages/nn/examples/claims.py": SKIP(
-    "seconds of training; logic_gates.py checks the same default figs/ output"
+        "seconds of training; logic_gates.py checks the same default figs/ output"
     ),
     "uv run --package nn pytest": SKIP("a package's tests: the whole suite runs them"),
     # docs/ (the documentation site)
     "uv run --group docs mkdocs serve": SKIP(
-    "a server that runs until stopped; scripts/tests/test_docs.py builds the same site"
+        "a server that runs until stopped; scripts/tests/test_docs.py builds the same site"
     ),
     "uv run --group docs mkdocs build --strict": SKIP(
-    "a step of .ci/run of its own; scripts/tests/test_docs.py builds the site too"
+        "a step of .ci/run of its own; scripts/tests/test_docs.py builds the site too"
     ),
     "uv run --package cuda-kernels cuda-kernels bench --backend pycuda --out runs/bench": SKIP(
-    "GPU: --backend pycuda needs one"
+        "GPU: --backend pycuda needs one"
     ),
     "uv run python scripts/notebooks.py packages/cuda-kernels/examples/ex_5_cuda.ipynb": SKIP(
-    "scripts/tests/test_notebooks.py executes every example notebook"
+        "scripts/tests/test_notebooks.py executes every example notebook"
     ),
 }
 
