@@ -3,8 +3,8 @@
 PyPI's `autograd`, `nn` and `cuda-kernels` are other projects, so installing one of those
 names by bare name (pip, `uv pip install`, `uv add`) installs a stranger's code. An install
 of one of our names must be pinned: to a local file or folder, to `--index-url` or
-`--default-index` (the team's index as the only index), or to `--no-index --find-links DIR`. `--extra-index-url` is never
-right: pip then takes the highest version from either index. This scans every tracked doc,
+`--default-index` (the team's index as the only index), or to `--no-index --find-links DIR`.
+`--extra-index-url` is never right: pip then takes the highest version from either index. This scans every tracked doc,
 message and script (Python strings and comments, notebooks, Markdown, shell, TOML, YAML, text)
 and prints `file:line: why` for each problem. Text that warns against such a command ("never
 <the command>", "instead of ...") and assertions that a message lacks one are not flagged.
