@@ -1,13 +1,14 @@
 """Find install commands that could fetch another project instead of ours.
 
-PyPI's `autograd`, `nn` and `cuda-kernels` are other projects, so installing one of those
-names by bare name (pip, `uv pip install`, `uv add`) installs a stranger's code. An install
-of one of our names must be pinned: to a local file or folder, to `--index-url` or
-`--default-index` (the team's index as the only index), or to `--no-index --find-links DIR`.
-`--extra-index-url` is never right: pip then takes the highest version from either index. This scans every tracked doc,
-message and script (Python strings and comments, notebooks, Markdown, shell, TOML, YAML, text)
-and prints `file:line: why` for each problem. Text that warns against such a command ("never
-<the command>", "instead of ...") and assertions that a message lacks one are not flagged.
+PyPI's `autograd`, `nn` and `cuda-kernels` are other projects, so installing one of those names
+by bare name (pip, `uv pip install`, `uv add`) installs a stranger's code. An install of one of
+our names must be pinned: to a local file or folder, to `--index-url` or `--default-index` (the
+team's index as the only index), or to `--no-index --find-links DIR`. `--extra-index-url` is
+never right: pip then takes the highest version from either index. This scans every tracked
+doc, message and script (Python strings and comments, notebooks, Markdown, shell, TOML, YAML,
+text) and prints `file:line: why` for each problem. Text that warns against such a command
+("never <the command>", "instead of ...") and assertions that a message lacks one are not
+flagged.
 
     uv run python scripts/install_guard.py          # exit 1 and one line per finding
 """
