@@ -127,6 +127,7 @@ def _busy_port() -> tuple[socket.socket, int]:
 def test_serve_errors_are_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "empty-token"
     empty.write_text("  \n")
+    empty.chmod(0o600)
     cert = tmp_path / "cert.pem"
     cert.write_text("not a certificate")
     listener, port = _busy_port()
@@ -151,6 +152,7 @@ def test_serve_errors_are_one_line(tmp_path: Path) -> None:
 def test_serve_with_a_token_file_requires_the_token(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("\n  tok-from-file \n")
+    token_file.chmod(0o600)
     server = ServeProcess("--auth-token-file", str(token_file), "--quiet")
     try:
         with KernelClient(server.address, token="tok-from-file") as client:

@@ -462,7 +462,7 @@ def test_internal_for_a_backend_fault_names_the_request(fresh_server, watch_log)
 
 
 def test_unavailable_while_draining_then_in_flight_calls_finish(fresh_server, held, watch_log):
-    server = fresh_server(held, grace_seconds=60)
+    server = fresh_server(held, grace_seconds=60, workers=4)  # all four calls in the backend
     rng = np.random.default_rng(9)
     inputs = [(rand(rng, 31, 17), rand(rng, 17, 5)) for _ in range(4)]
     results: dict[int, np.ndarray] = {}
