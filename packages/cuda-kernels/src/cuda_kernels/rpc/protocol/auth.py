@@ -15,6 +15,7 @@ contain and on how a token file is read, so both take the rules from here:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 from pathlib import Path
@@ -83,3 +84,37 @@ def read_token_file(path: str | Path) -> str:
         return check_token(token)
     except ValueError as exc:
         raise ValueError(f"the auth token file {path}: {exc}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """`host` names this machine only (localhost, 127.0.0.0/8, ::1)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def target_hosts(target: str) -> list[str]:
+    """The hosts a gRPC target names ("h:p", "ipv4:h:p,h:p", "dns:///h:p", "[::1]:p");
+    empty for a Unix socket, which never leaves the machine."""
+    if target.startswith(("unix:", "unix-abstract:")):
+        return []
+    for scheme in ("ipv4:", "ipv6:", "dns:///", "dns:"):
+        if target.startswith(scheme):
+            target = target[len(scheme) :]
+            break
+    hosts = []
+    for address in target.split(","):
+        if address.startswith("["):
+            hosts.append(address[1 : address.find("]")])
+        else:
+            hosts.append(address.rsplit(":", 1)[0] if address.count(":") == 1 else address)
+    return hosts
+
+
+def leaves_the_machine(target: str) -> bool:
+    """Some host of `target` is not this machine (so a plaintext token could be read)."""
+    return not all(is_loopback(host) for host in target_hosts(target))

@@ -124,8 +124,12 @@ def check_stream_shapes(
     named = tensors_of(header)
     if expected is not None:
         announced = [tuple(tensor.shape) for _, tensor in named]
-        if announced != [tuple(shape) for shape in expected]:
-            raise invalid(f"the header announces shapes {announced}; expected {list(expected)}")
+        wanted = [tuple(shape) for shape in expected]
+        if announced != wanted:
+            raise invalid(
+                f"the stream's header announces shape {' and '.join(map(str, announced))}, "
+                f"expected {' and '.join(map(str, wanted))}"
+            )
     shapes = []
     for name, tensor in named:
         shapes.append(check_header(tensor, name, max_tensor_bytes))

@@ -8,12 +8,11 @@ and `nan` parse as floats but mean nothing as a size or a duration.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 from dataclasses import dataclass
 
-from cuda_kernels.rpc.protocol.auth import check_token, read_token_file
+from cuda_kernels.rpc.protocol.auth import check_token, is_loopback, read_token_file
 from cuda_kernels.rpc.protocol.tensors import MIB
 from cuda_kernels.rpc.server.servicer import Limits
 
@@ -119,16 +118,6 @@ def _check_number(flag: str, value: float, positive: bool = False) -> None:
 def _check_port(what: str, port: int) -> None:
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"{what} {port} is out of range; use 0 (any free) to 65535")
-
-
-def is_loopback(host: str) -> bool:
-    """`host` names this machine only (localhost, 127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def host_port(host: str, port: int) -> str:

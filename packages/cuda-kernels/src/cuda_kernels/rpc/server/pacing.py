@@ -6,7 +6,10 @@ second would never trip a plain idle timer. Two rules end such streams with
 DEADLINE_EXCEEDED:
 
 - idle: no message for `idle_seconds` (while reading), or a message the client does not
-  take for `idle_seconds` (while writing);
+  take for `idle_seconds` (while writing). A reply abandoned so gives its memory back at
+  once; gRPC can only deliver the status behind the bytes already queued, so the call
+  itself ends when the client reads again, disconnects or reaches its deadline (meanwhile
+  it holds no more than HTTP/2's flow-control window);
 - rate: once `idle_seconds` have passed, the bytes received must keep up with
   `min_bytes_per_s`; a stream may fall behind that floor by at most `idle_seconds` worth.
 """
@@ -32,8 +35,15 @@ class Pace:
     min_bytes_per_s: float
 
 
-def _too_slow(details: str) -> ServiceError:
-    return ServiceError(grpc.StatusCode.DEADLINE_EXCEEDED, details)
+class TooSlow(ServiceError):
+    """DEADLINE_EXCEEDED for a stream the server ended; the servicer logs it once the
+    call's memory is given back, since ending a client's stream is news."""
+
+    def __init__(self, details: str) -> None:
+        super().__init__(grpc.StatusCode.DEADLINE_EXCEEDED, details)
+
+
+_too_slow = TooSlow
 
 
 class PacedReader:

@@ -55,7 +55,7 @@ from cuda_kernels.rpc.server.calls import (
     describe_shapes,
     loggable,
 )
-from cuda_kernels.rpc.server.pacing import Pace, PacedReader, write_paced
+from cuda_kernels.rpc.server.pacing import Pace, PacedReader, TooSlow, write_paced
 from cuda_kernels.rpc.server.workers import KernelWorkers
 from cuda_kernels.validation import check_matmul_shapes
 
@@ -375,7 +375,11 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
             return await work(*args)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
-        except Exception as exc:  # every exception becomes a status
+        except TooSlow as exc:  # a stream the server ended; its memory is back now
+            code, details = exc.code, exc.details
+            record = current_call()
+            _log.info("request_id=%s: %s", loggable(record.request_id or "-"), details)
+        except Exception as exc:  # every other exception becomes a status
             code, details = self._status_for(exc, context)
         await context.abort(code, details)
 
