@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
@@ -113,6 +114,48 @@ def test_serve_finishes_the_call_in_flight_after_a_signal_and_exits_0(signum: in
         server.close()
 
 
+def test_drain_answers_not_serving_and_a_second_signal_stops_at_once() -> None:
+    server = ServeProcess("--grace-seconds", "60")
+    try:
+        a = np.ones((50, 40), np.float32)
+        release = threading.Event()
+        outcome: list[grpc.StatusCode] = []
+        with grpc.insecure_channel(server.address) as channel:
+            call = pb_grpc.KernelServiceStub(channel).MatMulStream(
+                _held_back_stream(a, a.T, release), timeout=60
+            )
+
+            def read() -> None:
+                try:
+                    list(call)
+                    outcome.append(grpc.StatusCode.OK)
+                except grpc.RpcError as exc:
+                    outcome.append(exc.code())
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            server.wait_for_stderr("request_id=in-flight: stream header accepted")
+            server.process.send_signal(signal.SIGTERM)
+            server.wait_for_stderr("draining")
+            health = health_pb2_grpc.HealthStub(channel).Check
+            for service in ("", "cuda_kernels.v1.KernelService"):
+                status = health(health_pb2.HealthCheckRequest(service=service), timeout=10)
+                assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            with pytest.raises(grpc.RpcError) as caught:
+                pb_grpc.KernelServiceStub(channel).GetInfo(pb.GetInfoRequest(), timeout=10)
+            assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert server.process.poll() is None  # still draining: the call is in flight
+            server.process.send_signal(signal.SIGTERM)  # the second one: stop now
+            assert server.process.wait(timeout=15) == 0
+            reader.join(timeout=15)
+            release.set()
+        assert outcome and outcome[0] in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+        assert "received SIGTERM again: stopping now" in server.wait_for_stderr("again")
+    finally:
+        release.set()
+        server.close()
+
+
 def run_cli(*args: str, timeout: float = 60, cwd: Path | None = None):
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
@@ -140,13 +183,47 @@ def test_serve_errors_are_one_line(tmp_path: Path) -> None:
         "bad cap": (["--max-message-mb", "0"], "must be positive"),
     }
     with listener:
-        for case, (flags, expected) in cases.items():
-            result = run_cli("serve", "--backend", "numpy", *flags)
-            assert result.returncode != 0, case
-            lines = result.stderr.strip().splitlines()
-            assert len(lines) == 1 and expected in lines[0], (case, result.stderr)
+        processes = {  # all at once: each start costs the imports
+            case: subprocess.Popen([CLI, "serve", "--backend", "numpy", *flags],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for case, (flags, _) in cases.items()
+        }  # fmt: skip
+        for case, (_, expected) in cases.items():
+            _, err = processes[case].communicate(timeout=60)
+            assert processes[case].returncode != 0, case
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and expected in lines[0], (case, err)
             assert lines[0].startswith("cuda-kernels serve: error:"), case
-            assert "Traceback" not in result.stderr
+            assert "Traceback" not in err
+
+
+def test_serve_refuses_inf_nan_negative_and_unsafe_token_files_in_one_line(
+    tmp_path: Path,
+) -> None:
+    open_token = tmp_path / "open-token"
+    open_token.write_text("tok\n")
+    open_token.chmod(0o644)
+    two_lines = tmp_path / "two-lines"
+    two_lines.write_text("tok\nmore\n")
+    two_lines.chmod(0o600)
+    cases = {
+        ("--max-tensor-mb", "inf"): "--max-tensor-mb must be a finite number, got inf",
+        ("--grace-seconds", "nan"): "--grace-seconds must be a finite number, got nan",
+        ("--idle-seconds", "-1"): "--idle-seconds must be positive (> 0), got -1",
+        ("--auth-token-file", str(open_token)): "run `chmod 600",
+        ("--auth-token-file", str(two_lines)): "several lines",
+    }
+    processes = {  # all at once: each start costs the imports
+        flags: subprocess.Popen([CLI, "serve", "--port", "0", "--backend", "numpy", *flags],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for flags in cases
+    }  # fmt: skip
+    for flags, expected in cases.items():
+        out, err = processes[flags].communicate(timeout=60)
+        assert processes[flags].returncode == 1, (flags, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("cuda-kernels serve: error:"), err
+        assert expected in lines[0], (flags, lines[0])
 
 
 def test_serve_with_a_token_file_requires_the_token(tmp_path: Path) -> None:
