@@ -15,6 +15,7 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --platform manylinux2014_x86_64 --platform manylinux_2_34_x86_64 -d "$dest" \
     grpcio==1.85.3 protobuf==6.33.6 grpcio-health-checking==1.81.1 \
     grpcio-reflection==1.81.1 typing-extensions==4.16.0 \
+    prometheus-client==0.26.0 threadpoolctl==3.8.0 \
     hypothesis==6.170.17 sortedcontainers==2.4.0 \
     cryptography==50.0.2 cffi==2.1.1 pycparser==3.12
 ls -1 "$dest"

@@ -244,10 +244,11 @@ def test_serve_with_a_token_file_requires_the_token(tmp_path: Path) -> None:
 def test_bench_service_small_run_writes_json_under_runs(tmp_path: Path) -> None:
     result = run_cli(
         "bench-service", "--backend", "numpy", "--sizes-mib", "1", "--clients", "1", "2",
-        "--calls", "5", "--repeats", "1", timeout=120, cwd=tmp_path,
+        "--calls", "5", "--repeats", "1", "--stalled-streams", "4", timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Doublify payload throughput" in result.stdout and "p50 ms" in result.stdout
+    assert "While 4 streams are stalled" in result.stdout
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")) == [
         "runs/bench-service/service.json"  # the default: never over committed results
     ]
@@ -256,6 +257,12 @@ def test_bench_service_small_run_writes_json_under_runs(tmp_path: Path) -> None:
     assert all(row["both_ways_gbps"] > 0 for row in results["throughput"])
     assert [row["clients"] for row in results["latency"]] == [1, 2]
     assert results["latency"][1]["calls"] == 10
+    stall = results["health_under_stall"]
+    assert stall["stalled_streams"] == stall["streams_sent"] == 4
+    for call in ("health", "matmul_2x2"):  # the server kept answering while they stalled
+        assert stall[call]["failures"] == 0 and stall[call]["p99_ms"] > 0
+    assert [row["blas_threads"] for row in results["blas_threads"]] == [1, "library default"]
+    assert all(row["calls"] == 5 for row in results["blas_threads"])
     assert results["overhead"]["in_process_p50_ms"] > 0
     assert results["server"]["backend"] == "numpy"
 

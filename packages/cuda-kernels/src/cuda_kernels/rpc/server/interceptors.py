@@ -63,14 +63,21 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         self, metrics: ServerMetrics, in_flight: InFlight, logger: logging.Logger = _log
     ) -> None:
         self._metrics, self._in_flight, self._logger = metrics, in_flight, logger
+        # built once per handler: the auth interceptor behind this one may hand back its
+        # refusal instead of the method's handler, so the handler is the key, not the name
+        self._wrapped: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or not method.startswith(SERVICE_PREFIX):
             return handler
-        rpc = method[len(SERVICE_PREFIX) :]
-        return _rebuild(handler, lambda behavior: self._wrap(rpc, behavior))
+        wrapped = self._wrapped.get(handler)
+        if wrapped is None:
+            rpc = method[len(SERVICE_PREFIX) :]
+            wrapped = _rebuild(handler, lambda behavior: self._wrap(rpc, behavior))
+            self._wrapped[handler] = wrapped
+        return wrapped
 
     def _wrap(self, rpc: str, behavior: Callable) -> Callable:
         async def observed(request, context):
@@ -115,6 +122,7 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, token: str) -> None:
         self._expected = check_token(token).encode()
+        self._denials: dict[str, grpc.RpcMethodHandler] = {}  # built once per method
 
     def _authorized(self, metadata) -> bool:
         for key, value in metadata or ():
@@ -130,7 +138,9 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
         if self._authorized(handler_call_details.invocation_metadata):
             return handler
-        return _rebuild(handler, lambda _behavior: _deny)
+        if method not in self._denials:
+            self._denials[method] = _rebuild(handler, lambda _behavior: _deny)
+        return self._denials[method]
 
 
 async def _deny(_request, context: grpc.aio.ServicerContext):
