@@ -113,6 +113,26 @@ def test_stalled_and_slowloris_streams_leave_health_and_small_calls_answering(
         call.cancel()
 
 
+def test_calls_open_at_once_are_capped_but_health_is_not(
+    fresh_server, release, channel_to, watch_log
+):
+    server = fresh_server(max_calls=3, idle_seconds=120)
+    methods = client_methods(channel_to(server.address))
+    with watch_log("cuda_kernels.service", logging.DEBUG) as log:
+        calls = [
+            methods["MatMulStream"](stalled(header_of((8, 8), (8, 8)), release), timeout=120)
+            for _ in range(3)
+        ]
+        log.wait_for_count("stream header accepted", 3)
+    with pytest.raises(grpc.RpcError) as caught:
+        methods["GetInfo"](pb.GetInfoRequest(), timeout=10)
+    assert caught.value.code() is Code.RESOURCE_EXHAUSTED
+    assert "3 calls in flight, its limit (--max-calls)" in caught.value.details()
+    assert health_check(server.address) == SERVING
+    for call in calls:
+        call.cancel()
+
+
 def test_stalled_and_slowloris_streams_are_ended_and_give_their_memory_back(
     fresh_server, release, channel_to
 ):

@@ -162,6 +162,7 @@ def test_config_refuses_inf_nan_and_negative(field: str, bad: float):
     [
         ({"workers": -1}, "--workers must be a whole number >= 0"),
         ({"max_queued": -1}, "--max-queued"),
+        ({"max_calls": 0}, "--max-calls must be a whole number >= 1"),
         ({"blas_threads": -2}, "--blas-threads"),
         ({"metrics_port": 70000}, "metrics port 70000 is out of range"),
         ({"port": 5000, "metrics_port": 5000}, "is the gRPC port too"),

@@ -45,6 +45,8 @@ def add_to(subparsers: argparse._SubParsersAction) -> None:
         help="threads running kernel work; 0: one per core (2 to 32)")
     add("--max-queued", type=int, default=64,
         help="calls that may wait for a worker; more are refused at once (RESOURCE_EXHAUSTED)")
+    add("--max-calls", type=int, default=1024,
+        help="KernelService calls open at once (streams included); more are refused at once")
     add("--memory-budget-mb", type=float, default=0,
         help="MiB that calls in flight may hold together (inputs plus results); 0: a quarter "
         "of the RAM, at most half the GPU memory with pycuda")
@@ -85,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         grace_seconds=args.grace_seconds,
         max_queued=args.max_queued,
+        max_calls=args.max_calls,
         idle_seconds=args.idle_seconds,
         min_stream_kib_per_s=args.min_stream_kib_per_s,
         memory_budget_mb=args.memory_budget_mb,

@@ -45,6 +45,7 @@ class ServerConfig:
     workers: int = 0
     grace_seconds: float = 10.0
     max_queued: int = 64
+    max_calls: int = 1024
     idle_seconds: float = 10.0
     min_stream_kib_per_s: float = 64
     memory_budget_mb: float = 0
@@ -72,6 +73,8 @@ class ServerConfig:
                             ("--blas-threads", self.blas_threads)):  # fmt: skip
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{flag} must be a whole number >= 0, got {value}")
+        if not isinstance(self.max_calls, int) or self.max_calls < 1:
+            raise ValueError(f"--max-calls must be a whole number >= 1, got {self.max_calls}")
         if self.metrics_port is not None:
             _check_port("metrics port", self.metrics_port)
             if self.metrics_port and self.metrics_port == self.port:

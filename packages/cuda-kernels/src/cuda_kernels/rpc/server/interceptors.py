@@ -54,15 +54,22 @@ def _final_code(context: grpc.aio.ServicerContext, cancelled: bool) -> grpc.Stat
 
 class ObservingInterceptor(grpc.aio.ServerInterceptor):
     """For each KernelService call: one INFO line (id, RPC, shapes, kernel, backend, queue
-    and compute times, total time, code), its metrics, and the count of calls in flight.
+    and compute times, total time, code), its metrics, and the count of calls in flight,
+    which may not pass `max_calls` (each open call costs memory outside the budget: its
+    coroutine and gRPC's state, some tens of KiB).
 
     It also opens the call's record (`calls.recording`), which the servicer fills in.
     """
 
     def __init__(
-        self, metrics: ServerMetrics, in_flight: InFlight, logger: logging.Logger = _log
+        self,
+        metrics: ServerMetrics,
+        in_flight: InFlight,
+        max_calls: int,
+        logger: logging.Logger = _log,
     ) -> None:
         self._metrics, self._in_flight, self._logger = metrics, in_flight, logger
+        self._max_calls = max_calls
         # built once per handler: the auth interceptor behind this one may hand back its
         # refusal instead of the method's handler, so the handler is the key, not the name
         self._wrapped: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
@@ -86,6 +93,8 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             cancelled = False
             with recording(rpc) as record:
                 try:
+                    if self._in_flight.count > self._max_calls:
+                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._full())
                     return await behavior(request, context)
                 except asyncio.CancelledError:
                     cancelled = True
@@ -96,6 +105,12 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
                     self._emit(record, code, time.perf_counter() - start)
 
         return observed
+
+    def _full(self) -> str:
+        return (
+            f"this server has {self._max_calls} calls in flight, its limit (--max-calls); "
+            "retry later or use another replica"
+        )
 
     def _emit(self, record: CallRecord, code: grpc.StatusCode, seconds: float) -> None:
         self._metrics.observe(record, code.name, seconds)

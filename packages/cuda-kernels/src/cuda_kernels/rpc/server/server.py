@@ -150,7 +150,7 @@ class KernelServer:
             ("grpc.so_reuseport", 0),  # a busy port is an error, not a silent share
         ]
         interceptors: list[grpc.aio.ServerInterceptor] = [
-            ObservingInterceptor(self.metrics, self._in_flight)
+            ObservingInterceptor(self.metrics, self._in_flight, config.max_calls)
         ]
         if config.auth_token is not None:
             interceptors.append(BearerAuthInterceptor(config.auth_token))
