@@ -93,6 +93,7 @@ class ServerMetrics:
         if device_memory(backend) is not None:
             self._device_gauges(backend)
         self._http = None
+        self._children: dict[str, tuple] = {}
 
     def _histogram(self, name: str, text: str) -> Histogram:
         return Histogram(
@@ -119,15 +120,28 @@ class ServerMetrics:
         """Count one finished call."""
         method = record.rpc
         self.calls.labels(method, code).inc()
-        self.call_seconds.labels(method).observe(seconds)
+        calls, queue, compute, received, sent = self._per_method(method)
+        calls.observe(seconds)
         if record.queue_ms is not None:
-            self.queue_seconds.labels(method).observe(record.queue_ms / 1e3)
+            queue.observe(record.queue_ms / 1e3)
         if record.compute_ms is not None:
-            self.compute_seconds.labels(method).observe(record.compute_ms / 1e3)
+            compute.observe(record.compute_ms / 1e3)
         if record.bytes_in:
-            self.received.labels(method).inc(record.bytes_in)
+            received.inc(record.bytes_in)
         if record.bytes_out:
-            self.sent.labels(method).inc(record.bytes_out)
+            sent.inc(record.bytes_out)
+
+    def _per_method(self, method: str) -> tuple:
+        """The labelled children of `method`, looked up once (each lookup takes a lock)."""
+        children = self._children.get(method)
+        if children is None:
+            children = tuple(
+                metric.labels(method)
+                for metric in (self.call_seconds, self.queue_seconds, self.compute_seconds,
+                               self.received, self.sent)
+            )  # fmt: skip
+            self._children[method] = children
+        return children
 
     def serve_http(self, host: str, port: int) -> int:
         """Expose `/metrics` on host:port (0: a free port) from a daemon thread; the port."""

@@ -63,12 +63,11 @@ class KernelWorkers:
             self._slots.release()
             raise
         job.add_done_callback(lambda _: _on_loop(loop, self._slots.release))
-        result = asyncio.wrap_future(job)
         try:
-            return await asyncio.shield(result)
+            return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
-            if not job.cancel():  # already running: it holds memory until it ends
-                await asyncio.wait([result])
+            if not job.done():  # running (a queued job was cancelled with the call)
+                await asyncio.wait([asyncio.wrap_future(job)])  # it holds memory until then
             raise
 
     def shutdown(self) -> None:
