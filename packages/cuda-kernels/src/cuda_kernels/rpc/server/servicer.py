@@ -30,6 +30,7 @@ import numpy as np
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
 from cuda_kernels.backends.base import Backend
+from cuda_kernels.backends.numpy_backend import NumpyBackend
 from cuda_kernels.rpc.protocol.chunking import (
     DEFAULT_CHUNK_BYTES,
     TensorAssembler,
@@ -67,6 +68,11 @@ UNARY_ENVELOPE_BYTES = 4096
 # even when --max-message-mb is smaller; the unary cap is then checked here instead.
 STREAM_MESSAGE_FLOOR = DEFAULT_CHUNK_BYTES + 64 * 1024
 MAX_REQUEST_ID_CHARS = 128
+# Unary work small enough to run on the event loop when the server is otherwise idle
+# (`workers.KernelWorkers.run(inline=True)`): about 0.3 ms of numpy at most. Only numpy:
+# a GPU backend may wait for its device (or its lock) for an unknown time.
+INLINE_MAX_MACS = 256**3
+INLINE_MAX_ELEMENTS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
         self.chunk_bytes = chunk_bytes
         self.budget = budget or MemoryBudget(1 << 30)
         self.workers = workers or KernelWorkers(2, 64)
+        self._may_inline = type(backend) is NumpyBackend
 
     # --- RPCs -------------------------------------------------------------------------
 
@@ -173,8 +180,9 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
             count_bytes(sent=c.nbytes)
             return response
 
+        inline = a_shape[0] * a_shape[1] * b_shape[1] <= INLINE_MAX_MACS
         with self.budget.try_reserve(in_bytes + out_bytes, "this MatMul"):
-            return await self._on_worker(context, work)
+            return await self._on_worker(context, work, inline)
 
     async def _doublify_unary(self, request, context) -> pb.DoublifyResponse:
         self._begin(request)
@@ -194,8 +202,9 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
             count_bytes(sent=y.nbytes)
             return response
 
+        inline = shape[0] * shape[1] <= INLINE_MAX_ELEMENTS
         with self.budget.try_reserve(2 * nbytes, "this Doublify"):
-            return await self._on_worker(context, work)
+            return await self._on_worker(context, work, inline)
 
     async def _matmul_stream(self, requests, context) -> None:
         reader = PacedReader(requests, self.limits.pace)
@@ -357,15 +366,17 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
                 f"(cap {self.limits.max_message_bytes} bytes); use the streaming RPC"
             )
 
-    async def _on_worker(self, context, work: Callable[[], Any]) -> Any:
-        """`work()` on a worker thread, unless the call died while it waited for one."""
+    async def _on_worker(self, context, work: Callable[[], Any], small: bool = False) -> Any:
+        """`work()` on a worker thread (on the loop when `small` and the backend is numpy),
+        unless the call died while it waited for one."""
 
         def still_wanted() -> None:
             dead = _dead_call_error(context)
             if dead is not None:
                 raise dead
 
-        return await self.workers.run(work, before=still_wanted)
+        inline = small and self._may_inline
+        return await self.workers.run(work, before=still_wanted, inline=inline)
 
     async def _guarded(self, context, work: Callable[..., Any], *args: Any) -> Any:
         """`await work(*args)`, with refusals turned into status codes and faults into
