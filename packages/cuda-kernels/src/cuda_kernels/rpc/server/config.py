@@ -128,4 +128,4 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-__all__ = ["ServerConfig", "default_workers", "host_port", "is_loopback", "read_token_file"]
+__all__ = ["ServerConfig", "default_workers", "host_port", "read_token_file"]

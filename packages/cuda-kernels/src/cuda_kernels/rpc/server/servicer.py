@@ -458,4 +458,4 @@ def _dead_call_error(context) -> ServiceError | None:
     return None
 
 
-__all__ = ["MAX_REQUEST_ID_CHARS", "UNARY_ENVELOPE_BYTES", "KernelServicer", "Limits"]
+__all__ = ["UNARY_ENVELOPE_BYTES", "KernelServicer", "Limits"]
