@@ -17,8 +17,8 @@ EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gpu": (("pycuda",), ("pycuda",)),
     "bench": (("matplotlib",), ("matplotlib",)),
     "serve": (
-        ("grpc_health", "grpc_reflection"),
-        ("grpcio-health-checking", "grpcio-reflection"),
+        ("grpc_health", "grpc_reflection", "prometheus_client", "threadpoolctl"),
+        ("grpcio-health-checking", "grpcio-reflection", "prometheus-client", "threadpoolctl"),
     ),
 }
 

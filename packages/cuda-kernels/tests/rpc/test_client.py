@@ -62,7 +62,10 @@ def free_port() -> int:
         ({"target": "127.0.0.1:1", "chunk_bytes": 0}, "chunk_bytes"),
         ({"target": "127.0.0.1:1", "chunk_bytes": 8 * MIB, "max_message_bytes": 4 * MIB},
          "fit in max_message_bytes"),
-        ({"target": "127.0.0.1:1", "token": " padded "}, "token must be non-empty"),
+        ({"target": "127.0.0.1:1", "token": " padded "}, "without spaces"),
+        ({"target": "127.0.0.1:1", "token": ""}, "token is empty"),
+        ({"target": "127.0.0.1:1", "token": "two\nlines"}, "several lines"),
+        ({"target": "127.0.0.1:1", "token": "x" * 5000}, "at most 4096"),
         ({"target": "127.0.0.1:1", "retries": -1}, "retries must be >= 0"),
     ],
 )

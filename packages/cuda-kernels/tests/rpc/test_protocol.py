@@ -14,6 +14,7 @@ from cuda_kernels.rpc.protocol.chunking import iter_chunks
 from cuda_kernels.rpc.protocol.methods import (
     METHODS,
     SERVICE_NAME,
+    Malformed,
     client_methods,
     method_handlers,
 )
@@ -115,13 +116,33 @@ def test_method_table_is_the_generated_contract() -> None:
         stub_kind, stub_serialize, stub_deserialize = generated.made[METHODS[method.name].path]
         assert ours_kind == stub_kind
         assert METHODS[method.name].request_type is getattr(pb, method.input_type.name)
-        if not method.client_streaming:  # unary messages: exactly protobuf's codec
-            assert serialize == stub_serialize and deserialize == stub_deserialize
+        if not method.client_streaming:  # unary messages: protobuf's codec
+            assert serialize == stub_serialize
+            response = METHODS[method.name].response_type()
+            assert deserialize(response.SerializeToString()) == stub_deserialize(
+                response.SerializeToString()
+            )
         else:  # streams: the chunk codec, which passes other messages through protobuf
             header = METHODS[method.name].request_type(chunk=pb.Chunk(offset=3, data=b"xy"))
             assert serialize(header) == stub_serialize(header)
             response = METHODS[method.name].response_type(chunk=pb.Chunk(offset=5, data=b"z"))
             assert deserialize(response.SerializeToString()) == ChunkPart(5, memoryview(b"z"))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_bytes_that_do_not_parse_become_malformed_not_an_exception(name: str) -> None:
+    method = METHODS[name]
+    handler = method_handlers(NamedMethods())[name]
+    channel = RecordingChannel()
+    client_methods(channel)
+    client_deserialize = channel.made[method.path][2]
+    junk = b"\x0a\xff\xff\xff\xff\x0f"  # field 1, length-delimited, 4 GiB long: truncated
+    for deserialize, type_ in ((handler.request_deserializer, method.request_type),
+                               (client_deserialize, method.response_type)):  # fmt: skip
+        parsed = deserialize(junk)
+        assert isinstance(parsed, Malformed)
+        assert type_.DESCRIPTOR.full_name in parsed.describe()
+        assert "6-byte message" in parsed.describe()
 
 
 def test_server_handlers_cover_every_method_with_its_codec() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
@@ -113,6 +114,48 @@ def test_serve_finishes_the_call_in_flight_after_a_signal_and_exits_0(signum: in
         server.close()
 
 
+def test_drain_answers_not_serving_and_a_second_signal_stops_at_once() -> None:
+    server = ServeProcess("--grace-seconds", "60")
+    try:
+        a = np.ones((50, 40), np.float32)
+        release = threading.Event()
+        outcome: list[grpc.StatusCode] = []
+        with grpc.insecure_channel(server.address) as channel:
+            call = pb_grpc.KernelServiceStub(channel).MatMulStream(
+                _held_back_stream(a, a.T, release), timeout=60
+            )
+
+            def read() -> None:
+                try:
+                    list(call)
+                    outcome.append(grpc.StatusCode.OK)
+                except grpc.RpcError as exc:
+                    outcome.append(exc.code())
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            server.wait_for_stderr("request_id=in-flight: stream header accepted")
+            server.process.send_signal(signal.SIGTERM)
+            server.wait_for_stderr("draining")
+            health = health_pb2_grpc.HealthStub(channel).Check
+            for service in ("", "cuda_kernels.v1.KernelService"):
+                status = health(health_pb2.HealthCheckRequest(service=service), timeout=10)
+                assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            with pytest.raises(grpc.RpcError) as caught:
+                pb_grpc.KernelServiceStub(channel).GetInfo(pb.GetInfoRequest(), timeout=10)
+            assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert server.process.poll() is None  # still draining: the call is in flight
+            server.process.send_signal(signal.SIGTERM)  # the second one: stop now
+            assert server.process.wait(timeout=15) == 0
+            reader.join(timeout=15)
+            release.set()
+        assert outcome and outcome[0] in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+        assert "received SIGTERM again: stopping now" in server.wait_for_stderr("again")
+    finally:
+        release.set()
+        server.close()
+
+
 def run_cli(*args: str, timeout: float = 60, cwd: Path | None = None):
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
@@ -127,6 +170,7 @@ def _busy_port() -> tuple[socket.socket, int]:
 def test_serve_errors_are_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "empty-token"
     empty.write_text("  \n")
+    empty.chmod(0o600)
     cert = tmp_path / "cert.pem"
     cert.write_text("not a certificate")
     listener, port = _busy_port()
@@ -139,18 +183,53 @@ def test_serve_errors_are_one_line(tmp_path: Path) -> None:
         "bad cap": (["--max-message-mb", "0"], "must be positive"),
     }
     with listener:
-        for case, (flags, expected) in cases.items():
-            result = run_cli("serve", "--backend", "numpy", *flags)
-            assert result.returncode != 0, case
-            lines = result.stderr.strip().splitlines()
-            assert len(lines) == 1 and expected in lines[0], (case, result.stderr)
+        processes = {  # all at once: each start costs the imports
+            case: subprocess.Popen([CLI, "serve", "--backend", "numpy", *flags],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for case, (flags, _) in cases.items()
+        }  # fmt: skip
+        for case, (_, expected) in cases.items():
+            _, err = processes[case].communicate(timeout=60)
+            assert processes[case].returncode != 0, case
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and expected in lines[0], (case, err)
             assert lines[0].startswith("cuda-kernels serve: error:"), case
-            assert "Traceback" not in result.stderr
+            assert "Traceback" not in err
+
+
+def test_serve_refuses_inf_nan_negative_and_unsafe_token_files_in_one_line(
+    tmp_path: Path,
+) -> None:
+    open_token = tmp_path / "open-token"
+    open_token.write_text("tok\n")
+    open_token.chmod(0o644)
+    two_lines = tmp_path / "two-lines"
+    two_lines.write_text("tok\nmore\n")
+    two_lines.chmod(0o600)
+    cases = {
+        ("--max-tensor-mb", "inf"): "--max-tensor-mb must be a finite number, got inf",
+        ("--grace-seconds", "nan"): "--grace-seconds must be a finite number, got nan",
+        ("--idle-seconds", "-1"): "--idle-seconds must be positive (> 0), got -1",
+        ("--auth-token-file", str(open_token)): "run `chmod 600",
+        ("--auth-token-file", str(two_lines)): "several lines",
+    }
+    processes = {  # all at once: each start costs the imports
+        flags: subprocess.Popen([CLI, "serve", "--port", "0", "--backend", "numpy", *flags],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for flags in cases
+    }  # fmt: skip
+    for flags, expected in cases.items():
+        out, err = processes[flags].communicate(timeout=60)
+        assert processes[flags].returncode == 1, (flags, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("cuda-kernels serve: error:"), err
+        assert expected in lines[0], (flags, lines[0])
 
 
 def test_serve_with_a_token_file_requires_the_token(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("\n  tok-from-file \n")
+    token_file.chmod(0o600)
     server = ServeProcess("--auth-token-file", str(token_file), "--quiet")
     try:
         with KernelClient(server.address, token="tok-from-file") as client:
@@ -165,10 +244,11 @@ def test_serve_with_a_token_file_requires_the_token(tmp_path: Path) -> None:
 def test_bench_service_small_run_writes_json_under_runs(tmp_path: Path) -> None:
     result = run_cli(
         "bench-service", "--backend", "numpy", "--sizes-mib", "1", "--clients", "1", "2",
-        "--calls", "5", "--repeats", "1", timeout=120, cwd=tmp_path,
+        "--calls", "5", "--repeats", "1", "--stalled-streams", "4", timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Doublify payload throughput" in result.stdout and "p50 ms" in result.stdout
+    assert "While 4 streams are stalled" in result.stdout
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")) == [
         "runs/bench-service/service.json"  # the default: never over committed results
     ]
@@ -177,6 +257,12 @@ def test_bench_service_small_run_writes_json_under_runs(tmp_path: Path) -> None:
     assert all(row["both_ways_gbps"] > 0 for row in results["throughput"])
     assert [row["clients"] for row in results["latency"]] == [1, 2]
     assert results["latency"][1]["calls"] == 10
+    stall = results["health_under_stall"]
+    assert stall["stalled_streams"] == stall["streams_sent"] == 4
+    for call in ("health", "matmul_2x2"):  # the server kept answering while they stalled
+        assert stall[call]["failures"] == 0 and stall[call]["p99_ms"] > 0
+    assert [row["blas_threads"] for row in results["blas_threads"]] == [1, "library default"]
+    assert all(row["calls"] == 5 for row in results["blas_threads"])
     assert results["overhead"]["in_process_p50_ms"] > 0
     assert results["server"]["backend"] == "numpy"
 

@@ -4,7 +4,7 @@ input, concurrency, health, reflection and graceful shutdown.
 The shared server is in-process on an ephemeral port with the numpy backend
 (CUDA_KERNELS_TEST_BACKEND picks another). With CUDA_KERNELS_TEST_TARGET=host:port, the
 tests that need no special server configuration run against that external server instead
-(benchmarks/gpu_service_check.sh uses this for a `serve --backend pycuda` process).
+(scripts/gpu_check.py uses this for a `serve --backend pycuda` process).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import grpc
 import numpy as np
@@ -26,63 +26,20 @@ from hypothesis import strategies as st
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
-from cuda_kernels.backends import get_backend
-from cuda_kernels.backends.base import Backend
 from cuda_kernels.rpc.client import KernelClient, KernelServiceError
 from cuda_kernels.rpc.protocol.chunking import iter_chunks
 from cuda_kernels.rpc.protocol.tensors import MIB, array_bytes
-from cuda_kernels.rpc.server import KernelServer, ServerConfig
+from cuda_kernels.rpc.server import KernelServer
 
 EXTERNAL_TARGET = os.environ.get("CUDA_KERNELS_TEST_TARGET")
-TEST_BACKEND = os.environ.get("CUDA_KERNELS_TEST_BACKEND", "numpy")
 Code = grpc.StatusCode
 
 
 # --- fixtures and helpers -------------------------------------------------------------
 
 
-class GatedBackend(Backend):
-    """Wraps a real backend; counts calls, and can hold them at a gate or fail on demand."""
-
-    def __init__(self, inner: Backend, gated: bool = False, fail: bool = False) -> None:
-        self.inner, self.fail = inner, fail
-        self.name, self.device, self.kernels = inner.name, inner.device, inner.kernels
-        self.calls = 0
-        self._count = threading.Lock()
-        self.entered = threading.Semaphore(0)  # released once per call that got here
-        self.gate = threading.Event()  # calls wait here until the test opens it
-        if not gated:
-            self.gate.set()
-
-    def _matmul(self, a, b, kernel):
-        return self._run(lambda: self.inner.matmul(a, b, kernel))
-
-    def _doublify(self, x):
-        return self._run(lambda: self.inner.doublify(x))
-
-    def _run(self, work):
-        with self._count:
-            self.calls += 1
-        self.entered.release()
-        if self.fail:
-            raise RuntimeError("simulated device fault")
-        if not self.gate.wait(timeout=60):
-            raise RuntimeError("the test never opened the gate")
-        return work()
-
-
-def start_server(backend: Backend | None = None, **config) -> KernelServer:
-    config.setdefault("port", 0)
-    config.setdefault("grace_seconds", 5.0)
-    server = KernelServer(
-        ServerConfig(backend=TEST_BACKEND, **config),
-        backend=backend or get_backend(TEST_BACKEND),
-    )
-    return server.start()
-
-
 @pytest.fixture(scope="module")
-def target() -> Iterator[str]:
+def target(start_server) -> Iterator[str]:
     if EXTERNAL_TARGET:
         yield EXTERNAL_TARGET
         return
@@ -311,7 +268,7 @@ def test_well_formed_stream_with_odd_chunks(stub):
 
 
 @pytest.fixture(scope="module")
-def small_server() -> Iterator[KernelServer]:
+def small_server(start_server) -> Iterator[KernelServer]:
     """Caps of 1 MiB per message and 2 MiB per tensor."""
     server = start_server(max_message_mb=1, max_tensor_mb=2)
     yield server
@@ -362,30 +319,6 @@ def _slow_stream(header: pb.MatMulRequest, payload: bytes, release: threading.Ev
 
 
 @pytest.fixture
-def fresh_server() -> Iterator[Callable[..., KernelServer]]:
-    """`fresh_server(backend, **config)` starts a server of the test's own; each is stopped
-    when the test ends, however it ends."""
-    started: list[KernelServer] = []
-
-    def start(backend: Backend | None = None, **config) -> KernelServer:
-        started.append(start_server(backend, **config))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-def held(fresh_server) -> Iterator[GatedBackend]:
-    """A backend whose calls wait at its gate; the gate opens when the test ends, before its
-    servers stop."""
-    backend = GatedBackend(get_backend(TEST_BACKEND), gated=True)
-    yield backend
-    backend.gate.set()
-
-
-@pytest.fixture
 def release(fresh_server) -> Iterator[threading.Event]:
     """Holds back the chunks of `_slow_stream`; set at the latest when the test ends."""
     event = threading.Event()
@@ -393,8 +326,8 @@ def release(fresh_server) -> Iterator[threading.Event]:
     event.set()
 
 
-def test_deadline_exceeded_does_no_work(fresh_server, release, watch_log):
-    backend = GatedBackend(get_backend(TEST_BACKEND))
+def test_deadline_exceeded_does_no_work(fresh_server, gated_backend, release, watch_log):
+    backend = gated_backend()
     server = fresh_server(backend)
     with watch_log() as log, grpc.insecure_channel(server.address) as channel:
         stub = pb_grpc.KernelServiceStub(channel)
@@ -425,8 +358,8 @@ def test_call_that_expired_in_the_queue_does_no_work(fresh_server, held):
     assert held.calls == 1
 
 
-def test_cancelled_call_does_no_work(fresh_server, release, watch_log):
-    backend = GatedBackend(get_backend(TEST_BACKEND))
+def test_cancelled_call_does_no_work(fresh_server, gated_backend, release, watch_log):
+    backend = gated_backend()
     server = fresh_server(backend)
     with (
         watch_log() as log,
@@ -450,8 +383,8 @@ def test_cancelled_call_does_no_work(fresh_server, release, watch_log):
     assert backend.calls == 0
 
 
-def test_internal_for_a_backend_fault_names_the_request(fresh_server, watch_log):
-    server = fresh_server(GatedBackend(get_backend(TEST_BACKEND), fail=True))
+def test_internal_for_a_backend_fault_names_the_request(fresh_server, gated_backend, watch_log):
+    server = fresh_server(gated_backend(fail=True))
     with watch_log() as log, KernelClient(server.address, retries=0) as client:
         a = np.ones((2, 2), np.float32)
         with pytest.raises(KernelServiceError) as caught:
@@ -462,7 +395,7 @@ def test_internal_for_a_backend_fault_names_the_request(fresh_server, watch_log)
 
 
 def test_unavailable_while_draining_then_in_flight_calls_finish(fresh_server, held, watch_log):
-    server = fresh_server(held, grace_seconds=60)
+    server = fresh_server(held, grace_seconds=60, workers=4)  # all four calls in the backend
     rng = np.random.default_rng(9)
     inputs = [(rand(rng, 31, 17), rand(rng, 17, 5)) for _ in range(4)]
     results: dict[int, np.ndarray] = {}

@@ -1,18 +1,23 @@
 """`cuda-kernels bench-service`: what the service costs on top of the backend.
 
-Three measurements in one run, against one server (a local `cuda-kernels serve` started as
+Five measurements in one run, against one server (a local `cuda-kernels serve` started as
 a subprocess, so client and server do not share a GIL, or `--target`):
 
 1. payload throughput of Doublify (x up, 2·x down) at 1, 16, 64 MiB, unary and streamed;
 2. latency of 256×256 MatMul round trips (p50/p99) with 1, 8 and 32 concurrent clients,
    each client its own channel on its own thread;
-3. the same matmul called in-process on the same backend: the overhead baseline.
+3. Health.Check and 2x2 MatMul latency while 64 streams are open and stalled
+   (`service_stall`);
+4. the same matmul called in-process on the same backend: the overhead baseline;
+5. for a local numpy server, the 1-client 256×256 latency with numpy's BLAS pinned to
+   `--blas-threads` and with the library's default threads, one server after the other.
 
 Every result is checked against numpy before it is timed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +35,7 @@ import numpy as np
 
 from cuda_kernels import __version__
 from cuda_kernels.backends import get_backend
+from cuda_kernels.bench.service_stall import measure_health_under_stall
 from cuda_kernels.rpc.client import KernelClient
 from cuda_kernels.rpc.protocol.tensors import MIB
 
@@ -48,6 +55,9 @@ class ServiceBenchSettings:
     target: str | None = None
     token: str | None = None
     tls_ca: bytes | None = None
+    blas_threads: int = 1
+    stalled_streams: int = 64
+    compare_blas: bool = True
 
     def check(self) -> None:
         if not self.sizes_mib or min(self.sizes_mib) <= 0:
@@ -56,16 +66,20 @@ class ServiceBenchSettings:
             raise ValueError("--clients needs positive counts, e.g. --clients 1 8 32")
         if self.matmul_size <= 0 or self.calls_per_client <= 0 or self.repeats <= 0:
             raise ValueError("--matmul-size, --calls and --repeats must be positive")
+        if self.blas_threads < 0 or self.stalled_streams < 0:
+            raise ValueError("--blas-threads and --stalled-streams must be >= 0")
 
 
 class LocalServer:
     """`cuda-kernels serve --port 0` in a subprocess; reads its `listening on` line."""
 
-    def __init__(self, backend: str, max_message_mb: int = LOCAL_MAX_MESSAGE_MB) -> None:
+    def __init__(
+        self, backend: str, blas_threads: int = 1, max_message_mb: int = LOCAL_MAX_MESSAGE_MB
+    ) -> None:
         command = [
             sys.executable, "-m", "cuda_kernels.cli", "serve", "--host", "127.0.0.1",
             "--port", "0", "--backend", backend, "--max-message-mb", str(max_message_mb),
-            "--grace-seconds", "2",
+            "--grace-seconds", "2", "--blas-threads", str(blas_threads),
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -176,8 +190,29 @@ def measure_latency(target: str, settings: ServiceBenchSettings, n_clients: int)
 
 
 def measure_in_process(backend_name: str, settings: ServiceBenchSettings) -> dict:
-    """The same 256×256 matmul on the same backend, called directly (no gRPC)."""
+    """The same 256×256 matmul on the same backend, called directly (no gRPC), with numpy's
+    BLAS threads as the local server sets them."""
     backend = get_backend(backend_name)
+    with _blas_threads(settings.blas_threads if backend.name == "numpy" else 0):
+        return _time_in_process(backend, settings)
+
+
+@contextlib.contextmanager
+def _blas_threads(threads: int) -> Iterator[None]:
+    """numpy's BLAS limited to `threads` (0: unchanged) inside the block, if threadpoolctl
+    is installed (the 'serve' extra)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        threads = 0
+    if not threads:
+        yield
+        return
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield
+
+
+def _time_in_process(backend, settings: ServiceBenchSettings) -> dict:
     n = settings.matmul_size
     rng = np.random.default_rng(1)
     a = rng.standard_normal((n, n), dtype=np.float32)
@@ -196,10 +231,25 @@ def measure_in_process(backend_name: str, settings: ServiceBenchSettings) -> dic
     }
 
 
+def compare_blas_threads(settings: ServiceBenchSettings) -> list[dict]:
+    """1-client latency of local numpy servers with numpy's BLAS pinned and not pinned."""
+    one_client = ServiceBenchSettings(**{**settings.__dict__, "clients": (1,)})
+    rows = []
+    for threads in (settings.blas_threads or 1, 0):
+        server = LocalServer("numpy", blas_threads=threads)
+        try:
+            row = measure_latency(server.address, one_client, 1)
+        finally:
+            server.close()
+        rows.append({"blas_threads": threads or "library default", **row})
+    return rows
+
+
 def run_benchmark(settings: ServiceBenchSettings) -> dict:
-    """All three measurements; returns the JSON-ready results."""
+    """All the measurements; returns the JSON-ready results."""
     settings.check()
-    local = None if settings.target else LocalServer(settings.backend)
+    load_at_start = list(os.getloadavg())
+    local = None if settings.target else LocalServer(settings.backend, settings.blas_threads)
     target = settings.target or local.address
     try:
         with KernelClient(
@@ -214,9 +264,17 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
                 client, settings, min(info.max_message_bytes, LOCAL_MAX_MESSAGE_MB * MIB)
             )
         latency = [measure_latency(target, settings, n) for n in settings.clients]
+        stall = None
+        if settings.stalled_streams:
+            stall = measure_health_under_stall(
+                target, settings.stalled_streams, token=settings.token, tls_ca=settings.tls_ca
+            )
     finally:
         if local is not None:
             local.close()
+    blas = None
+    if local is not None and info.backend == "numpy" and settings.compare_blas:
+        blas = compare_blas_threads(settings)
     try:
         in_process = measure_in_process(info.backend, settings)
     except (RuntimeError, ImportError) as exc:  # a remote GPU server, benchmarked from a CPU
@@ -238,6 +296,7 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "load_average_at_start": load_at_start,
             "load_average_at_end": list(os.getloadavg()),
             "blas_threads_env": {
                 name: os.environ.get(name, "unset")
@@ -258,9 +317,13 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
             "matmul_size": settings.matmul_size,
             "calls_per_client": settings.calls_per_client,
             "repeats": settings.repeats,
+            "blas_threads": settings.blas_threads,
+            "stalled_streams": settings.stalled_streams,
         },
         "throughput": throughput,
         "latency": latency,
+        "health_under_stall": stall,
+        "blas_threads": blas,
         "in_process": in_process,
         "overhead": overhead,
         "targets": {
@@ -299,6 +362,8 @@ def format_table(results: dict) -> str:
             f"{row['clients']:>8} {row['calls']:>6} {row['p50_ms']:>8.3f} "
             f"{row['p99_ms']:>8.3f} {row['calls_per_s']:>9.0f}"
         )
+    lines += _stall_lines(results.get("health_under_stall"))
+    lines += _blas_lines(results.get("blas_threads"))
     in_process = results["in_process"]
     if "skipped" in in_process:
         lines.append(f"\nin-process baseline skipped: {in_process['skipped']}")
@@ -310,6 +375,33 @@ def format_table(results: dict) -> str:
             f"+{overhead['added_ms']:.3f} ms ({overhead['ratio']:.1f}x)"
         )
     return "\n".join(lines)
+
+
+def _stall_lines(stall: dict | None) -> list[str]:
+    if not stall:
+        return []
+    lines = [
+        "",
+        f"While {stall['stalled_streams']} streams are stalled "
+        f"(each call's timeout {stall['timeout_s']:g} s)",
+        f"{'call':>12} {'ok':>5} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8}",
+    ]
+    for name in ("health", "matmul_2x2"):
+        row = stall[name]
+        p50 = f"{row['p50_ms']:>8.3f}" if "p50_ms" in row else f"{'-':>8}"
+        p99 = f"{row['p99_ms']:>8.3f}" if "p99_ms" in row else f"{'-':>8}"
+        lines.append(f"{name:>12} {row['ok']:>5} {row['failures']:>7} {p50} {p99}")
+    return lines
+
+
+def _blas_lines(rows: list[dict] | None) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "1 client, 256x256 MatMul, by numpy's BLAS threads in the server",
+             f"{'BLAS threads':>16} {'p50 ms':>8} {'p99 ms':>8}"]  # fmt: skip
+    for row in rows:
+        lines.append(f"{row['blas_threads']!s:>16} {row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f}")
+    return lines
 
 
 def check_json_name(name: str) -> None:

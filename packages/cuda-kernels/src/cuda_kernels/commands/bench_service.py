@@ -13,13 +13,15 @@ from cuda_kernels.rpc.protocol.auth import read_token_file
 
 DEFAULT_OUT = Path("runs/bench-service")
 
-SUMMARY = "measure the gRPC service: payload throughput, latency, overhead"
+SUMMARY = "measure the gRPC service: payload throughput, latency, overhead, stalls"
 DESCRIPTION = """\
 Measure what the gRPC service costs on top of its backend: Doublify payload throughput
-(unary and streamed), MatMul round-trip latency with concurrent clients, and the same
-matmul called in-process. Starts a local 'cuda-kernels serve' (needs the 'serve' extra)
-unless --target names a running server. Prints a table and writes the JSON into --out;
-to refresh the committed CPU results, pass
+(unary and streamed), MatMul round-trip latency with concurrent clients, Health.Check and
+small-call latency while --stalled-streams streams are open and stalled, and the same
+matmul called in-process. For a local numpy server it also compares numpy's BLAS pinned
+to --blas-threads with the library's default threads. Starts a local 'cuda-kernels serve'
+(needs the 'serve' extra) unless --target names a running server. Prints a table and
+writes the JSON into --out; to refresh the committed CPU results, pass
 --out packages/cuda-kernels/benchmarks/results/cpu."""
 
 
@@ -35,6 +37,12 @@ def add_to(subparsers: argparse._SubParsersAction) -> None:
     add("--matmul-size", type=int, default=256, help="n of the n×n MatMul")
     add("--calls", type=int, default=200, help="timed calls per client")
     add("--repeats", type=int, default=5, help="timed calls per payload size")
+    add("--blas-threads", type=int, default=1,
+        help="numpy BLAS threads of the local server (0: the library's default)")
+    add("--stalled-streams", type=int, default=64,
+        help="stalled streams held open while health is timed (0: skip)")
+    add("--no-blas-comparison", action="store_true",
+        help="skip the local servers with and without BLAS pinning")
     add("--out", type=Path, default=DEFAULT_OUT, help="folder for the JSON")
     add("--json-name", default="service.json", help="file name of the JSON")
 
@@ -61,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         target=args.target,
         token=read_if_given(args.token_file, read_token_file),
         tls_ca=read_if_given(args.tls_ca),
+        blas_threads=args.blas_threads,
+        stalled_streams=args.stalled_streams,
+        compare_blas=not args.no_blas_comparison,
     )
     try:
         settings.check()

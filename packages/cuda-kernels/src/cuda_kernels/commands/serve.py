@@ -19,8 +19,14 @@ DESCRIPTION = """\
 Serve cuda_kernels.v1.KernelService (matmul and doublify over gRPC) with health checks
 and reflection, until SIGTERM or SIGINT; then drain: health turns NOT_SERVING, new calls
 get UNAVAILABLE, calls in flight get --grace-seconds to finish, and the command exits 0.
-Prints 'listening on HOST:PORT (backend=..., device=...)' once it serves, and one log
-line per call on stderr. Needs the 'serve' extra."""
+A second signal during the drain stops at once. Prints 'listening on HOST:PORT
+(backend=..., device=...)' once it serves, and one log line per call on stderr.
+
+Clients that wait cost no thread: kernel work runs on --workers threads, and every call
+reserves the memory it will hold (inputs plus result) in one budget first. Streams that
+stall past --idle-seconds, or crawl below --min-stream-kib-per-s, are ended. With
+--metrics-port, Prometheus metrics are served on http://METRICS_HOST:PORT/metrics.
+Needs the 'serve' extra."""
 
 
 def add_to(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +41,26 @@ def add_to(subparsers: argparse._SubParsersAction) -> None:
         help="require 'authorization: Bearer <file content>' on every call")
     add("--tls-cert", type=Path, help="PEM certificate chain (with --tls-key): TLS")
     add("--tls-key", type=Path, help="PEM private key (with --tls-cert)")
-    add("--workers", type=int, default=0, help="serving threads; 0: 8 to 32 by CPU count")
+    add("--workers", type=int, default=0,
+        help="threads running kernel work; 0: one per core (2 to 32)")
+    add("--max-queued", type=int, default=64,
+        help="calls that may wait for a worker; more are refused at once (RESOURCE_EXHAUSTED)")
+    add("--max-calls", type=int, default=1024,
+        help="KernelService calls open at once (streams included); more are refused at once")
+    add("--memory-budget-mb", type=float, default=0,
+        help="MiB that calls in flight may hold together (inputs plus results); 0: a quarter "
+        "of the RAM, at most half the GPU memory with pycuda")
+    add("--budget-wait-seconds", type=float, default=2.0,
+        help="how long a stream waits for room in the memory budget before it is refused")
+    add("--idle-seconds", type=float, default=10.0,
+        help="a stream that sends (or reads) nothing for this long is ended")
+    add("--min-stream-kib-per-s", type=float, default=64,
+        help="after --idle-seconds, a stream slower than this is ended; 0: no floor")
+    add("--blas-threads", type=int, default=1,
+        help="BLAS threads per call for the numpy backend; 0: the library's default")
+    add("--metrics-port", type=int,
+        help="serve Prometheus metrics on this port (0 picks a free one, printed)")
+    add("--metrics-host", default="127.0.0.1", help="address of the metrics endpoint")
     add("--grace-seconds", type=float, default=10.0,
         help="time in-flight calls get at shutdown")
     add("--quiet", action="store_true", help="no log line per call")
@@ -61,6 +86,15 @@ def run(args: argparse.Namespace) -> int:
         tls_key=read_if_given(args.tls_key),
         workers=args.workers,
         grace_seconds=args.grace_seconds,
+        max_queued=args.max_queued,
+        max_calls=args.max_calls,
+        idle_seconds=args.idle_seconds,
+        min_stream_kib_per_s=args.min_stream_kib_per_s,
+        memory_budget_mb=args.memory_budget_mb,
+        budget_wait_seconds=args.budget_wait_seconds,
+        blas_threads=args.blas_threads,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
     )
     config.check()
     serve_until_signalled(config)

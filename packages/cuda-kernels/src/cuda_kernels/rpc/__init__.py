@@ -8,8 +8,9 @@ How a call flows, one hop each:
    descriptors (`methods`), tensors on the wire (`tensors`), streams of chunks
    (`chunking`, `wire`), refusals with their status codes (`errors`).
 3. `rpc.client.KernelClient`, numpy in and out.
-4. `rpc.server`: `KernelServer` (the gRPC server, health, reflection, auth, TLS, drain)
-   around `KernelServicer`, which checks a request and hands the arrays to a backend.
+4. `rpc.server`: `KernelServer` (the asyncio gRPC server, health, reflection, auth, TLS,
+   a memory budget, metrics, drain) around `KernelServicer`, which checks a request,
+   reserves its memory and hands the arrays to a backend on a worker thread.
 5. `cuda_kernels.backends`: `Backend.matmul`, which runs a kernel of `kernels/matmul.cu`.
 
 The client needs only the core dependencies; the server needs the `serve` extra.

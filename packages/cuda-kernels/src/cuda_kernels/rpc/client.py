@@ -24,22 +24,27 @@ import grpc
 import numpy as np
 
 from cuda_kernels._proto import kernels_pb2 as pb
-from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value
+from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value, leaves_the_machine
 from cuda_kernels.rpc.protocol.chunking import (
     DEFAULT_CHUNK_BYTES,
     read_header,
     read_tensors,
     stream_messages,
 )
-from cuda_kernels.rpc.protocol.errors import ServiceError
-from cuda_kernels.rpc.protocol.methods import METHODS, client_methods
-from cuda_kernels.rpc.protocol.tensors import MIB, fill_header, fill_tensor, from_tensor
+from cuda_kernels.rpc.protocol.errors import ServiceError, invalid
+from cuda_kernels.rpc.protocol.methods import METHODS, Malformed, client_methods
+from cuda_kernels.rpc.protocol.tensors import (
+    MIB,
+    fill_header,
+    fill_tensor,
+    from_tensor,
+    nbytes_of,
+)
 from cuda_kernels.validation import check_matmul_operands, check_matrix
 
 _log = logging.getLogger(__name__)
 Transport = Literal["auto", "unary", "stream"]
 T = TypeVar("T")
-_NO_CAP = 1 << 62  # the client accepts whatever size the server chose to send
 
 
 class KernelServiceError(RuntimeError):
@@ -129,6 +134,11 @@ class KernelClient:
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self._metadata = ((AUTH_METADATA_KEY, bearer_value(token)),) if token is not None else ()
+        if token is not None and tls_ca is None and leaves_the_machine(target):
+            _log.warning(
+                "KernelClient(%r): the token goes in plaintext to another machine; anyone "
+                "on the path can read it (pass tls_ca= to use TLS)", target
+            )
         options: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -171,12 +181,11 @@ class KernelClient:
         if kernel is not None and (not isinstance(kernel, str) or not kernel):
             raise ValueError(f"kernel must be None or a non-empty name, got {kernel!r}")
         request_id = request_id or _new_request_id()
-        out_bytes = a.shape[0] * b.shape[1] * 4
-        streamed = self._choose_stream(transport, a.nbytes + b.nbytes, out_bytes)
+        out_shape = (a.shape[0], b.shape[1])
+        streamed = self._choose_stream(transport, a.nbytes + b.nbytes, nbytes_of(out_shape))
         request = pb.MatMulRequest(request_id=request_id, kernel=kernel or "")
         rpc = "MatMulStream" if streamed else "MatMul"
-        reply, c = self._exchange(rpc, request, {"a": a, "b": b}, "c")
-        _expect_shape(rpc, c, (a.shape[0], b.shape[1]))
+        reply, c = self._exchange(rpc, request, {"a": a, "b": b}, "c", out_shape)
         return MatMulResult(
             c=c,
             kernel=reply.kernel,
@@ -192,12 +201,12 @@ class KernelClient:
         streamed = self._choose_stream(transport, x.nbytes, x.nbytes)
         request = pb.DoublifyRequest(request_id=_new_request_id())
         rpc = "DoublifyStream" if streamed else "Doublify"
-        _, y = self._exchange(rpc, request, {"x": x}, "y")
-        return _expect_shape(rpc, y, x.shape)
+        _, y = self._exchange(rpc, request, {"x": x}, "y", x.shape)
+        return y
 
     def info(self) -> ServerInfo:
         """The backend, device, kernels (fastest first), caps and version of a server."""
-        response = self._unary("GetInfo", pb.GetInfoRequest())
+        response = _parsed("GetInfo", self._unary("GetInfo", pb.GetInfoRequest()))
         return ServerInfo(
             backend=response.backend,
             device=response.device,
@@ -237,16 +246,24 @@ class KernelClient:
         )
 
     def _exchange(
-        self, rpc: str, request: Any, operands: dict[str, np.ndarray], result: str
+        self,
+        rpc: str,
+        request: Any,
+        operands: dict[str, np.ndarray],
+        result: str,
+        expected: tuple[int, ...],
     ) -> tuple[Any, np.ndarray]:
         """Send `request` with its `operands` (field name -> array) by `rpc`, unary or
-        streamed; return the reply (a stream's header) and its `result` tensor."""
+        streamed; return the reply (a stream's header) and its `result` tensor, which must
+        have the `expected` shape: a reply that announces anything else is refused before
+        a byte of it is stored (DATA_LOSS), so a server cannot make this client allocate
+        more than the result it asked for."""
         method = METHODS[rpc]
         if not method.request_streaming:
             for name, array in operands.items():
                 fill_tensor(getattr(request, name), array)
-            reply = self._unary(rpc, request)
-            return reply, _decode(rpc, getattr(reply, result), result)
+            reply = _parsed(rpc, self._unary(rpc, request))
+            return reply, _decode(rpc, getattr(reply, result), result, expected)
         for name, array in operands.items():
             fill_header(getattr(request, name), array)
 
@@ -257,9 +274,12 @@ class KernelClient:
             responses = self._rpc[rpc](
                 messages, timeout=_remaining(deadline), metadata=self._metadata
             )
-            reply, (array,) = _read_response_stream(
-                rpc, responses, lambda h: [(result, getattr(h, result))]
-            )
+            try:
+                reply, (array,) = _read_response_stream(
+                    rpc, responses, lambda h: [(result, getattr(h, result))], expected
+                )
+            finally:
+                responses.cancel()  # a refused reply stops arriving (no-op once complete)
             return reply, array
 
         return self._with_retries(rpc, attempt)
@@ -298,21 +318,22 @@ def _remaining(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.001)
 
 
-def _expect_shape(rpc: str, result: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """`result`, unless the server answered with another shape (DATA_LOSS)."""
-    if result.shape != tuple(shape):
-        raise KernelServiceError(
-            rpc,
-            grpc.StatusCode.DATA_LOSS,
-            f"the server answered with shape {result.shape}, expected {tuple(shape)}",
-        )
-    return result
+def _parsed(rpc: str, reply: Any) -> Any:
+    """`reply`, unless its bytes did not parse (`methods.Malformed`): DATA_LOSS."""
+    if isinstance(reply, Malformed):
+        raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, reply.describe())
+    return reply
 
 
-def _decode(rpc: str, tensor: pb.Tensor, name: str) -> np.ndarray:
-    """A reply tensor as a writable array; a malformed reply is DATA_LOSS."""
+def _decode(rpc: str, tensor: pb.Tensor, name: str, expected: tuple[int, ...]) -> np.ndarray:
+    """A reply tensor of the `expected` shape as a writable array; anything else (another
+    shape, a malformed tensor) is DATA_LOSS."""
     try:
-        return from_tensor(tensor, name, _NO_CAP).copy()
+        if tuple(tensor.shape) != tuple(expected):
+            raise invalid(
+                f"the server answered with shape {tuple(tensor.shape)}, expected {tuple(expected)}"
+            )
+        return from_tensor(tensor, name, nbytes_of(expected)).copy()
     except ServiceError as exc:
         raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, exc.details) from None
 
@@ -321,10 +342,15 @@ def _read_response_stream(
     rpc: str,
     responses: Iterator[Any],
     tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
+    expected: tuple[int, ...],
 ) -> tuple[Any, list[np.ndarray]]:
-    """The header and tensors of a reply stream; a malformed stream is DATA_LOSS."""
+    """The header and tensor of a reply stream, whose header must announce exactly the
+    `expected` shape (checked before any chunk is stored); a malformed or unexpected
+    stream is DATA_LOSS."""
     try:
-        header, shapes, rest = read_header(responses, tensors_of, _NO_CAP)
+        header, shapes, rest = read_header(
+            responses, tensors_of, nbytes_of(expected), expected=[expected]
+        )
         return header, read_tensors(rest, shapes)
     except ServiceError as exc:
         raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, exc.details) from None

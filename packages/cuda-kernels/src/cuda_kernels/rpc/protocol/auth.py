@@ -1,27 +1,120 @@
-"""The bearer token: how a client sends it and a server expects it, and the token file.
+"""The bearer token: how a client sends it, how a server reads it, and the token file.
 
 Why in the protocol: the client (`KernelClient(token=...)`, `bench-service --token-file`)
-and the server (`serve --auth-token-file`) must agree on the header and on how a token
-file is read (surrounding whitespace stripped), so both read it from here.
+and the server (`serve --auth-token-file`) must agree on the header, on what a token may
+contain and on how a token file is read, so both take the rules from here:
+
+- a token is one line of visible ASCII (no spaces or control characters), at most
+  `MAX_TOKEN_CHARS` long: anything else cannot travel in HTTP/2 metadata, or does not fit
+  its size limit, so a server started with it could never be reached;
+- a token file must not be readable by group or others (like ssh's private keys: we
+  refuse rather than warn, since a warning scrolls by while the secret stays exposed); its
+  surrounding whitespace is stripped;
+- the scheme is matched without regard to case (`Bearer`, `bearer`: RFC 6750 and RFC 7235).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import stat
 from pathlib import Path
 
 AUTH_METADATA_KEY = "authorization"
+SCHEME = "Bearer"
+MAX_TOKEN_CHARS = 4096  # gRPC's default metadata limit is 8 KiB for all headers together
+_MAX_FILE_BYTES = 64 * 1024  # read no further: /dev/zero is not a token file
+
+
+def check_token(token: str) -> str:
+    """`token` when it can travel as `authorization: Bearer <token>`; else ValueError."""
+    if not isinstance(token, str) or not token:
+        raise ValueError("the token is empty; use a non-empty token")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise ValueError(
+            f"the token has {len(token)} characters; at most {MAX_TOKEN_CHARS} fit in "
+            "gRPC metadata (use e.g. 32 random bytes in hex: `openssl rand -hex 32`)"
+        )
+    if "\n" in token or "\r" in token:
+        raise ValueError("the token has several lines; a token is one line")
+    if any(not 0x21 <= ord(char) <= 0x7E for char in token):
+        raise ValueError(
+            "the token must be visible ASCII without spaces or control characters "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    return token
 
 
 def bearer_value(token: str) -> str:
     """The metadata value that carries `token`: `Bearer <token>`."""
-    if not token or token != token.strip():
-        raise ValueError("token must be non-empty and without surrounding whitespace")
-    return f"Bearer {token}"
+    return f"{SCHEME} {check_token(token)}"
+
+
+def token_of(value: str | bytes) -> bytes | None:
+    """The token of an `authorization` value with the Bearer scheme in any case, else None."""
+    raw = value.encode() if isinstance(value, str) else value
+    scheme, _, token = raw.partition(b" ")
+    if scheme.lower() != SCHEME.lower().encode() or not token:
+        return None
+    return token.strip(b" ")
 
 
 def read_token_file(path: str | Path) -> str:
-    """The token in `path`, stripped of surrounding whitespace; ValueError when empty."""
-    token = Path(path).read_text().strip()
+    """The token in `path`, stripped of surrounding whitespace; ValueError saying what to
+    fix when the file is open to group or others, empty, too big, or not one token line."""
+    path = Path(path)
+    with path.open("rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ValueError(
+                f"the auth token file {path} is open to group or others "
+                f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}`"
+            )
+        raw = file.read(_MAX_FILE_BYTES + 1)
+    if len(raw) > _MAX_FILE_BYTES:
+        raise ValueError(f"the auth token file {path} is over {_MAX_FILE_BYTES} bytes; "
+                         "it must hold one token line")  # fmt: skip
+    try:
+        token = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"the auth token file {path} is not ASCII text") from None
     if not token:
         raise ValueError(f"the auth token file {path} is empty; write the token into it")
-    return token
+    try:
+        return check_token(token)
+    except ValueError as exc:
+        raise ValueError(f"the auth token file {path}: {exc}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """`host` names this machine only (localhost, 127.0.0.0/8, ::1)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def target_hosts(target: str) -> list[str]:
+    """The hosts a gRPC target names ("h:p", "ipv4:h:p,h:p", "dns:///h:p", "[::1]:p");
+    empty for a Unix socket, which never leaves the machine."""
+    if target.startswith(("unix:", "unix-abstract:")):
+        return []
+    for scheme in ("ipv4:", "ipv6:", "dns:///", "dns:"):
+        if target.startswith(scheme):
+            target = target[len(scheme) :]
+            break
+    hosts = []
+    for address in target.split(","):
+        if address.startswith("["):
+            hosts.append(address[1 : address.find("]")])
+        else:
+            hosts.append(address.rsplit(":", 1)[0] if address.count(":") == 1 else address)
+    return hosts
+
+
+def leaves_the_machine(target: str) -> bool:
+    """Some host of `target` is not this machine (so a plaintext token could be read)."""
+    return not all(is_loopback(host) for host in target_hosts(target))

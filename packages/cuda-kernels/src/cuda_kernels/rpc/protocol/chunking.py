@@ -16,6 +16,7 @@ import numpy as np
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.rpc.protocol.errors import invalid
+from cuda_kernels.rpc.protocol.methods import Malformed
 from cuda_kernels.rpc.protocol.tensors import MIB, array_view, check_header, nbytes_of, to_array
 from cuda_kernels.rpc.protocol.wire import ChunkPart
 
@@ -39,13 +40,16 @@ def iter_chunks(
 
 
 class ChunkAssembler:
-    """Collects chunks into one buffer of a size known from the header, checking order."""
+    """Collects chunks into one buffer of a size known from the header, checking order.
+
+    The buffer is allocated on the first chunk, not before: a stream that never sends one
+    costs nothing but its header.
+    """
 
     def __init__(self, total_bytes: int) -> None:
         self.total_bytes = total_bytes
         self.received = 0
-        # np.empty, not bytearray: no zero-filling of what the chunks overwrite anyway
-        self._view = memoryview(np.empty(total_bytes, dtype=np.uint8)).cast("B")
+        self._view: memoryview | None = None
 
     def add(self, chunk: ChunkPart) -> None:
         """Append one chunk; INVALID_ARGUMENT when out of order or past the announced size."""
@@ -61,24 +65,31 @@ class ChunkAssembler:
                 f"chunks add up to more than the {self.total_bytes} bytes the header's "
                 f"shapes announce (chunk at offset {offset} ends at byte {end})"
             )
+        if self._view is None:
+            # np.empty, not bytearray: no zero-filling of what the chunks overwrite anyway
+            self._view = memoryview(np.empty(self.total_bytes, dtype=np.uint8)).cast("B")
         self._view[self.received : end] = data
         self.received = end
 
     def finish(self) -> memoryview:
         """The whole buffer; INVALID_ARGUMENT when fewer bytes arrived than announced."""
-        if self.received != self.total_bytes:
+        if self.received != self.total_bytes or self._view is None:
             raise invalid(
                 f"the stream ended after {self.received} bytes of chunks but the header's "
                 f"shapes need {self.total_bytes}"
             )
-        return self._view
+        view, self._view = self._view, None
+        return view
 
 
 def _part_of(message: Any) -> tuple[str | None, Any]:
     """("header", header) or ("chunk", ChunkPart) or (None, None) for a stream message,
-    whether the fast path decoded it (`ChunkPart`) or a generated class did."""
+    whether the fast path decoded it (`ChunkPart`) or a generated class did; a message that
+    did not parse (`methods.Malformed`) is INVALID_ARGUMENT."""
     if isinstance(message, ChunkPart):
         return "chunk", message
+    if isinstance(message, Malformed):
+        raise invalid(message.describe())
     part = message.WhichOneof("part")
     if part == "chunk":
         return "chunk", ChunkPart(message.chunk.offset, message.chunk.data)
@@ -87,54 +98,104 @@ def _part_of(message: Any) -> tuple[str | None, Any]:
     return None, None
 
 
-def read_header(
-    messages: Iterable[Any],
-    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
-    max_tensor_bytes: int,
-) -> tuple[Any, list[tuple[int, int]], Iterator[Any]]:
-    """Read and check a stream's header; return it, its tensors' shapes, and the rest.
-
-    `messages` are `*StreamRequest`/`*StreamResponse` messages (oneof `part`);
-    `tensors_of(header)` names the header's tensors in wire order. Every check that can run
-    on the header alone (dtype, rank, dims, size cap, empty data) runs here, before any
-    chunk is buffered, so an oversized stream is refused without receiving it.
-    """
-    iterator = iter(messages)
-    first = next(iterator, None)
+def stream_header_of(first: Any) -> Any:
+    """The header in a stream's first message; INVALID_ARGUMENT for anything else."""
     if first is None:
         raise invalid("the stream is empty; its first message must be the header")
     kind, header = _part_of(first)
     if kind != "header":
         raise invalid("the first message of a stream must be the header, got a chunk")
+    return header
+
+
+def check_stream_shapes(
+    header: Any,
+    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
+    max_tensor_bytes: int,
+    expected: Sequence[tuple[int, int]] | None = None,
+) -> list[tuple[int, int]]:
+    """The shapes of a stream header's tensors, checked.
+
+    `tensors_of(header)` names the header's tensors in wire order. Every check that can run
+    on the header alone (dtype, rank, dims, size cap, empty data, and the `expected` shapes
+    when the reader knows them) runs here, before any chunk is buffered, so an oversized
+    stream is refused without receiving it.
+    """
+    named = tensors_of(header)
+    if expected is not None:
+        announced = [tuple(tensor.shape) for _, tensor in named]
+        wanted = [tuple(shape) for shape in expected]
+        if announced != wanted:
+            raise invalid(
+                f"the stream's header announces shape {' and '.join(map(str, announced))}, "
+                f"expected {' and '.join(map(str, wanted))}"
+            )
     shapes = []
-    for name, tensor in tensors_of(header):
+    for name, tensor in named:
         shapes.append(check_header(tensor, name, max_tensor_bytes))
         if tensor.data:
             raise invalid(
                 f"tensor {name} in a stream header must have empty data; "
                 "send its bytes as chunks after the header"
             )
-    return header, shapes, iterator
+    return shapes
+
+
+class TensorAssembler:
+    """The tensors of one stream, filled from the messages after its header."""
+
+    def __init__(self, shapes: Sequence[tuple[int, int]]) -> None:
+        self.shapes = list(shapes)
+        self.sizes = [nbytes_of(shape) for shape in self.shapes]
+        self._chunks = ChunkAssembler(sum(self.sizes))
+
+    @property
+    def total_bytes(self) -> int:
+        return self._chunks.total_bytes
+
+    @property
+    def received(self) -> int:
+        return self._chunks.received
+
+    def add(self, message: Any) -> int:
+        """Take one message after the header; return the bytes of tensor data it carried."""
+        kind, part = _part_of(message)
+        if kind == "chunk":
+            self._chunks.add(part)
+            return len(part.data)
+        if kind == "header":
+            raise invalid("a second header arrived; a stream carries exactly one header")
+        raise invalid("a stream message carries neither a header nor a chunk")
+
+    def finish(self) -> list[np.ndarray]:
+        """One float32 array per shape; INVALID_ARGUMENT when bytes are missing."""
+        buffer = self._chunks.finish()
+        arrays, start = [], 0
+        for shape, size in zip(self.shapes, self.sizes, strict=True):
+            arrays.append(to_array(buffer[start : start + size], shape))
+            start += size
+        return arrays
+
+
+def read_header(
+    messages: Iterable[Any],
+    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
+    max_tensor_bytes: int,
+    expected: Sequence[tuple[int, int]] | None = None,
+) -> tuple[Any, list[tuple[int, int]], Iterator[Any]]:
+    """Read and check a stream's header (`stream_header_of`, `check_stream_shapes`); return
+    it, its tensors' shapes, and the rest of the messages."""
+    iterator = iter(messages)
+    header = stream_header_of(next(iterator, None))
+    return header, check_stream_shapes(header, tensors_of, max_tensor_bytes, expected), iterator
 
 
 def read_tensors(rest: Iterator[Any], shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
     """Assemble the chunks after a header into one float32 array per shape."""
-    sizes = [nbytes_of(shape) for shape in shapes]
-    assembler = ChunkAssembler(sum(sizes))
+    assembler = TensorAssembler(shapes)
     for message in rest:
-        kind, part = _part_of(message)
-        if kind == "chunk":
-            assembler.add(part)
-        elif kind == "header":
-            raise invalid("a second header arrived; a stream carries exactly one header")
-        else:
-            raise invalid("a stream message carries neither a header nor a chunk")
-    buffer = assembler.finish()
-    arrays, start = [], 0
-    for shape, size in zip(shapes, sizes, strict=True):
-        arrays.append(to_array(buffer[start : start + size], shape))
-        start += size
-    return arrays
+        assembler.add(message)
+    return assembler.finish()
 
 
 def stream_messages(

@@ -5,6 +5,11 @@ never from strings typed by hand, and each method's serializers are chosen here 
 protobuf's for unary messages, the hand-written chunk codec of `wire` for stream messages.
 The server builds its handlers (`method_handlers`) and the client its callables
 (`client_methods`) from this one table, so the two ends cannot disagree.
+
+A deserializer never raises: bytes that do not parse become a `Malformed` value, which the
+server answers with INVALID_ARGUMENT and the client reports as DATA_LOSS. (An exception
+there would reach gRPC itself, which answers INTERNAL, a code reserved for server faults,
+and logs a traceback per message.)
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.rpc.protocol.wire import serialize_stream_message, stream_deserializer
@@ -35,12 +41,36 @@ def handler_factory(request_streaming: bool, response_streaming: bool) -> Callab
     return getattr(grpc, f"{rpc_kind(request_streaming, response_streaming)}_rpc_method_handler")
 
 
+@dataclass(frozen=True)
+class Malformed:
+    """Bytes that are not a valid `type_name` message; `reason` says what the parser saw."""
+
+    type_name: str
+    size: int
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"a {self.size}-byte message is not a valid {self.type_name} "
+            f"({self.reason[:200]}); send a message built from kernels.proto"
+        )
+
+
 def _serializer(message_type: type, streaming: bool) -> Callable[[Any], bytes]:
     return serialize_stream_message if streaming else message_type.SerializeToString
 
 
 def _deserializer(message_type: type, streaming: bool) -> Callable[[bytes], Any]:
-    return stream_deserializer(message_type) if streaming else message_type.FromString
+    parse = stream_deserializer(message_type) if streaming else message_type.FromString
+    type_name = message_type.DESCRIPTOR.full_name
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return parse(raw)
+        except (DecodeError, ValueError, RecursionError) as exc:
+            return Malformed(type_name, len(raw), str(exc) or "cannot parse")
+
+    return deserialize
 
 
 @dataclass(frozen=True)

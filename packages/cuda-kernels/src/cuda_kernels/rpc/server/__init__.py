@@ -1,10 +1,15 @@
-"""The KernelService server (needs the `serve` extra: grpcio-health-checking and
-grpcio-reflection).
+"""The KernelService server (needs the `serve` extra: grpcio-health-checking,
+grpcio-reflection, prometheus-client, threadpoolctl).
 
-- `server.KernelServer`: the gRPC server around a backend (health, reflection, auth, TLS,
-  size caps, drain); `config.ServerConfig` its settings.
+- `server.KernelServer`: the asyncio gRPC server around a backend (health, reflection,
+  auth, TLS, size caps, drain) behind a synchronous face; `config.ServerConfig` its settings.
 - `servicer.KernelServicer`: each RPC, from checked request to backend call to reply.
-- `interceptors`: bearer-token auth and one log line per call; `calls`: that call's record.
+- `budget.MemoryBudget`: the bytes calls in flight may hold; `workers.KernelWorkers`: the
+  threads that run kernel work, and their queue; `pacing`: the idle and rate rules of
+  streams.
+- `interceptors`: bearer-token auth, and each call's log line and metrics (`metrics`);
+  `calls`: that call's record.
+- `blas`: numpy's BLAS threads pinned while a numpy server runs.
 - `serve.serve_until_signalled`: what `cuda-kernels serve` runs.
 """
 

@@ -1,15 +1,22 @@
-"""The record of one KernelService call: what its log line says, filled in as it runs.
+"""The record of one KernelService call, what may go into its log line, and the count of
+calls in flight.
 
-Why a ContextVar: the logging interceptor opens the record around each call, the servicer
-adds what only it knows (request id, shapes, kernel, compute time) and reads the request
-id back for its error messages, and nothing passes the record from function to function.
-Each call runs in its own context (a thread of the pool; a task under asyncio), so two
+Why a ContextVar: the observing interceptor opens the record around each call, the servicer
+adds what only it knows (request id, shapes, kernel, queue and compute times, bytes) and
+reads the request id back for its error messages, and nothing passes the record from
+function to function. Each call runs in its own asyncio task, hence its own context, so two
 calls' records never mix.
+
+Why `loggable`: request ids and kernel names come from clients. Written raw, a newline in
+an id forges a log line and a 1 MiB id makes a 1 MiB line; every client string goes
+through `loggable` before it reaches a log line or an error's details.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -17,17 +24,34 @@ from typing import Any
 
 from cuda_kernels.validation import shape_text
 
+LOGGABLE_CHARS = 64  # a client string is cut to this many characters in logs and errors
+_PLAIN = re.compile(r"[A-Za-z0-9_.:/+@~-]+")
+
+
+def loggable(text: str, limit: int = LOGGABLE_CHARS) -> str:
+    """`text` safe for one `key=value` log line: as it is when made of plain characters
+    (letters, digits, `-_.:/+@~`), else quoted with every non-printable character escaped
+    (`'a\\nb'`), as logfmt does; cut to `limit` characters, saying how many were left out."""
+    cut = text[:limit]
+    shown = cut if cut and _PLAIN.fullmatch(cut) else repr(cut)
+    if len(text) > limit:
+        shown += f"...(+{len(text) - limit} chars)"
+    return shown
+
 
 @dataclass
 class CallRecord:
-    """What the log line of one call says."""
+    """What the log line and the metrics of one call say."""
 
     rpc: str
     request_id: str = ""
     shapes: str = "-"
     kernel: str = "-"
     backend: str = "-"
+    queue_ms: float | None = None
     compute_ms: float | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
 
 
 _current: ContextVar[CallRecord | None] = ContextVar("cuda_kernels_call", default=None)
@@ -41,9 +65,7 @@ def recording(rpc: str) -> Iterator[CallRecord]:
     try:
         yield record
     finally:
-        # a response stream closed from another thread has nothing to undo here
-        with contextlib.suppress(ValueError):
-            _current.reset(token)
+        _current.reset(token)
 
 
 def current_call() -> CallRecord | None:
@@ -52,13 +74,47 @@ def current_call() -> CallRecord | None:
 
 
 def annotate_call(**fields: Any) -> None:
-    """Add facts (request_id, shapes, kernel, backend, compute_ms) to this call's record."""
+    """Add facts (request_id, shapes, kernel, backend, queue_ms, compute_ms) to this call's
+    record."""
     record = _current.get()
     if record is not None:
         for name, value in fields.items():
             setattr(record, name, value)
 
 
+def count_bytes(received: int = 0, sent: int = 0) -> None:
+    """Add tensor bytes received or sent to this call's record."""
+    record = _current.get()
+    if record is not None:
+        record.bytes_in += received
+        record.bytes_out += sent
+
+
 def describe_shapes(named: list[tuple[str, tuple[int, ...]]]) -> str:
     """`a:3x4 b:4x5` for the log line."""
     return " ".join(f"{name}:{shape_text(shape)}" for name, shape in named)
+
+
+class InFlight:
+    """How many KernelService calls are running; a drain waits for it to reach zero.
+
+    Used on the server's event loop only (the metrics endpoint just reads `count`).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: asyncio.Event | None = None
+
+    def enter(self) -> None:
+        self.count += 1
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no call is in flight."""
+        while self.count:
+            self._idle = asyncio.Event()
+            await self._idle.wait()

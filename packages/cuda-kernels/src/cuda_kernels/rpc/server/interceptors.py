@@ -1,12 +1,14 @@
-"""Cross-cutting concerns of every KernelService call: auth and the one log line per call.
+"""Cross-cutting concerns of every KernelService call: auth, and what each call leaves
+behind (one log line, its metrics, the count of calls in flight).
 
-Why interceptors: the servicer stays about matrices; auth and logging apply to every RPC
-the same way and are tested once. Health and reflection are not KernelService methods, so
-they stay open without a token and do not flood the log.
+Why interceptors: the servicer stays about matrices; auth and observation apply to every
+RPC the same way and are tested once. Health and reflection are not KernelService methods,
+so they stay open without a token and do not flood the log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -14,15 +16,16 @@ from collections.abc import Callable
 
 import grpc
 
-from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value
+from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, check_token, token_of
 from cuda_kernels.rpc.protocol.methods import SERVICE_PREFIX, handler_factory
-from cuda_kernels.rpc.server.calls import CallRecord, recording
+from cuda_kernels.rpc.server.calls import CallRecord, InFlight, loggable, recording
+from cuda_kernels.rpc.server.metrics import ServerMetrics
 
 _log = logging.getLogger("cuda_kernels.service.calls")
 
 
-def _rebuild(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable, bool], Callable]):
-    """The same handler with its behavior wrapped; `wrap(behavior, streams_responses)`."""
+def _rebuild(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable], Callable]):
+    """The same handler with its behavior wrapped by `wrap(behavior)`."""
     behavior = (
         handler.stream_stream
         or handler.stream_unary
@@ -31,98 +34,132 @@ def _rebuild(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable, bool], Ca
     )
     factory = handler_factory(handler.request_streaming, handler.response_streaming)
     return factory(
-        wrap(behavior, handler.response_streaming),
+        wrap(behavior),
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
 
-class LoggingInterceptor(grpc.ServerInterceptor):
-    """One INFO line per KernelService call: id, RPC, shapes, kernel, backend, times, code.
+def _final_code(context: grpc.aio.ServicerContext, cancelled: bool) -> grpc.StatusCode:
+    """The status a finished call ended with."""
+    if cancelled:
+        remaining = context.time_remaining()
+        expired = remaining is not None and remaining <= 0
+        return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+    code = context.code()
+    if isinstance(code, int):  # some grpcio versions report the raw number
+        code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
+    return code or grpc.StatusCode.OK
+
+
+class ObservingInterceptor(grpc.aio.ServerInterceptor):
+    """For each KernelService call: one INFO line (id, RPC, shapes, kernel, backend, queue
+    and compute times, total time, code), its metrics, and the count of calls in flight,
+    which may not pass `max_calls` (each open call costs memory outside the budget: its
+    coroutine and gRPC's state, some tens of KiB).
 
     It also opens the call's record (`calls.recording`), which the servicer fills in.
     """
 
-    def __init__(self, logger: logging.Logger = _log) -> None:
-        self._logger = logger
+    def __init__(
+        self,
+        metrics: ServerMetrics,
+        in_flight: InFlight,
+        max_calls: int,
+        logger: logging.Logger = _log,
+    ) -> None:
+        self._metrics, self._in_flight, self._logger = metrics, in_flight, logger
+        self._max_calls = max_calls
+        # built once per handler: the auth interceptor behind this one may hand back its
+        # refusal instead of the method's handler, so the handler is the key, not the name
+        self._wrapped: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or not method.startswith(SERVICE_PREFIX):
             return handler
-        rpc = method[len(SERVICE_PREFIX) :]
-        return _rebuild(handler, lambda behavior, streams: self._wrap(rpc, behavior, streams))
+        wrapped = self._wrapped.get(handler)
+        if wrapped is None:
+            rpc = method[len(SERVICE_PREFIX) :]
+            wrapped = _rebuild(handler, lambda behavior: self._wrap(rpc, behavior))
+            self._wrapped[handler] = wrapped
+        return wrapped
 
-    def _wrap(self, rpc: str, behavior: Callable, streams_responses: bool) -> Callable:
-        if streams_responses:
-
-            def logged_stream(request, context):
-                start = time.perf_counter()
-                with recording(rpc) as record:
-                    try:
-                        yield from behavior(request, context)
-                    finally:
-                        self._emit(record, context, start)
-
-            return logged_stream
-
-        def logged_unary(request, context):
+    def _wrap(self, rpc: str, behavior: Callable) -> Callable:
+        async def observed(request, context):
             start = time.perf_counter()
+            self._in_flight.enter()
+            cancelled = False
             with recording(rpc) as record:
                 try:
-                    return behavior(request, context)
+                    if self._in_flight.count > self._max_calls:
+                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._full())
+                    return await behavior(request, context)
+                except asyncio.CancelledError:
+                    cancelled = True
+                    raise
                 finally:
-                    self._emit(record, context, start)
+                    self._in_flight.leave()
+                    code = _final_code(context, cancelled)
+                    self._emit(record, code, time.perf_counter() - start)
 
-        return logged_unary
+        return observed
 
-    def _emit(self, record: CallRecord, context: grpc.ServicerContext, start: float) -> None:
-        code = context.code() or grpc.StatusCode.OK
-        if not context.is_active() and code is grpc.StatusCode.OK:
-            code = grpc.StatusCode.CANCELLED  # the client went away before the answer
+    def _full(self) -> str:
+        return (
+            f"this server has {self._max_calls} calls in flight, its limit (--max-calls); "
+            "retry later or use another replica"
+        )
+
+    def _emit(self, record: CallRecord, code: grpc.StatusCode, seconds: float) -> None:
+        self._metrics.observe(record, code.name, seconds)
+        queue = "-" if record.queue_ms is None else f"{record.queue_ms:.3f}"
         compute = "-" if record.compute_ms is None else f"{record.compute_ms:.3f}"
         self._logger.info(
-            "request_id=%s rpc=%s shapes=%s kernel=%s backend=%s compute_ms=%s "
+            "request_id=%s rpc=%s shapes=%s kernel=%s backend=%s queue_ms=%s compute_ms=%s "
             "total_ms=%.3f code=%s",
-            record.request_id or "-",
+            loggable(record.request_id) if record.request_id else "-",
             record.rpc,
             record.shapes,
             record.kernel,
             record.backend,
+            queue,
             compute,
-            (time.perf_counter() - start) * 1e3,
-            getattr(code, "name", code),
+            seconds * 1e3,
+            code.name,
         )
 
 
-class BearerAuthInterceptor(grpc.ServerInterceptor):
-    """Every KernelService call must carry `authorization: Bearer <token>`."""
+class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
+    """Every KernelService call must carry `authorization: Bearer <token>` (the scheme in
+    any case, RFC 6750); the token is compared in constant time."""
 
     def __init__(self, token: str) -> None:
-        self._expected = bearer_value(token).encode()
+        self._expected = check_token(token).encode()
+        self._denials: dict[str, grpc.RpcMethodHandler] = {}  # built once per method
 
     def _authorized(self, metadata) -> bool:
         for key, value in metadata or ():
             if key == AUTH_METADATA_KEY:
-                given = value.encode() if isinstance(value, str) else value
-                return hmac.compare_digest(given, self._expected)
+                given = token_of(value)
+                return given is not None and hmac.compare_digest(given, self._expected)
         return False
 
-    def intercept_service(self, continuation, handler_call_details):
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         method = handler_call_details.method
-        if not method.startswith(SERVICE_PREFIX) or self._authorized(
-            handler_call_details.invocation_metadata
-        ):
-            return continuation(handler_call_details)
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        return _rebuild(handler, lambda _behavior, _streams: _deny)
+        if handler is None or not method.startswith(SERVICE_PREFIX):
+            return handler
+        if self._authorized(handler_call_details.invocation_metadata):
+            return handler
+        if method not in self._denials:
+            self._denials[method] = _rebuild(handler, lambda _behavior: _deny)
+        return self._denials[method]
 
 
-def _deny(_request, context: grpc.ServicerContext):
-    context.abort(
+async def _deny(_request, context: grpc.aio.ServicerContext):
+    await context.abort(
         grpc.StatusCode.UNAUTHENTICATED,
         "this server needs metadata 'authorization: Bearer <token>' with the token from "
         "its --auth-token-file; the call had none or a wrong one",

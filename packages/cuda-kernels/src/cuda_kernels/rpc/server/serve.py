@@ -2,30 +2,31 @@
 
 What `cuda-kernels serve` does once its flags are parsed (`cuda_kernels.commands.serve`):
 print the ready line `listening on HOST:PORT (backend=..., device=...)` that scripts and
-tests wait for, serve, and on a signal drain (health NOT_SERVING, calls in flight finish)
-and return.
+tests wait for (and `metrics on http://HOST:PORT/metrics` when asked), serve, and on a
+signal drain (health NOT_SERVING, calls in flight finish within the grace period). A second
+signal during the drain stops at once, cancelling what is still running.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 
-from cuda_kernels.rpc.server.config import ServerConfig
+from cuda_kernels.rpc.server.config import ServerConfig, host_port
 from cuda_kernels.rpc.server.server import KernelServer
 
 _log = logging.getLogger("cuda_kernels.service")
+_DRAINED = "drained"
 
 
 def serve_until_signalled(config: ServerConfig) -> None:
     """Serve `config` until SIGTERM/SIGINT arrives, then drain; must run on the main thread."""
-    stop = threading.Event()
-    received: list[int] = []
+    events: queue.SimpleQueue[int | str] = queue.SimpleQueue()  # put() is signal-safe
 
     def on_signal(signum: int, _frame: object) -> None:
-        received.append(signum)
-        stop.set()
+        events.put(signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
@@ -35,7 +36,24 @@ def serve_until_signalled(config: ServerConfig) -> None:
         f"listening on {server.address} (backend={backend.name}, device={backend.device})",
         flush=True,
     )
-    while not stop.wait(1.0):
-        pass
-    _log.info("received %s", signal.Signals(received[0]).name)
-    server.drain()
+    if server.metrics_port is not None:
+        where = host_port(config.metrics_host, server.metrics_port)
+        print(f"metrics on http://{where}/metrics", flush=True)
+    first = events.get()
+    _log.info("received %s", signal.Signals(first).name)
+
+    def drain() -> None:
+        try:
+            server.drain()
+        finally:
+            events.put(_DRAINED)
+
+    drainer = threading.Thread(target=drain, name="kernel-drain")
+    drainer.start()
+    while (event := events.get()) != _DRAINED:
+        _log.warning(
+            "received %s again: stopping now, without waiting for calls in flight",
+            signal.Signals(event).name,
+        )
+        server.stop()
+    drainer.join()

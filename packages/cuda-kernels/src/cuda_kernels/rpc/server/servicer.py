@@ -1,21 +1,28 @@
-"""`KernelServicer`: the thin gRPC face of a `Backend` (matmul, doublify, info).
+"""`KernelServicer`: the thin asyncio face of a `Backend` (matmul, doublify, info).
 
-Why thin: every check is a plain function (`rpc.protocol`, `cuda_kernels.validation`) and
-the work is the backend's; this class only orders them: refuse while draining, check the
-request, refuse a call that is already dead before any GPU work, compute, answer. Any
-refusal becomes its status code (`protocol.errors.refusal_for`); any other exception from
-the backend is a real fault: INTERNAL, logged with the request id, which the servicer
-writes into the call's record (`calls`) and reads back from it.
+Why thin: every check is a plain function (`rpc.protocol`, `cuda_kernels.validation`), the
+memory is the budget's (`budget`), the threads are the workers' (`workers`), the stream
+pace is `pacing`'s, and the work is the backend's; this class only orders them: refuse
+while draining, check the request, reserve its memory, receive it, refuse a call that is
+already dead before any backend work, compute on a worker, answer, give the memory back.
+
+Any refusal becomes its status code (`protocol.errors.refusal_for`); any other exception
+from the backend is a real fault: INTERNAL, logged with the request id. No exception
+outlives its handler: an exception's traceback holds the frames that hold a stream's
+buffers, so keeping one (or a reference cycle through one) would keep them alive until
+the garbage collector happens to run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 import numpy as np
@@ -23,37 +30,84 @@ import numpy as np
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
 from cuda_kernels.backends.base import Backend
+from cuda_kernels.backends.numpy_backend import NumpyBackend
 from cuda_kernels.rpc.protocol.chunking import (
     DEFAULT_CHUNK_BYTES,
-    read_header,
-    read_tensors,
-    stream_messages,
+    TensorAssembler,
+    check_stream_shapes,
+    iter_chunks,
+    stream_header_of,
 )
-from cuda_kernels.rpc.protocol.errors import ServiceError, refusal_for, too_large
-from cuda_kernels.rpc.protocol.tensors import fill_header, fill_tensor, from_tensor, nbytes_of
-from cuda_kernels.rpc.server.calls import annotate_call, current_call, describe_shapes
-from cuda_kernels.validation import check_kernel_name, check_matmul_shapes
+from cuda_kernels.rpc.protocol.errors import ServiceError, invalid, refusal_for, too_large
+from cuda_kernels.rpc.protocol.methods import Malformed
+from cuda_kernels.rpc.protocol.tensors import (
+    array_view,
+    check_header,
+    fill_header,
+    fill_tensor,
+    from_tensor,
+    nbytes_of,
+)
+from cuda_kernels.rpc.server.budget import MemoryBudget, Reservation
+from cuda_kernels.rpc.server.calls import (
+    annotate_call,
+    count_bytes,
+    current_call,
+    describe_shapes,
+    loggable,
+)
+from cuda_kernels.rpc.server.pacing import Pace, PacedReader, TooSlow, write_paced
+from cuda_kernels.rpc.server.workers import KernelWorkers
+from cuda_kernels.validation import check_matmul_shapes
 
 _log = logging.getLogger("cuda_kernels.service")
-T = TypeVar("T")
 
 # Room for everything in a unary reply besides the tensor bytes (ids, names, shapes).
 UNARY_ENVELOPE_BYTES = 4096
 # gRPC's own per-message limit never goes below this, so that ~1 MiB stream chunks pass
 # even when --max-message-mb is smaller; the unary cap is then checked here instead.
 STREAM_MESSAGE_FLOOR = DEFAULT_CHUNK_BYTES + 64 * 1024
+MAX_REQUEST_ID_CHARS = 128
+# Unary work small enough to run on the event loop when the server is otherwise idle
+# (`workers.KernelWorkers.run(inline=True)`): about 0.3 ms of numpy at most. Only numpy:
+# a GPU backend may wait for its device (or its lock) for an unknown time.
+INLINE_MAX_MACS = 256**3
+INLINE_MAX_ELEMENTS = 1 << 18
 
 
 @dataclass(frozen=True)
 class Limits:
-    """The server's size caps, in bytes (reported by GetInfo)."""
+    """The server's caps: sizes in bytes (reported by GetInfo), stream pace, budget wait."""
 
     max_message_bytes: int
     max_tensor_bytes: int
+    idle_seconds: float = 10.0
+    min_stream_bytes_per_s: float = 64 * 1024
+    budget_wait_seconds: float = 2.0
+
+    @property
+    def pace(self) -> Pace:
+        return Pace(self.idle_seconds, self.min_stream_bytes_per_s)
+
+
+@dataclass
+class _Stream:
+    """What one streamed call holds; `drop()` lets go of all of it at once."""
+
+    assembler: TensorAssembler | None = None
+    inputs: list[np.ndarray] = field(default_factory=list)
+    result: np.ndarray | None = None
+
+    def drop(self) -> None:
+        self.assembler, self.inputs, self.result = None, [], None
 
 
 class KernelServicer(pb_grpc.KernelServiceServicer):
-    """Serves KernelService on one backend; `draining` set means: refuse new work."""
+    """Serves KernelService on one backend; `draining` set means: refuse new work.
+
+    `budget` and `workers` default to a 1 GiB budget and two worker threads, for use
+    outside `KernelServer`; the server passes its own.
+    """
 
     def __init__(
         self,
@@ -62,37 +116,40 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
         version: str,
         draining: threading.Event | None = None,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        *,
+        budget: MemoryBudget | None = None,
+        workers: KernelWorkers | None = None,
     ) -> None:
         self.backend = backend
         self.limits = limits
         self.version = version
         self.draining = draining or threading.Event()
         self.chunk_bytes = chunk_bytes
+        self.budget = budget or MemoryBudget(1 << 30)
+        self.workers = workers or KernelWorkers(2, 64)
+        self._may_inline = type(backend) is NumpyBackend
 
     # --- RPCs -------------------------------------------------------------------------
 
-    def GetInfo(self, request, context):
-        return self._guarded(context, self._info)
+    async def GetInfo(self, request, context):
+        return await self._guarded(context, self._info, request)
 
-    def MatMul(self, request, context):
-        return self._guarded(context, lambda: self._matmul_unary(request, context))
+    async def MatMul(self, request, context):
+        return await self._guarded(context, self._matmul_unary, request, context)
 
-    def Doublify(self, request, context):
-        return self._guarded(context, lambda: self._doublify_unary(request, context))
+    async def Doublify(self, request, context):
+        return await self._guarded(context, self._doublify_unary, request, context)
 
-    def MatMulStream(self, request_iterator, context):
-        header, c = self._guarded(context, lambda: self._matmul_stream(request_iterator, context))
-        yield from stream_messages(pb.MatMulStreamResponse, header, [c], self.chunk_bytes)
+    async def MatMulStream(self, request_iterator, context):
+        await self._guarded(context, self._matmul_stream, request_iterator, context)
 
-    def DoublifyStream(self, request_iterator, context):
-        header, y = self._guarded(
-            context, lambda: self._doublify_stream(request_iterator, context)
-        )
-        yield from stream_messages(pb.DoublifyStreamResponse, header, [y], self.chunk_bytes)
+    async def DoublifyStream(self, request_iterator, context):
+        await self._guarded(context, self._doublify_stream, request_iterator, context)
 
     # --- the work, in plain terms -----------------------------------------------------
 
-    def _info(self) -> pb.GetInfoResponse:
+    async def _info(self, request) -> pb.GetInfoResponse:
+        _check_parsed(request)
         self._refuse_if_draining()
         annotate_call(backend=self.backend.name)
         return pb.GetInfoResponse(
@@ -105,62 +162,141 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
             kernel_build=self.backend.kernel_build,
         )
 
-    def _matmul_unary(self, request, context) -> pb.MatMulResponse:
-        self._begin(request.request_id)
-        a = from_tensor(request.a, "a", self.limits.max_tensor_bytes)
-        b = from_tensor(request.b, "b", self.limits.max_tensor_bytes)
-        self._check_unary_size(a.nbytes + b.nbytes)
-        kernel = self._check_matmul(a.shape, b.shape, request.kernel, streamed=False)
-        response, c = self._matmul(context, request.request_id, kernel, a, b)
-        fill_tensor(response.c, c)
-        return response
+    async def _matmul_unary(self, request, context) -> pb.MatMulResponse:
+        self._begin(request)
+        cap = self.limits.max_tensor_bytes
+        a_shape, b_shape = check_header(request.a, "a", cap), check_header(request.b, "b", cap)
+        kernel = self._check_matmul(a_shape, b_shape, request.kernel, streamed=False)
+        in_bytes = nbytes_of(a_shape) + nbytes_of(b_shape)
+        self._check_unary_size(in_bytes)
+        out_bytes = a_shape[0] * b_shape[1] * 4
+        request_id = request.request_id
 
-    def _matmul_stream(self, requests, context) -> tuple[pb.MatMulResponse, np.ndarray]:
-        self._refuse_if_draining()
-        header, shapes, rest = read_header(
-            requests, lambda h: [("a", h.a), ("b", h.b)], self.limits.max_tensor_bytes
-        )
-        self._begin_stream(header.request_id, shapes)
+        def work() -> pb.MatMulResponse:
+            a, b = from_tensor(request.a, "a", cap), from_tensor(request.b, "b", cap)
+            count_bytes(received=a.nbytes + b.nbytes)
+            response, c = self._matmul(request_id, kernel, a, b)
+            fill_tensor(response.c, c)
+            count_bytes(sent=c.nbytes)
+            return response
+
+        inline = a_shape[0] * a_shape[1] * b_shape[1] <= INLINE_MAX_MACS
+        with self.budget.try_reserve(in_bytes + out_bytes, "this MatMul"):
+            return await self._on_worker(context, work, inline)
+
+    async def _doublify_unary(self, request, context) -> pb.DoublifyResponse:
+        self._begin(request)
+        cap = self.limits.max_tensor_bytes
+        shape = check_header(request.x, "x", cap)
+        annotate_call(shapes=describe_shapes([("x", shape)]))
+        nbytes = nbytes_of(shape)
+        self._check_unary_size(nbytes)
+        self._check_output("y", shape, streamed=False)
+        request_id = request.request_id
+
+        def work() -> pb.DoublifyResponse:
+            x = from_tensor(request.x, "x", cap)
+            count_bytes(received=x.nbytes)
+            response, y = self._doublify(request_id, x)
+            fill_tensor(response.y, y)
+            count_bytes(sent=y.nbytes)
+            return response
+
+        inline = shape[0] * shape[1] <= INLINE_MAX_ELEMENTS
+        with self.budget.try_reserve(2 * nbytes, "this Doublify"):
+            return await self._on_worker(context, work, inline)
+
+    async def _matmul_stream(self, requests, context) -> None:
+        reader = PacedReader(requests, self.limits.pace)
+        header, shapes = await self._stream_header(reader, lambda h: [("a", h.a), ("b", h.b)])
         kernel = self._check_matmul(shapes[0], shapes[1], header.kernel, streamed=True)
-        a, b = read_tensors(rest, shapes)
-        response, c = self._matmul(context, header.request_id, kernel, a, b)
-        fill_header(response.c, c)
-        return response, c
+        out_bytes = shapes[0][0] * shapes[1][1] * 4
 
-    def _doublify_unary(self, request, context) -> pb.DoublifyResponse:
-        self._begin(request.request_id)
-        x = from_tensor(request.x, "x", self.limits.max_tensor_bytes)
-        annotate_call(shapes=describe_shapes([("x", x.shape)]))
-        self._check_unary_size(x.nbytes)
-        self._check_output("y", x.shape, streamed=False)
-        response, y = self._doublify(context, request.request_id, x)
-        fill_tensor(response.y, y)
-        return response
+        def compute(a: np.ndarray, b: np.ndarray):
+            return self._matmul(header.request_id, kernel, a, b)
 
-    def _doublify_stream(self, requests, context) -> tuple[pb.DoublifyResponse, np.ndarray]:
-        self._refuse_if_draining()
-        header, shapes, rest = read_header(
-            requests, lambda h: [("x", h.x)], self.limits.max_tensor_bytes
+        await self._serve_stream(
+            context, reader, shapes, out_bytes, compute, pb.MatMulStreamResponse, "MatMulStream"
         )
-        self._begin_stream(header.request_id, shapes)
-        annotate_call(shapes=describe_shapes([("x", shapes[0])]))
-        (x,) = read_tensors(rest, shapes)
-        response, y = self._doublify(context, header.request_id, x)
-        fill_header(response.y, y)
-        return response, y
 
-    def _matmul(self, context, request_id: str, kernel: str, a, b):
+    async def _doublify_stream(self, requests, context) -> None:
+        reader = PacedReader(requests, self.limits.pace)
+        header, shapes = await self._stream_header(reader, lambda h: [("x", h.x)])
+        annotate_call(shapes=describe_shapes([("x", shapes[0])]))
+        self._check_output("y", shapes[0], streamed=True)
+
+        def compute(x: np.ndarray):
+            return self._doublify(header.request_id, x)
+
+        await self._serve_stream(
+            context, reader, shapes, nbytes_of(shapes[0]), compute,
+            pb.DoublifyStreamResponse, "DoublifyStream",
+        )  # fmt: skip
+
+    async def _stream_header(self, reader: PacedReader, tensors_of) -> tuple[Any, list]:
+        """The checked header of a request stream (see `chunking.check_stream_header`)."""
+        self._refuse_if_draining()
+        header = stream_header_of(await reader.next())
+        self._begin(header)
+        shapes = check_stream_shapes(header, tensors_of, self.limits.max_tensor_bytes)
+        _log.debug(
+            "request_id=%s: stream header accepted; receiving %d bytes of chunks",
+            loggable(header.request_id or "-"),
+            sum(nbytes_of(shape) for shape in shapes),
+        )
+        return header, shapes
+
+    async def _serve_stream(
+        self,
+        context,
+        reader: PacedReader,
+        shapes: list[tuple[int, int]],
+        out_bytes: int,
+        compute: Callable[..., tuple[Any, np.ndarray]],
+        response_type: type,
+        what: str,
+    ) -> None:
+        """Reserve, receive, compute, send: the part every request stream shares."""
+        in_bytes = sum(nbytes_of(shape) for shape in shapes)
+        wait = _within_deadline(context, self.limits.budget_wait_seconds)
+        reservation = await self.budget.reserve(in_bytes + out_bytes, wait, f"this {what}")
+        held = _Stream()
+        try:
+            reader.restart_clock()  # the wait for the budget was the server's
+            held.assembler = TensorAssembler(shapes)
+            while (message := await reader.next()) is not None:
+                reader.count(held.assembler.add(message))
+            held.inputs = held.assembler.finish()
+            held.assembler = None
+            reply, held.result = await self._on_worker(context, lambda: compute(*held.inputs))
+            held.inputs = []
+            reservation.release(in_bytes)
+            await self._send(context, response_type, reply, held.result, reservation)
+        finally:
+            held.drop()
+            reservation.release()
+
+    async def _send(self, context, response_type, reply, result, reservation: Reservation):
+        """The reply header, then the result in chunks, each under the idle limit."""
+        header_field = "c" if response_type is pb.MatMulStreamResponse else "y"
+        fill_header(getattr(reply, header_field), result)
+        pace = self.limits.pace
+        await write_paced(context, response_type(header=reply), pace)
+        for part in iter_chunks([array_view(result)], self.chunk_bytes):
+            await write_paced(context, part, pace, len(part.data))
+
+    def _matmul(self, request_id: str, kernel: str, a, b):
         """The product and its reply (without the tensor, which unary and stream send
-        differently)."""
-        c, compute_ns = self._compute(context, lambda: self.backend.matmul(a, b, kernel))
+        differently). Runs on a worker thread."""
+        c, compute_ns = _timed(lambda: self.backend.matmul(a, b, kernel))
         reply = pb.MatMulResponse(
             request_id=request_id, kernel=kernel, backend=self.backend.name, compute_ns=compute_ns
         )
         return reply, c
 
-    def _doublify(self, context, request_id: str, x):
-        """2·x and its reply (without the tensor)."""
-        y, compute_ns = self._compute(context, lambda: self.backend.doublify(x))
+    def _doublify(self, request_id: str, x):
+        """2·x and its reply (without the tensor). Runs on a worker thread."""
+        y, compute_ns = _timed(lambda: self.backend.doublify(x))
         reply = pb.DoublifyResponse(
             request_id=request_id, backend=self.backend.name, compute_ns=compute_ns
         )
@@ -175,18 +311,17 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
                 "the server is shutting down and takes no new calls; retry on another replica",
             )
 
-    def _begin(self, request_id: str) -> None:
+    def _begin(self, request) -> None:
+        """Draining, a parsed message, a request id of sane length; noted in the record."""
+        _check_parsed(request)
         self._refuse_if_draining()
+        request_id = request.request_id
         annotate_call(request_id=request_id, backend=self.backend.name)
-
-    def _begin_stream(self, request_id: str, shapes: list[tuple[int, int]]) -> None:
-        """`_begin` for a stream whose header passed its checks; the chunks come next."""
-        self._begin(request_id)
-        _log.debug(
-            "request_id=%s: stream header accepted; receiving %d bytes of chunks",
-            request_id or "-",
-            sum(nbytes_of(shape) for shape in shapes),
-        )
+        if len(request_id) > MAX_REQUEST_ID_CHARS:
+            raise invalid(
+                f"request_id has {len(request_id)} characters; at most "
+                f"{MAX_REQUEST_ID_CHARS} are accepted"
+            )
 
     def _check_unary_size(self, tensor_bytes: int) -> None:
         """The unary cap, from the checked tensor sizes (ByteSize() would cost more than
@@ -207,7 +342,12 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
         kernel name ("" on the wire: the backend's fastest) and the product's size."""
         annotate_call(shapes=describe_shapes([("a", a_shape), ("b", b_shape)]))
         n, _, p = check_matmul_shapes(a_shape, b_shape)
-        chosen = check_kernel_name(kernel or None, self.backend.kernels)
+        chosen = kernel or self.backend.kernels[0]
+        if chosen not in self.backend.kernels:
+            raise invalid(
+                f"unknown kernel {loggable(kernel)}; this backend has: "
+                f"{', '.join(self.backend.kernels)}"
+            )
         annotate_call(kernel=chosen)
         self._check_output("c", (n, p), streamed)
         return chosen
@@ -226,46 +366,83 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
                 f"(cap {self.limits.max_message_bytes} bytes); use the streaming RPC"
             )
 
-    def _compute(self, context: grpc.ServicerContext, work: Callable[[], T]) -> tuple[T, int]:
-        """Run `work` unless the call is already dead; return its result and duration (ns)."""
-        dead = _dead_call_error(context)
-        if dead is not None:
-            raise dead
-        start = time.perf_counter_ns()
-        result = work()
-        elapsed = time.perf_counter_ns() - start
-        annotate_call(compute_ms=elapsed / 1e6)
-        return result, elapsed
+    async def _on_worker(self, context, work: Callable[[], Any], small: bool = False) -> Any:
+        """`work()` on a worker thread (on the loop when `small` and the backend is numpy),
+        unless the call died while it waited for one."""
 
-    def _guarded(self, context: grpc.ServicerContext, work: Callable[[], Any]) -> Any:
-        """`work()`, with refusals turned into status codes and faults into INTERNAL."""
+        def still_wanted() -> None:
+            dead = _dead_call_error(context)
+            if dead is not None:
+                raise dead
+
+        inline = small and self._may_inline
+        return await self.workers.run(work, before=still_wanted, inline=inline)
+
+    async def _guarded(self, context, work: Callable[..., Any], *args: Any) -> Any:
+        """`await work(*args)`, with refusals turned into status codes and faults into
+        INTERNAL. Only the code and the sentence leave the `except` block: a kept
+        exception would hold, through its traceback, the frames that hold the buffers."""
         try:
-            return work()
-        except grpc.RpcError:  # the request stream broke: the client cancelled or vanished
-            error = ServiceError(
-                grpc.StatusCode.CANCELLED, "the client cancelled the call while sending it"
-            )
-        except Exception as exc:
-            error = refusal_for(exc) or self._fault()
-        if error.code is not grpc.StatusCode.INTERNAL:
-            # a stream cut short by the client's cancel or deadline looks malformed; say why
-            error = _dead_call_error(context) or error
-        context.abort(error.code, error.details)
-        raise AssertionError("context.abort returns only by raising")  # pragma: no cover
+            return await work(*args)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except TooSlow as exc:  # a stream the server ended; its memory is back now
+            code, details = exc.code, exc.details
+            record = current_call()
+            _log.info("request_id=%s: %s", loggable(record.request_id or "-"), details)
+        except Exception as exc:  # every other exception becomes a status
+            code, details = self._status_for(exc, context)
+        await context.abort(code, details)
 
-    def _fault(self) -> ServiceError:
-        """INTERNAL for the exception being handled, logged with its traceback."""
+    def _status_for(self, exc: Exception, context) -> tuple[grpc.StatusCode, str]:
+        """The status code and sentence for an exception from a call's work."""
+        refusal = refusal_for(exc)
+        if refusal is None:
+            return self._fault(exc)
+        # a stream cut short by the client's cancel or deadline looks malformed; say why
+        dead = _dead_call_error(context)
+        return (dead.code, dead.details) if dead is not None else (refusal.code, refusal.details)
+
+    def _fault(self, exc: Exception) -> tuple[grpc.StatusCode, str]:
+        """INTERNAL for a backend fault, logged with its traceback (as text: a log record
+        holding the exception would hold the call's buffers)."""
         record = current_call()
-        request_id = record.request_id if record is not None else ""
-        _log.exception("request_id=%s: the %s backend failed", request_id or "-", self.backend.name)
-        return ServiceError(
+        request_id = loggable(record.request_id) if record and record.request_id else "-"
+        _log.error(
+            "request_id=%s: the %s backend failed:\n%s",
+            request_id,
+            self.backend.name,
+            "".join(traceback.format_exception(exc)).rstrip(),
+        )
+        return (
             grpc.StatusCode.INTERNAL,
-            f"the {self.backend.name} backend failed on request "
-            f"{request_id or '(no id)'}; the server log has the details",
+            f"the {self.backend.name} backend failed on request {request_id}; "
+            "the server log has the details",
         )
 
 
-def _dead_call_error(context: grpc.ServicerContext) -> ServiceError | None:
+def _check_parsed(message: Any) -> None:
+    """INVALID_ARGUMENT for bytes that did not parse (`methods.Malformed`)."""
+    if isinstance(message, Malformed):
+        raise invalid(message.describe())
+
+
+def _timed(work: Callable[[], Any]) -> tuple[Any, int]:
+    """`work()` and its duration in ns, noted as the call's compute time."""
+    start = time.perf_counter_ns()
+    result = work()
+    elapsed = time.perf_counter_ns() - start
+    annotate_call(compute_ms=elapsed / 1e6)
+    return result, elapsed
+
+
+def _within_deadline(context, seconds: float) -> float:
+    """`seconds`, or less when the call's deadline comes sooner."""
+    remaining = context.time_remaining()
+    return seconds if remaining is None else max(0.0, min(seconds, remaining))
+
+
+def _dead_call_error(context) -> ServiceError | None:
     """DEADLINE_EXCEEDED or CANCELLED when the client can no longer use an answer."""
     remaining = context.time_remaining()
     if remaining is not None and remaining <= 0:
@@ -273,7 +450,7 @@ def _dead_call_error(context: grpc.ServicerContext) -> ServiceError | None:
             grpc.StatusCode.DEADLINE_EXCEEDED,
             "the deadline passed before the computation started; nothing was computed",
         )
-    if not context.is_active():
+    if context.cancelled():
         return ServiceError(
             grpc.StatusCode.CANCELLED,
             "the call was cancelled before the computation started; nothing was computed",
