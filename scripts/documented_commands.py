@@ -90,10 +90,7 @@ REGISTRY: dict[str, Entry] = {
     # packages/autograd
     "uv run --package autograd pytest": SKIP("a package's tests: the whole suite runs them"),
     # packages/cuda-kernels
-    "OPENBLAS_NUM_THREADS=1 uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --out packages/cuda-kernels/benchmarks/results/cpu --json-name service.json": SKIP(
-        "refreshes committed results on purpose; minutes"
-    ),
-    "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --out packages/cuda-kernels/benchmarks/results/cpu --json-name service-default-blas-threads.json": SKIP(
+    "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --out packages/cuda-kernels/benchmarks/results/cpu --json-name service.json": SKIP(
         "refreshes committed results on purpose; minutes"
     ),
     'uv run --package cuda-kernels python -c "import cuda_kernels"': RUN,
@@ -133,7 +130,7 @@ REGISTRY: dict[str, Entry] = {
         "a package's tests: the whole suite runs them"
     ),
     "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy": RUN_AS(
-        "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --sizes-mib 1 --clients 1 --calls 10 --repeats 1"
+        "uv run --package cuda-kernels cuda-kernels bench-service --backend numpy --sizes-mib 1 --clients 1 --calls 10 --repeats 1 --stalled-streams 4 --no-blas-comparison"
     ),
     # packages/nn (the worked answers' checks, and installs)
     "uv run --package nn python packages/nn/examples/tanh_sigmoid.py": RUN,
