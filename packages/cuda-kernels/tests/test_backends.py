@@ -267,3 +267,16 @@ def test_pycuda_without_a_driver_is_named_as_such(monkeypatch):
     monkeypatch.setitem(sys.modules, "cuda_kernels.backends.pycuda_backend", module)
     with pytest.raises(BackendUnavailableError, match="this machine has no NVIDIA driver"):
         backends._create_pycuda()
+
+
+def test_the_numpy_backend_reports_no_device_memory_and_the_gpu_backend_asks_the_driver(
+    monkeypatch,
+):
+    assert get_backend("numpy").memory_info() is None
+    module, driver = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    driver.mem_get_info = lambda: (3 * 2**30, 141 * 2**30)
+    backend, _ = _backend_for(module, (9, 0), monkeypatch)
+    backend._lock, backend._closed = threading.RLock(), False
+    backend._context = types.SimpleNamespace(push=lambda: None)
+    driver.Context = types.SimpleNamespace(pop=lambda: None)
+    assert backend.memory_info() == (3 * 2**30, 141 * 2**30)

@@ -48,6 +48,11 @@ class Backend(ABC):
         """y = 2·x for a float32 2-D array; returns a new array, `x` is left unchanged."""
         return self._doublify(check_matrix(x, "x"))
 
+    def memory_info(self) -> tuple[int, int] | None:
+        """(free, total) bytes of the backend's device memory, or None for a backend whose
+        memory is the host's (the server then budgets on RAM alone)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook; most backends hold nothing
         """Release what the backend holds (GPU memory, threads). Safe to call twice."""
 

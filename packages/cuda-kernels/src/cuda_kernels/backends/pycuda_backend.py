@@ -170,6 +170,12 @@ class PycudaBackend(Backend):
         khz = self._device.get_attribute(cuda.device_attribute.CLOCK_RATE)
         self._spin_function.prepared_call((1, 1, 1), SPIN.block, int(milliseconds * khz))
 
+    def memory_info(self) -> tuple[int, int]:
+        """(free, total) bytes of the GPU's memory, as the driver reports them now."""
+        with self.activated():
+            free, total = cuda.mem_get_info()
+        return int(free), int(total)
+
     def l2_cache_bytes(self) -> int:
         """The GPU's L2 size (50 MB on an H100, 60 MB on an H200)."""
         return self._device.get_attribute(cuda.device_attribute.L2_CACHE_SIZE)
