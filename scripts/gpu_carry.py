@@ -32,8 +32,10 @@ from release_tools.errors import ReleaseError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("autograd", "nn", "cuda-kernels", "mnist-trainer")
 #: Needed on the GPU host and missing there, or there at versions we have not tested with.
-HOST_LACKS = ("grpcio", "protobuf", "grpcio-health-checking", "grpcio-reflection",
-              "prometheus-client", "threadpoolctl", "cryptography", "cffi", "pycparser")  # fmt: skip
+HOST_LACKS = (
+    "grpcio", "protobuf", "grpcio-health-checking", "grpcio-reflection", "prometheus-client",
+    "threadpoolctl", "cryptography", "cffi", "pycparser",
+)  # fmt: skip
 DATA_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")  # fmt: skip
 CARRY_LIMIT = 64 * 2**20
