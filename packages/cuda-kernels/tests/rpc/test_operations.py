@@ -41,7 +41,7 @@ def value(samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_endpoint_counts_real_calls(fresh_server):
+def test_metrics_endpoint_counts_real_calls(fresh_server, watch_log):
     server = fresh_server(metrics_port=0)
     other = fresh_server(metrics_port=0)  # a registry each: neither sees the other's calls
     before = scrape(server.metrics_port)
@@ -53,11 +53,14 @@ def test_metrics_endpoint_counts_real_calls(fresh_server):
                  version=__version__) == 1  # fmt: skip
     assert not any(name.startswith("cuda_kernels_gpu_memory") for name, _ in before)  # numpy
     a = np.ones((64, 32), np.float32)
-    with KernelClient(server.address, retries=0) as client:
+    with watch_log() as log, KernelClient(server.address, retries=0) as client:
         client.matmul(a, a.T, transport="unary")
         client.matmul(a, a.T, transport="stream")
         with pytest.raises(KernelServiceError):
             client.matmul(a, a.T, kernel="no-such-kernel")
+        # a call's metrics are recorded just before its log line, which may follow the reply
+        with log.changed:
+            assert log.changed.wait_for(lambda: len(log.lines) >= 3, timeout=30), log.lines
     after = scrape(server.metrics_port)
     assert value(after, "cuda_kernels_calls_total", method="MatMul", code="OK") == 1
     assert value(after, "cuda_kernels_calls_total", method="MatMulStream", code="OK") == 1
