@@ -31,6 +31,7 @@ installed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -113,6 +114,14 @@ class Run:
     def python(self, *args: str) -> list[str]:
         return [sys.executable, *args]
 
+    def pytest(self, *args: str) -> list[str]:
+        """pytest as the project configures it (on every core with pytest-xdist), or one
+        process where this Python lacks xdist, which the project's options would need."""
+        argv = self.python("-m", "pytest", "-q", "-p", "no:cacheprovider", *args)
+        if importlib.util.find_spec("xdist") is None:
+            argv[3:3] = ["-o", "addopts=--import-mode=importlib -ra"]
+        return argv
+
 
 def _fail(phase: Phase, detail: str) -> None:
     phase.status, phase.detail = "failed", detail
@@ -192,8 +201,7 @@ def phase_tests(run: Run, phase: Phase) -> None:
     if run.rehearse:
         tests = tests[:1] + tests[2:3]  # the GPU tests skip here; keep the rehearsal short
     env = {} if run.rehearse else {"CUDA_KERNELS_REQUIRE_GPU": "1"}
-    code = run.step("tests", run.python("-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
-                                        f"--junitxml={junit}", *tests), 150, env)  # fmt: skip
+    code = run.step("tests", run.pytest("-rs", f"--junitxml={junit}", *tests), 150, env)
     phase.numbers = junit_counts(junit)
     _status(phase, code, "pytest")
 
@@ -289,8 +297,7 @@ def phase_service(run: Run, phase: Phase) -> None:
     if run.rehearse:
         tests += ["-k", "get_info or every_kernel"]
     junit = run.work / "service-tests.xml"
-    pytest = run.python("-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}")
-    code = run.step("service-tests", [*pytest, *tests], 120, env)
+    code = run.step("service-tests", run.pytest(f"--junitxml={junit}", *tests), 120, env)
     phase.numbers["tests"] = junit_counts(junit)
     out = run.work / "service"
     argv = run.python("-m", "cuda_kernels.cli", "bench-service", "--target", run.address,
