@@ -8,8 +8,9 @@
 //
 // DOUBLIFY_BLOCK comes as a -D define from cuda_kernels/kernels/ladder.py
 // (`nvcc_define_flags("doublify.cu")`), where the launcher reads it too.
-// Compiled at run time by pycuda (SourceModule, no_extern_c=True, arch of the device, the
-// defines as options); checked without a GPU by tests/test_kernels_compile.py:
+// Shipped prebuilt (prebuilt/*.fatbin, from scripts/build_kernels.py); compiled at run time
+// by pycuda (SourceModule, no_extern_c=True, the device's arch, the defines as options) only
+// when no prebuilt image fits. Checked without a GPU by tests/kernels/test_compile.py:
 //   nvcc -arch=sm_90 -cubin -Xptxas -v <the defines> doublify.cu
 
 #ifndef DOUBLIFY_BLOCK

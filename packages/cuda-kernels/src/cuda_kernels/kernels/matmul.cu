@@ -22,8 +22,9 @@
 // block size in __launch_bounds__, so the compiler never plans more registers per thread
 // than a full block can have.
 //
-// Compiled at run time by pycuda (SourceModule, no_extern_c=True, arch of the device, the
-// defines as options); checked without a GPU by tests/test_kernels_compile.py:
+// Shipped prebuilt (prebuilt/*.fatbin, from scripts/build_kernels.py); compiled at run time
+// by pycuda (SourceModule, no_extern_c=True, the device's arch, the defines as options) only
+// when no prebuilt image fits. Checked without a GPU by tests/kernels/test_compile.py:
 //   nvcc -arch=sm_90 -cubin -Xptxas -v <the defines> matmul.cu
 
 #if !defined(NAIVE_BLOCK) || !defined(TILE)
