@@ -165,43 +165,13 @@ def test_embedded_service_trains(dataset, tmp_path: Path):
 TOKEN = "trainer-test-token"
 
 
-def self_signed_certificate() -> tuple[bytes, bytes]:
-    """(certificate PEM, key PEM) for the name `localhost` only, valid for a day."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
-
-
 @pytest.fixture(scope="module")
 def secure_server(tmp_path_factory):
     """A real server that wants a bearer token, over TLS; yields (server, token file, CA)."""
     pytest.importorskip("cryptography", reason="cryptography makes the test certificate")
-    cert, key = self_signed_certificate()
+    from cuda_kernels.rpc.tls import self_signed_certificate
+
+    cert, key = self_signed_certificate(["localhost"])
     folder = tmp_path_factory.mktemp("secrets")
     (folder / "token").write_text(TOKEN + "\n")
     (folder / "ca.pem").write_bytes(cert)

@@ -161,3 +161,18 @@ def test_server_handlers_cover_every_method_with_its_codec() -> None:
         assert behavior() == name
         message = method.request_type()
         assert handler.request_deserializer(message.SerializeToString()) == message
+
+
+def test_a_self_signed_certificate_names_hosts_and_addresses():
+    from cryptography import x509
+
+    from cuda_kernels.rpc.tls import self_signed_certificate
+
+    cert, key = self_signed_certificate(["localhost", "127.0.0.1"], days=2)
+    parsed = x509.load_pem_x509_certificate(cert)
+    names = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert key.startswith(b"-----BEGIN PRIVATE KEY-----")
+    with pytest.raises(ValueError, match="at least one name"):
+        self_signed_certificate([])

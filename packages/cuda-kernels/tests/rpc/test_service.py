@@ -30,6 +30,7 @@ from cuda_kernels.rpc.client import KernelClient, KernelServiceError
 from cuda_kernels.rpc.protocol.chunking import iter_chunks
 from cuda_kernels.rpc.protocol.tensors import MIB, array_bytes
 from cuda_kernels.rpc.server import KernelServer
+from cuda_kernels.rpc.tls import self_signed_certificate
 
 EXTERNAL_TARGET = os.environ.get("CUDA_KERNELS_TEST_TARGET")
 Code = grpc.StatusCode
@@ -461,45 +462,8 @@ def test_auth_off_accepts_calls_without_a_token(target: str):
         assert client.info().kernels
 
 
-def _self_signed_certificate() -> tuple[bytes, bytes]:
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
-
-
 def test_tls_with_a_self_signed_certificate(fresh_server):
-    cert, key = _self_signed_certificate()
+    cert, key = self_signed_certificate()
     server = fresh_server(tls_cert=cert, tls_key=key, auth_token="tok")
     rng = np.random.default_rng(11)
     a, b = rand(rng, 40, 30), rand(rng, 30, 20)
