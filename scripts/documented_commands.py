@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DOC_PATTERNS = ("README.md", "*/README.md", "BENCHMARKS.md", "*/BENCHMARKS.md", "docs/*.md")
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[\w+-]*)")
 SHELL_INFOS = frozenset({"bash", "sh", "shell"})
 

@@ -26,6 +26,7 @@ from .runfolder import atomic_write
 
 DIGEST_KEY = "sha256"
 CHECKPOINT_FORMAT = "mnist-trainer-checkpoint/2"
+CHECKPOINT_NAME = "checkpoint.pt"
 PREVIOUS_NAME = "checkpoint.prev.pt"
 
 

@@ -32,7 +32,6 @@ from .config import (
 from .errors import ConfigError, TrainerError
 
 PROG = "mnist-train"
-COMMANDS = ("train", "evaluate", "predict")
 # Flags that say how to run this command, not what to train: never part of config.json.
 RUN_OPTIONS = {"preset", "data_dir", "no_download", "out", "resume", "no_progress",
                "tensorboard", "debug"}  # fmt: skip

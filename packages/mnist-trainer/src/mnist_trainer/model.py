@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import is_intact, read_sealed, write_sealed
+from .checkpoint import CHECKPOINT_NAME, is_intact, read_sealed, write_sealed
 from .data import PIXEL_MEAN, PIXEL_STD
 from .errors import CheckpointError
 
@@ -108,7 +108,7 @@ def load_model(path: str | os.PathLike[str], map_location: str | torch.device = 
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
-    checkpoint = path.with_name("checkpoint.pt")
+    checkpoint = path.with_name(CHECKPOINT_NAME)
     hint = (
         f"{checkpoint} holds the same best weights and loads too"
         if path.name == "model.pt" and checkpoint.exists() and is_intact(checkpoint)

@@ -20,7 +20,7 @@ import torch
 
 from . import data as data_module
 from . import distributed
-from .checkpoint import PREVIOUS_NAME, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .errors import ConfigError, ServiceUnavailableError
 from .model import save_model
@@ -44,7 +44,7 @@ class Run:
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.folder / "checkpoint.pt"
+        return self.folder / CHECKPOINT_NAME
 
 
 def fit(
@@ -135,8 +135,9 @@ def open_run(
     workers = distributed.from_environment()
     device = configure_device(config, workers)
     folder = RunFolder(out, writer=workers.is_main)
+    checkpoint = folder / CHECKPOINT_NAME
     with folder.locked():
-        if not resume and (folder / "checkpoint.pt").exists():
+        if not resume and checkpoint.exists():
             raise ConfigError(
                 f"{out} already holds a run: pass --resume to continue it, or pick a new --out"
             )
@@ -154,7 +155,6 @@ def open_run(
 
                 service = attach_service(trainer.model, config)
             if resume:
-                checkpoint = folder / "checkpoint.pt"
                 trainer.restore(load_checkpoint(checkpoint), str(checkpoint))
             folder.write_json("config.json", config.to_dict())
             folder.sync_metrics(trainer.history)

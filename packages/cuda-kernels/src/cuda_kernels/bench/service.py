@@ -279,32 +279,11 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
         in_process = measure_in_process(info.backend, settings)
     except (RuntimeError, ImportError) as exc:  # a remote GPU server, benchmarked from a CPU
         in_process = {"backend": info.backend, "skipped": str(exc)}
-    one_client = next((row for row in latency if row["clients"] == 1), latency[0])
-    overhead = None
-    if "p50_ms" in in_process:
-        overhead = {
-            "remote_p50_ms": one_client["p50_ms"],
-            "in_process_p50_ms": in_process["p50_ms"],
-            "added_ms": one_client["p50_ms"] - in_process["p50_ms"],
-            "ratio": one_client["p50_ms"] / in_process["p50_ms"],
-        }
     return {
         "benchmark": "cuda-kernels bench-service",
         "version": __version__,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_average_at_start": load_at_start,
-            "load_average_at_end": list(os.getloadavg()),
-            "blas_threads_env": {
-                name: os.environ.get(name, "unset")
-                for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-            },
-            "grpcio": grpc.__version__,
-            "numpy": np.__version__,
-        },
+        "machine": _machine(load_at_start),
         "server": {
             "target": settings.target or "local subprocess",
             "backend": info.backend,
@@ -325,11 +304,41 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
         "health_under_stall": stall,
         "blas_threads": blas,
         "in_process": in_process,
-        "overhead": overhead,
+        "overhead": _overhead(latency, in_process),
         "targets": {
             "streamed_64mib_gbps_min": 1.0,
             "matmul_256_p50_ms_max": 2.0,
         },
+    }
+
+
+def _machine(load_at_start: list[float]) -> dict:
+    """Where the numbers came from: what else ran (load) and who chose BLAS's threads."""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": list(os.getloadavg()),
+        "blas_threads_env": {
+            name: os.environ.get(name, "unset")
+            for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+        },
+        "grpcio": grpc.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _overhead(latency: list[dict], in_process: dict) -> dict | None:
+    """What gRPC adds to one call: 1-client remote p50 against the in-process p50."""
+    if "p50_ms" not in in_process:
+        return None
+    one_client = next((row for row in latency if row["clients"] == 1), latency[0])
+    return {
+        "remote_p50_ms": one_client["p50_ms"],
+        "in_process_p50_ms": in_process["p50_ms"],
+        "added_ms": one_client["p50_ms"] - in_process["p50_ms"],
+        "ratio": one_client["p50_ms"] / in_process["p50_ms"],
     }
 
 
