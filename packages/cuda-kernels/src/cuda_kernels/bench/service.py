@@ -199,17 +199,22 @@ def measure_in_process(backend_name: str, settings: ServiceBenchSettings) -> dic
 
 @contextlib.contextmanager
 def _blas_threads(threads: int) -> Iterator[None]:
-    """numpy's BLAS limited to `threads` (0: unchanged) inside the block, if threadpoolctl
-    is installed (the 'serve' extra)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threads = 0
+    """numpy's BLAS pinned to `threads` (0: unchanged) inside the block, the way a serving
+    server pins it (`rpc.server.blas`), when the 'serve' extra's threadpoolctl is there."""
     if not threads:
         yield
         return
-    with threadpool_limits(limits=threads, user_api="blas"):
+    try:
+        from cuda_kernels.rpc.server.blas import pin_blas_threads
+
+        unpin = pin_blas_threads(threads)
+    except ImportError:  # no server parts here: the baseline runs with the library's threads
         yield
+        return
+    try:
+        yield
+    finally:
+        unpin()
 
 
 def _time_in_process(backend, settings: ServiceBenchSettings) -> dict:
