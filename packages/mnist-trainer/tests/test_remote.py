@@ -111,6 +111,51 @@ def test_unreachable_service_is_a_clear_error(tmp_path: Path):
         MatmulService.connect(f"127.0.0.1:{port}", timeout=3, retries=1)
 
 
+def test_a_service_that_stays_busy_is_a_clear_resumable_error():
+    """A service at its --max-calls answers "retry later"; the trainer retries, then stops
+    with the reason (ServiceUnavailableError, which names the last good checkpoint)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from cuda_kernels.backends import get_backend
+    from cuda_kernels.backends.base import Backend
+
+    gate, entered = threading.Event(), threading.Event()
+
+    class Held(Backend):  # numpy, each call held until the test ends
+        name, kernels = "numpy", ("numpy",)
+        device = "cpu"
+
+        def _matmul(self, a, b, kernel):
+            entered.set()
+            gate.wait(timeout=60)
+            return get_backend("numpy").matmul(a, b)
+
+        def _doublify(self, x):
+            return 2 * x
+
+    config = service_module.ServerConfig(host="127.0.0.1", port=0, backend="numpy", max_calls=1)
+    server = service_module.KernelServer(config, backend=Held())
+    with server, ThreadPoolExecutor(1) as pool:
+        service = MatmulService.connect(server.address, timeout=30, retries=2)
+        holder = MatmulService.connect(server.address, timeout=30, retries=0)
+        a = torch.ones(2, 2)
+        try:
+            held = pool.submit(holder.matmul, a, a)  # takes the server's one call slot
+            assert entered.wait(timeout=30)
+            with pytest.raises(ServiceUnavailableError, match="stayed busy") as info:
+                service.matmul(a, a)
+            assert "--max-calls" in str(info.value)
+        finally:
+            gate.set()
+        np.testing.assert_array_equal(held.result(timeout=30).numpy(), 2 * np.ones((2, 2)))
+        torch.testing.assert_close(service.matmul(a, a), 2 * torch.ones(2, 2))  # room again
+        service.close()
+        holder.close()
+
+
 def test_service_lost_mid_run_keeps_the_last_checkpoint(dataset, tmp_path: Path):
     config = service_module.ServerConfig(host="127.0.0.1", port=0, backend="numpy")
     doomed = service_module.KernelServer(config).start()

@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.rpc.client import KernelClient, KernelServiceError
 from cuda_kernels.rpc.protocol.chunking import iter_chunks
+from cuda_kernels.rpc.protocol.errors import BUSY_RETRY_AFTER_S, retry_after_of
 from cuda_kernels.rpc.protocol.methods import METHODS, client_methods
 from cuda_kernels.rpc.protocol.tensors import MIB
 from cuda_kernels.rpc.protocol.wire import ChunkPart
@@ -62,6 +63,11 @@ def header_then_silence(header, release: threading.Event) -> Iterator:
     of the two rules fires first is then a matter of scheduling)."""
     yield header
     release.wait(60)
+
+
+def retry_hint(call) -> float | None:
+    """The retry hint a refusal carried (None: retrying cannot help)."""
+    return retry_after_of(call.trailing_metadata())
 
 
 def health_check(address: str, timeout: float = 5) -> int:
@@ -136,8 +142,46 @@ def test_calls_open_at_once_are_capped_but_health_is_not(
         methods["GetInfo"](pb.GetInfoRequest(), timeout=10)
     assert caught.value.code() is Code.RESOURCE_EXHAUSTED
     assert "3 calls in flight, its limit (--max-calls)" in caught.value.details()
+    assert retry_hint(caught.value) == BUSY_RETRY_AFTER_S  # full now, not for ever
     assert health_check(server.address) == SERVING
     for call in calls:
+        call.cancel()
+
+
+def test_health_watch_and_reflection_streams_are_capped_apart_from_calls(
+    fresh_server, release, channel_to, watch_log
+):
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    server = fresh_server(max_calls=3)
+    channel = channel_to(server.address)
+    watch = health_pb2_grpc.HealthStub(channel).Watch
+    watches = [watch(health_pb2.HealthCheckRequest(), timeout=60) for _ in range(2)]
+    assert [next(w).status for w in watches] == [SERVING, SERVING]  # both open now
+
+    def list_services_then_wait():
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+        release.wait(60)
+
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+        list_services_then_wait(), timeout=60
+    )
+    assert next(reflection).list_services_response.service  # the third long-lived stream
+    one_more = watch(health_pb2.HealthCheckRequest(), timeout=60)
+    with pytest.raises(grpc.RpcError) as caught:
+        next(one_more)
+    assert caught.value.code() is Code.RESOURCE_EXHAUSTED
+    assert "3 health-watch and reflection streams open" in caught.value.details()
+    assert retry_hint(caught.value) == BUSY_RETRY_AFTER_S
+    assert health_check(server.address) == SERVING  # Check is a unary call: never capped
+    with KernelClient(server.address, timeout=10, retries=0) as client:  # counted apart
+        assert client.info().backend
+    with watch_log("cuda_kernels.service", logging.DEBUG) as log:
+        watches[0].cancel()
+        log.wait_for("stream ended; 2 open")
+    again = watch(health_pb2.HealthCheckRequest(), timeout=60)
+    assert next(again).status == SERVING
+    for call in (again, watches[1], reflection):
         call.cancel()
 
 
@@ -191,6 +235,7 @@ def test_amplification_stream_is_refused_before_any_data(fresh_server, release, 
     details = caught.value.details()
     assert "1073872896 bytes (inputs plus result)" in details
     assert f"memory budget of {512 * MIB} bytes" in details
+    assert retry_hint(caught.value) is None  # too big for this server: no retry helps
     assert server.budget.held == 0
 
 
@@ -207,6 +252,7 @@ def test_streams_beyond_the_budget_wait_then_are_refused(fresh_server, held, rel
         list(second)
     assert caught.value.code() is Code.RESOURCE_EXHAUSTED
     assert "stayed too full" in caught.value.details()
+    assert retry_hint(caught.value) == BUSY_RETRY_AFTER_S
     assert f"({16 * MIB + 16 * 1024} bytes held by calls in flight) for 0.3 s" in (
         caught.value.details()
     )
@@ -238,6 +284,7 @@ def test_a_flood_of_unary_calls_is_answered_at_once_not_buffered(fresh_server, h
     for call in completions(calls):  # answered while 4 are still held
         assert call.code() is Code.RESOURCE_EXHAUSTED
         assert "retry later" in call.details()
+        assert retry_hint(call) == BUSY_RETRY_AFTER_S
         refused.append(call)
         if len(refused) == 36:
             break
@@ -259,6 +306,7 @@ def test_more_calls_than_the_queue_holds_are_refused_at_once(fresh_server, held,
     for call in completions(calls):
         assert call.code() is Code.RESOURCE_EXHAUSTED
         assert "at capacity: 1 calls running and 2 waiting" in call.details()
+        assert retry_hint(call) == BUSY_RETRY_AFTER_S
         refused.append(call)
         if len(refused) == 4:
             break

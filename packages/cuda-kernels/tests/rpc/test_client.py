@@ -1,10 +1,12 @@
-"""KernelClient: input checks, unary/stream choice, retries on UNAVAILABLE, round robin."""
+"""KernelClient: input checks, unary/stream choice, retries on UNAVAILABLE and on a busy
+server's RESOURCE_EXHAUSTED (only those), round robin."""
 
 from __future__ import annotations
 
 import logging
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
@@ -141,6 +143,37 @@ def test_gives_up_with_unavailable_when_nobody_listens() -> None:
         client.info()
     assert caught.value.code is grpc.StatusCode.UNAVAILABLE
     assert "GetInfo failed with UNAVAILABLE" in str(caught.value)
+
+
+def test_a_busy_server_is_retried_until_it_has_room(fresh_server, held, watch_log) -> None:
+    server = fresh_server(held, max_calls=1)  # one call in flight; the next is "busy"
+    a = np.arange(4, dtype=np.float32).reshape(2, 2)
+
+    def open_the_gate_at_the_first_retry(line: str) -> None:
+        held.gate.set()  # the first call ends; the retried one finds room
+
+    retries = watch_log("cuda_kernels.rpc.client", logging.DEBUG, open_the_gate_at_the_first_retry)
+    with ThreadPoolExecutor(1) as pool, KernelClient(server.address, timeout=60) as first:
+        first_result = pool.submit(first.matmul, a, a)
+        assert held.entered.acquire(timeout=30)  # the first call holds the server's one slot
+        with retries, KernelClient(server.address, retries=20, timeout=60) as client:
+            np.testing.assert_array_equal(client.matmul(a, a), a @ a)
+        np.testing.assert_array_equal(first_result.result(timeout=30), a @ a)
+    assert "MatMul: RESOURCE_EXHAUSTED" in retries.lines[0]
+    assert "--max-calls" in retries.lines[0]
+    assert held.calls == 2
+
+
+def test_a_call_too_big_for_the_server_is_not_retried(fresh_server, watch_log) -> None:
+    server = fresh_server(memory_budget_mb=1)
+    a, b = np.ones((1024, 1), np.float32), np.ones((1, 1024), np.float32)  # a 4 MiB result
+    retries = watch_log("cuda_kernels.rpc.client", logging.DEBUG)
+    client = KernelClient(server.address, retries=5)
+    with retries, client, pytest.raises(KernelServiceError) as caught:
+        client.matmul(a, b)
+    assert caught.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "whole memory budget" in caught.value.details
+    assert retries.lines == []  # "too big" is final: asked once, refused once
 
 
 def test_round_robin_over_two_replicas() -> None:

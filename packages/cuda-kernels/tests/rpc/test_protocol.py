@@ -11,6 +11,12 @@ from hypothesis import strategies as st
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
 from cuda_kernels.rpc.protocol.chunking import iter_chunks
+from cuda_kernels.rpc.protocol.errors import (
+    MAX_RETRY_AFTER_S,
+    RETRY_AFTER_KEY,
+    retry_after_metadata,
+    retry_after_of,
+)
 from cuda_kernels.rpc.protocol.methods import (
     METHODS,
     SERVICE_NAME,
@@ -176,3 +182,28 @@ def test_a_self_signed_certificate_names_hosts_and_addresses():
     assert key.startswith(b"-----BEGIN PRIVATE KEY-----")
     with pytest.raises(ValueError, match="at least one name"):
         self_signed_certificate([])
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.1, 2.5, 59.999])
+def test_a_retry_hint_reads_back_as_it_was_sent(seconds: float) -> None:
+    assert retry_after_of(retry_after_metadata(seconds)) == pytest.approx(seconds, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "metadata, expected",
+    [
+        (None, None),
+        ((), None),
+        ((("other", "100"),), None),  # no hint: a refusal that retrying cannot change
+        (((RETRY_AFTER_KEY, "250"),), 0.25),
+        (((RETRY_AFTER_KEY, b"250"),), 0.25),
+        (((RETRY_AFTER_KEY, "-5"),), None),  # what a hostile or broken server may send
+        (((RETRY_AFTER_KEY, "1e9"),), None),
+        (((RETRY_AFTER_KEY, "nan"),), None),
+        (((RETRY_AFTER_KEY, "\u0663"),), None),  # a digit, but not an ASCII one
+        (((RETRY_AFTER_KEY, "9" * 40),), None),
+        (((RETRY_AFTER_KEY, "999999999"),), MAX_RETRY_AFTER_S),  # capped, not believed
+    ],
+)
+def test_a_retry_hint_is_read_defensively(metadata, expected) -> None:
+    assert retry_after_of(metadata) == expected

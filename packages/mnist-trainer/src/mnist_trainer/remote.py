@@ -147,6 +147,12 @@ class MatmulService:
         try:
             return function(*args)
         except KernelServiceError as exc:
+            if exc.retry_after is not None:
+                raise ServiceUnavailableError(
+                    f"matmul service {self.target} stayed busy ({exc.details}) after retries "
+                    "with backoff; raise --service-retries or --service-timeout, or use a "
+                    "less loaded service"
+                ) from None
             if exc.code.name in _UNREACHABLE:
                 tls = (
                     " and that --matmul-service-tls-ca holds the CA of its certificate"

@@ -3,7 +3,8 @@
 Why a client class rather than raw stubs: it hides the wire format (tensors, chunks), picks
 unary calls for small tensors and streams of ~1 MiB chunks above a threshold (so the stock
 4 MiB message limit and huge single messages never bite), sets a deadline on every call,
-retries UNAVAILABLE (a draining or restarting replica) with exponential backoff, and
+retries UNAVAILABLE (a draining or restarting replica) and "busy, retry later" refusals
+(RESOURCE_EXHAUSTED with the server's `retry-after-ms` hint) with exponential backoff, and
 spreads calls over several servers with gRPC's round-robin balancing:
 
     KernelClient("ipv4:127.0.0.1:50051,127.0.0.1:50052").matmul(a, b)
@@ -31,7 +32,7 @@ from cuda_kernels.rpc.protocol.chunking import (
     read_tensors,
     stream_messages,
 )
-from cuda_kernels.rpc.protocol.errors import ServiceError, invalid
+from cuda_kernels.rpc.protocol.errors import ServiceError, invalid, retry_after_of
 from cuda_kernels.rpc.protocol.methods import METHODS, Malformed, client_methods
 from cuda_kernels.rpc.protocol.tensors import (
     MIB,
@@ -48,13 +49,18 @@ T = TypeVar("T")
 
 
 class KernelServiceError(RuntimeError):
-    """A call the server refused or that failed; `code` is the gRPC status code."""
+    """A call the server refused or that failed; `code` is the gRPC status code, and
+    `retry_after` the server's hint (seconds) when it refused only for now (it was busy),
+    None otherwise."""
 
-    def __init__(self, rpc: str, code: grpc.StatusCode, details: str) -> None:
+    def __init__(
+        self, rpc: str, code: grpc.StatusCode, details: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{rpc} failed with {code.name}: {details}")
         self.rpc = rpc
         self.code = code
         self.details = details
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,8 @@ class KernelClient:
         stream_threshold_bytes: tensors (in or out) above this go by streaming RPCs.
         chunk_bytes: size of each streamed chunk.
         max_message_bytes: largest message this client sends or accepts.
-        retries: extra attempts after UNAVAILABLE, with exponential backoff and jitter.
+        retries: extra attempts after UNAVAILABLE or a busy server's RESOURCE_EXHAUSTED,
+            with exponential backoff and jitter (never shorter than the server's hint).
         tls_server_name: the name to check in the server certificate, when it differs
             from the target's host.
     """
@@ -285,7 +292,8 @@ class KernelClient:
         return self._with_retries(rpc, attempt)
 
     def _with_retries(self, rpc: str, attempt: Callable[[float], T]) -> T:
-        """Run `attempt(deadline)`; retry UNAVAILABLE with backoff until the deadline."""
+        """Run `attempt(deadline)`; retry UNAVAILABLE, and a refusal that says "not now"
+        (RESOURCE_EXHAUSTED with a retry hint), with backoff until the deadline."""
         deadline = time.monotonic() + self.timeout
         backoff = self.initial_backoff
         for attempt_number in range(self.retries + 1):
@@ -293,14 +301,17 @@ class KernelClient:
                 return attempt(deadline)
             except grpc.RpcError as exc:
                 code, details = exc.code(), exc.details() or ""
+                hint = _retry_hint(exc)
                 pause = random.uniform(0, backoff)  # full jitter: replicas are not stampeded
+                if hint is not None:  # a busy server: not sooner than it asked
+                    pause = max(pause, hint)
                 retry = (
-                    code is grpc.StatusCode.UNAVAILABLE
+                    (code is grpc.StatusCode.UNAVAILABLE or hint is not None)
                     and attempt_number < self.retries
                     and time.monotonic() + pause < deadline
                 )
                 if not retry:
-                    raise KernelServiceError(rpc, code, details) from None
+                    raise KernelServiceError(rpc, code, details, hint) from None
                 _log.debug(
                     "%s: %s (%s); retry %d of %d in %.3f s",
                     rpc, code.name, details, attempt_number + 1, self.retries, pause,
@@ -308,6 +319,14 @@ class KernelClient:
                 time.sleep(pause)
                 backoff = min(backoff * 2, self.max_backoff)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _retry_hint(exc: grpc.RpcError) -> float | None:
+    """The server's retry hint on a RESOURCE_EXHAUSTED refusal, None on anything else."""
+    if exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    trailing = getattr(exc, "trailing_metadata", None)
+    return retry_after_of(trailing() if callable(trailing) else None)
 
 
 def _new_request_id() -> str:

@@ -9,7 +9,8 @@ together never pass the limit, whatever clients send.
 A stream reserves at its header and may wait up to the server's budget wait for room (it
 holds nothing but the header meanwhile); a unary request has already arrived, so it takes
 room at once or is refused at once. A call bigger than the whole budget is refused
-without waiting. Every refusal is RESOURCE_EXHAUSTED with the numbers.
+without waiting. Every refusal is RESOURCE_EXHAUSTED with the numbers; those that only
+mean "not now" carry a retry hint (`protocol.errors.busy`).
 
 The budget lives on the server's event loop: reserve and release run there only.
 """
@@ -20,7 +21,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from cuda_kernels.rpc.protocol.errors import too_large
+from cuda_kernels.rpc.protocol.errors import busy, too_large
 
 RAM_FRACTION = 0.25  # of the machine's (or the container's) memory
 GPU_FRACTION = 0.5  # of the device's memory, for a backend that reports it
@@ -107,7 +108,7 @@ class MemoryBudget:
         """Reserve `nbytes` now, or RESOURCE_EXHAUSTED saying how full the budget is."""
         self._never_fits(nbytes, what)
         if not self._fits(nbytes):
-            raise too_large(
+            raise busy(
                 f"{what} needs {nbytes} bytes but this server holds {self.held} of its "
                 f"{self.limit}-byte memory budget for calls in flight; retry later or "
                 "use another replica"
@@ -122,7 +123,7 @@ class MemoryBudget:
         while not self._fits(nbytes):
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise too_large(
+                raise busy(
                     f"{what} needs {nbytes} bytes; this server's {self.limit}-byte memory "
                     f"budget stayed too full ({self.held} bytes held by calls in flight) "
                     f"for {wait_seconds:g} s; retry later or use another replica"

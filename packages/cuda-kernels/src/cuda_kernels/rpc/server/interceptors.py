@@ -1,5 +1,6 @@
 """Cross-cutting concerns of every KernelService call: auth, and what each call leaves
-behind (one log line, its metrics, the count of calls in flight).
+behind (one log line, its metrics, the count of calls in flight); and a cap on the
+long-lived streams of health and reflection.
 
 Why interceptors: the servicer stays about matrices; auth and observation apply to every
 RPC the same way and are tested once. Health and reflection are not KernelService methods,
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -17,11 +19,22 @@ from collections.abc import Callable
 import grpc
 
 from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, check_token, token_of
+from cuda_kernels.rpc.protocol.errors import BUSY_RETRY_AFTER_S, retry_after_metadata
 from cuda_kernels.rpc.protocol.methods import SERVICE_PREFIX, handler_factory
 from cuda_kernels.rpc.server.calls import CallRecord, InFlight, loggable, recording
 from cuda_kernels.rpc.server.metrics import ServerMetrics
 
 _log = logging.getLogger("cuda_kernels.service.calls")
+_service_log = logging.getLogger("cuda_kernels.service")
+
+# streams that stay open for as long as the client likes, without a token
+LONG_LIVED_STREAMS = frozenset(
+    {
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    }
+)
 
 
 def _rebuild(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable], Callable]):
@@ -94,7 +107,11 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             with recording(rpc) as record:
                 try:
                     if self._in_flight.count > self._max_calls:
-                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._full())
+                        await context.abort(
+                            grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            self._full(),
+                            retry_after_metadata(BUSY_RETRY_AFTER_S),
+                        )
                     return await behavior(request, context)
                 except asyncio.CancelledError:
                     cancelled = True
@@ -164,3 +181,63 @@ async def _deny(_request, context: grpc.aio.ServicerContext):
         "this server needs metadata 'authorization: Bearer <token>' with the token from "
         "its --auth-token-file; the call had none or a wrong one",
     )
+
+
+class OpenStreamsLimit(grpc.aio.ServerInterceptor):
+    """At most `limit` Health.Watch and reflection streams open at once.
+
+    Why: they need no token and last as long as the client keeps them, so without a cap
+    anyone could hold thousands of them (each a task, buffers and a file descriptor's
+    worth of HTTP/2 state). They are counted apart from KernelService calls, so neither
+    can starve the other; Health.Check, a unary call, is never capped.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.open = limit, 0
+        self._wrapped: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method not in LONG_LIVED_STREAMS:
+            return handler
+        wrapped = self._wrapped.get(handler)
+        if wrapped is None:
+            wrapped = self._wrapped[handler] = _rebuild(handler, self._limited)
+        return wrapped
+
+    def _limited(self, behavior: Callable) -> Callable:
+        """`behavior` (a coroutine or an async generator) behind the cap."""
+        if inspect.isasyncgenfunction(behavior):
+
+            async def limited_stream(request, context):
+                await self._enter(context)
+                try:
+                    async for reply in behavior(request, context):
+                        yield reply
+                finally:
+                    self._leave()
+
+            return limited_stream
+
+        async def limited(request, context):
+            await self._enter(context)
+            try:
+                return await behavior(request, context)
+            finally:
+                self._leave()
+
+        return limited
+
+    async def _enter(self, context: grpc.aio.ServicerContext) -> None:
+        if self.open >= self.limit:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this server has {self.open} health-watch and reflection streams open, its "
+                "limit (--max-calls); close one or retry later",
+                retry_after_metadata(BUSY_RETRY_AFTER_S),
+            )
+        self.open += 1
+
+    def _leave(self) -> None:
+        self.open -= 1
+        _service_log.debug("a health-watch or reflection stream ended; %d open", self.open)

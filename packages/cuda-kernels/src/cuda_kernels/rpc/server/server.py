@@ -38,7 +38,11 @@ from cuda_kernels.rpc.server.blas import pin_blas_threads
 from cuda_kernels.rpc.server.budget import MemoryBudget, default_budget_bytes
 from cuda_kernels.rpc.server.calls import InFlight
 from cuda_kernels.rpc.server.config import ServerConfig, default_workers, host_port
-from cuda_kernels.rpc.server.interceptors import BearerAuthInterceptor, ObservingInterceptor
+from cuda_kernels.rpc.server.interceptors import (
+    BearerAuthInterceptor,
+    ObservingInterceptor,
+    OpenStreamsLimit,
+)
 from cuda_kernels.rpc.server.metrics import ServerMetrics, device_memory
 from cuda_kernels.rpc.server.servicer import STREAM_MESSAGE_FLOOR, KernelServicer
 from cuda_kernels.rpc.server.workers import KernelWorkers
@@ -86,6 +90,7 @@ class KernelServer:
         self.budget = MemoryBudget(_budget_bytes(config, self.backend))
         self.workers = KernelWorkers(config.workers or default_workers(), config.max_queued)
         self._in_flight = InFlight()
+        self.open_streams = OpenStreamsLimit(config.max_calls)  # health watch, reflection
         self.metrics = ServerMetrics(
             self.backend,
             __version__,
@@ -150,7 +155,8 @@ class KernelServer:
             ("grpc.so_reuseport", 0),  # a busy port is an error, not a silent share
         ]
         interceptors: list[grpc.aio.ServerInterceptor] = [
-            ObservingInterceptor(self.metrics, self._in_flight, config.max_calls)
+            ObservingInterceptor(self.metrics, self._in_flight, config.max_calls),
+            self.open_streams,
         ]
         if config.auth_token is not None:
             interceptors.append(BearerAuthInterceptor(config.auth_token))

@@ -38,7 +38,13 @@ from cuda_kernels.rpc.protocol.chunking import (
     iter_chunks,
     stream_header_of,
 )
-from cuda_kernels.rpc.protocol.errors import ServiceError, invalid, refusal_for, too_large
+from cuda_kernels.rpc.protocol.errors import (
+    ServiceError,
+    invalid,
+    refusal_for,
+    retry_after_metadata,
+    too_large,
+)
 from cuda_kernels.rpc.protocol.methods import Malformed
 from cuda_kernels.rpc.protocol.tensors import (
     array_view,
@@ -387,21 +393,23 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except TooSlow as exc:  # a stream the server ended; its memory is back now
-            code, details = exc.code, exc.details
+            code, details, retry_after = exc.code, exc.details, None
             record = current_call()
             _log.info("request_id=%s: %s", loggable(record.request_id or "-"), details)
         except Exception as exc:  # every other exception becomes a status
-            code, details = self._status_for(exc, context)
-        await context.abort(code, details)
+            code, details, retry_after = self._status_for(exc, context)
+        await context.abort(code, details, retry_after_metadata(retry_after))
 
-    def _status_for(self, exc: Exception, context) -> tuple[grpc.StatusCode, str]:
-        """The status code and sentence for an exception from a call's work."""
+    def _status_for(self, exc: Exception, context) -> tuple[grpc.StatusCode, str, float | None]:
+        """The status code, sentence and retry hint for an exception from a call's work."""
         refusal = refusal_for(exc)
         if refusal is None:
-            return self._fault(exc)
+            return (*self._fault(exc), None)
         # a stream cut short by the client's cancel or deadline looks malformed; say why
         dead = _dead_call_error(context)
-        return (dead.code, dead.details) if dead is not None else (refusal.code, refusal.details)
+        if dead is not None:
+            return dead.code, dead.details, None
+        return refusal.code, refusal.details, refusal.retry_after_s
 
     def _fault(self, exc: Exception) -> tuple[grpc.StatusCode, str]:
         """INTERNAL for a backend fault, logged with its traceback (as text: a log record

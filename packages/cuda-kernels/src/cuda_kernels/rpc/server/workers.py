@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from cuda_kernels.rpc.protocol.errors import too_large
+from cuda_kernels.rpc.protocol.errors import busy
 from cuda_kernels.rpc.server.calls import annotate_call
 
 T = TypeVar("T")
@@ -58,7 +58,7 @@ class KernelWorkers:
                 before()
             return work()
         if self.waiting >= self.max_queued and self._slots.locked():
-            raise too_large(
+            raise busy(
                 f"this server is at capacity: {self.workers} calls running and "
                 f"{self.waiting} waiting (--max-queued {self.max_queued}); retry later "
                 "or use another replica"
