@@ -325,8 +325,7 @@ def _retry_hint(exc: grpc.RpcError) -> float | None:
     """The server's retry hint on a RESOURCE_EXHAUSTED refusal, None on anything else."""
     if exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
         return None
-    trailing = getattr(exc, "trailing_metadata", None)
-    return retry_after_of(trailing() if callable(trailing) else None)
+    return retry_after_of(exc.trailing_metadata() if isinstance(exc, grpc.Call) else None)
 
 
 def _new_request_id() -> str:

@@ -1,8 +1,8 @@
 """`ServiceError`: a refusal that already knows its gRPC status code and its sentence.
 
 Why: the request checks (tensors, chunks, caps) live in plain modules that know nothing
-about a `grpc.ServicerContext`; they raise this, and the servicer turns it into
-`context.abort(code, details)` in one place. The client raises it too when a reply is
+about a `grpc.ServicerContext`; they raise this, and the servicer and the interceptors
+turn it into `context.abort` with `abort_with`. The client raises it too when a reply is
 malformed (then reported as DATA_LOSS).
 
 A refusal that only says "not now" (the server is at capacity, its memory budget is held by
@@ -71,6 +71,13 @@ def retry_after_of(trailing_metadata: object) -> float | None:
             return None
         return min(int(text) / 1000, MAX_RETRY_AFTER_S)
     return None
+
+
+async def abort_with(context: grpc.aio.ServicerContext, refusal: ServiceError) -> None:
+    """End the call with the refusal's code and sentence, and its retry hint if any."""
+    await context.abort(
+        refusal.code, refusal.details, retry_after_metadata(refusal.retry_after_s)
+    )
 
 
 def refusal_for(exc: Exception) -> ServiceError | None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import grpc
 
 from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, check_token, token_of
-from cuda_kernels.rpc.protocol.errors import BUSY_RETRY_AFTER_S, retry_after_metadata
+from cuda_kernels.rpc.protocol.errors import abort_with, busy
 from cuda_kernels.rpc.protocol.methods import SERVICE_PREFIX, handler_factory
 from cuda_kernels.rpc.server.calls import CallRecord, InFlight, loggable, recording
 from cuda_kernels.rpc.server.metrics import ServerMetrics
@@ -107,11 +107,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
             with recording(rpc) as record:
                 try:
                     if self._in_flight.count > self._max_calls:
-                        await context.abort(
-                            grpc.StatusCode.RESOURCE_EXHAUSTED,
-                            self._full(),
-                            retry_after_metadata(BUSY_RETRY_AFTER_S),
-                        )
+                        await abort_with(context, busy(self._full()))
                     return await behavior(request, context)
                 except asyncio.CancelledError:
                     cancelled = True
@@ -230,11 +226,12 @@ class OpenStreamsLimit(grpc.aio.ServerInterceptor):
 
     async def _enter(self, context: grpc.aio.ServicerContext) -> None:
         if self.open >= self.limit:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this server has {self.open} health-watch and reflection streams open, its "
-                "limit (--max-calls); close one or retry later",
-                retry_after_metadata(BUSY_RETRY_AFTER_S),
+            await abort_with(
+                context,
+                busy(
+                    f"this server has {self.open} health-watch and reflection streams open, "
+                    "its limit (--max-calls); close one or retry later"
+                ),
             )
         self.open += 1
 

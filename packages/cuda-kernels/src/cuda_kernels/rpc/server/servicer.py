@@ -40,9 +40,9 @@ from cuda_kernels.rpc.protocol.chunking import (
 )
 from cuda_kernels.rpc.protocol.errors import (
     ServiceError,
+    abort_with,
     invalid,
     refusal_for,
-    retry_after_metadata,
     too_large,
 )
 from cuda_kernels.rpc.protocol.methods import Malformed
@@ -386,32 +386,29 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
 
     async def _guarded(self, context, work: Callable[..., Any], *args: Any) -> Any:
         """`await work(*args)`, with refusals turned into status codes and faults into
-        INTERNAL. Only the code and the sentence leave the `except` block: a kept
-        exception would hold, through its traceback, the frames that hold the buffers."""
+        INTERNAL. Only a fresh status leaves the `except` block: a kept exception would
+        hold, through its traceback, the frames that hold the buffers."""
         try:
             return await work(*args)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
         except TooSlow as exc:  # a stream the server ended; its memory is back now
-            code, details, retry_after = exc.code, exc.details, None
+            status = _fresh(exc)
             record = current_call()
-            _log.info("request_id=%s: %s", loggable(record.request_id or "-"), details)
+            _log.info("request_id=%s: %s", loggable(record.request_id or "-"), status.details)
         except Exception as exc:  # every other exception becomes a status
-            code, details, retry_after = self._status_for(exc, context)
-        await context.abort(code, details, retry_after_metadata(retry_after))
+            status = self._status_for(exc, context)
+        await abort_with(context, status)
 
-    def _status_for(self, exc: Exception, context) -> tuple[grpc.StatusCode, str, float | None]:
-        """The status code, sentence and retry hint for an exception from a call's work."""
+    def _status_for(self, exc: Exception, context) -> ServiceError:
+        """The status (code, sentence, retry hint) for an exception from a call's work."""
         refusal = refusal_for(exc)
         if refusal is None:
-            return (*self._fault(exc), None)
+            return self._fault(exc)
         # a stream cut short by the client's cancel or deadline looks malformed; say why
-        dead = _dead_call_error(context)
-        if dead is not None:
-            return dead.code, dead.details, None
-        return refusal.code, refusal.details, refusal.retry_after_s
+        return _dead_call_error(context) or _fresh(refusal)
 
-    def _fault(self, exc: Exception) -> tuple[grpc.StatusCode, str]:
+    def _fault(self, exc: Exception) -> ServiceError:
         """INTERNAL for a backend fault, logged with its traceback (as text: a log record
         holding the exception would hold the call's buffers)."""
         record = current_call()
@@ -422,7 +419,7 @@ class KernelServicer(pb_grpc.KernelServiceServicer):
             self.backend.name,
             "".join(traceback.format_exception(exc)).rstrip(),
         )
-        return (
+        return ServiceError(
             grpc.StatusCode.INTERNAL,
             f"the {self.backend.name} backend failed on request {request_id}; "
             "the server log has the details",
@@ -433,6 +430,11 @@ def _check_parsed(message: Any) -> None:
     """INVALID_ARGUMENT for bytes that did not parse (`methods.Malformed`)."""
     if isinstance(message, Malformed):
         raise invalid(message.describe())
+
+
+def _fresh(refusal: ServiceError) -> ServiceError:
+    """A copy of a raised refusal without its traceback (and the frames that holds)."""
+    return ServiceError(refusal.code, refusal.details, refusal.retry_after_s)
 
 
 def _timed(work: Callable[[], Any]) -> tuple[Any, int]:
