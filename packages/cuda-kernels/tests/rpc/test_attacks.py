@@ -272,6 +272,20 @@ def completions(calls: list[grpc.Future]) -> Iterator[grpc.Future]:
         yield done.get(timeout=60)
 
 
+def first_refusals(calls: list[grpc.Future], count: int, says: str) -> list[grpc.Future]:
+    """The first `count` of `calls` to finish, each checked to be a busy refusal (with the
+    retry hint) whose details contain `says`."""
+    refused = []
+    for call in completions(calls):
+        assert call.code() is Code.RESOURCE_EXHAUSTED
+        assert says in call.details()
+        assert retry_hint(call) == BUSY_RETRY_AFTER_S
+        refused.append(call)
+        if len(refused) == count:
+            break
+    return refused
+
+
 def test_a_flood_of_unary_calls_is_answered_at_once_not_buffered(fresh_server, held, channel_to):
     server = fresh_server(held, workers=1, memory_budget_mb=8)
     doublify = client_methods(channel_to(server.address))["Doublify"]
@@ -280,14 +294,7 @@ def test_a_flood_of_unary_calls_is_answered_at_once_not_buffered(fresh_server, h
                                              data=x.tobytes()))  # fmt: skip
     calls = [doublify.future(request, timeout=60) for _ in range(40)]
     assert held.entered.acquire(timeout=30)
-    refused = []
-    for call in completions(calls):  # answered while 4 are still held
-        assert call.code() is Code.RESOURCE_EXHAUSTED
-        assert "retry later" in call.details()
-        assert retry_hint(call) == BUSY_RETRY_AFTER_S
-        refused.append(call)
-        if len(refused) == 36:
-            break
+    refused = first_refusals(calls, 36, "retry later")  # answered while 4 are still held
     assert server.budget.held <= 8 * MIB
     held.gate.set()
     served = [call for call in calls if call not in refused]
@@ -302,14 +309,7 @@ def test_more_calls_than_the_queue_holds_are_refused_at_once(fresh_server, held,
     first = matmul.future(request, timeout=60)
     assert held.entered.acquire(timeout=30)  # the one worker is busy
     calls = [matmul.future(request, timeout=60) for _ in range(6)]
-    refused = []
-    for call in completions(calls):
-        assert call.code() is Code.RESOURCE_EXHAUSTED
-        assert "at capacity: 1 calls running and 2 waiting" in call.details()
-        assert retry_hint(call) == BUSY_RETRY_AFTER_S
-        refused.append(call)
-        if len(refused) == 4:
-            break
+    refused = first_refusals(calls, 4, "at capacity: 1 calls running and 2 waiting")
     held.gate.set()
     assert first.code() is Code.OK
     assert [call.code() for call in calls if call not in refused] == [Code.OK] * 2
