@@ -216,6 +216,7 @@ REGISTRY: dict[str, Entry] = {
     "uv run python scripts/notebooks.py packages/cuda-kernels/examples/ex_5_cuda.ipynb": SKIP(
         "scripts/tests/test_notebooks.py executes every example notebook"
     ),
+    "uv build --package cuda-kernels --no-sources --out-dir dist/cuda-kernels": RUN,
 }
 
 

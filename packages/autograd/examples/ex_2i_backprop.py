@@ -4,9 +4,11 @@ With the intermediate node s = w1 + w2, the chain rule gives
     dL/dw3 = s,   dL/ds = w3,   dL/dw1 = dL/ds * ds/dw1 = w3 * 1,   dL/dw2 = w3 * 1.
 The script prints each gradient beside that expression, takes one gradient-descent step,
 prints the new L beside the old one and draws the graph before and after the step, into
-`runs/ex_2i_backprop/` (or `--figs DIR`).
+`runs/ex_2i_backprop/` (or `--figs DIR`). The handout's Figure 1 values are not in its text:
+give yours with `--w1 --w2 --w3` (defaults 2, -1, 3; the worked answer uses 1, 2, -4).
 
-    uv run --package autograd python packages/autograd/examples/ex_2i_backprop.py
+    uv run --package autograd python packages/autograd/examples/ex_2i_backprop.py \
+        --w1 1 --w2 2 --w3 -4
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Problems 6.3 and 6.4: what linear layers and ReLUs can compute, checked numerically.
+"""Problems 6.1 and 6.4: what linear layers and ReLUs can compute, checked numerically.
 
-6.3  Stacking linear layers without a nonlinearity gives one linear layer: the product of
-     the weight matrices (and the matching bias) computes the same function.
+6.1  Adding layers without a nonlinearity adds no functions: adjacent affine maps compose
+     into one. A stack of linear layers is one linear layer (the product of the weight
+     matrices, with the matching bias), and a linear layer inserted between two layers of a
+     ReLU network folds into the layer after it, giving a network of the original shape.
 6.4  A 1-D ReLU MLP with D hidden layers of widths W_1..W_D is piecewise linear with at most
      2^D * prod(W_d) pieces. The pieces are counted exactly: layer by layer, each unit's
      input is affine on every interval between the breakpoints found so far, so its own
@@ -22,10 +24,10 @@ import random
 from pathlib import Path
 
 from _cli import add_out_argument, positive_int
-from _matrices import LayerWeights, collapse_linear, matvec, weights
+from _matrices import LayerWeights, collapse_linear, matvec, set_weights, weights
 from _plotting import pyplot, save
 
-from nn import MLP
+from nn import MLP, Layer
 
 
 def collapse_linear_stack(model: MLP) -> LayerWeights:
@@ -44,6 +46,26 @@ def linear_stack_error(seed: int = 0, trials: int = 200) -> float:
         single = [s + c for s, c in zip(matvec(w, x), b, strict=True)]
         stacked = model(x)
         worst = max(worst, *(abs(s.data - t) for s, t in zip(stacked, single, strict=True)))
+    return worst
+
+
+def inserted_linear_error(seed: int = 0, trials: int = 200) -> float:
+    """Largest |difference| between a ReLU MLP with a linear layer inserted and the same
+    MLP without it, the inserted layer folded into the layer after it.
+
+    2 -> 4 (relu) -> 3 (linear, inserted) -> 5 (relu) -> 1 against 2 -> 4 -> 5 -> 1: the
+    affine maps of the inserted layer and of the one after it compose into one affine map.
+    """
+    rng = random.Random(seed)
+    deep = MLP(2, [4, 3, 5, 1], seed=seed)
+    deep.layers[1] = Layer(4, 3, activation="linear", rng=rng)
+    first, inserted, after, out = weights(deep)
+    shallow = MLP(2, [4, 5, 1], seed=seed + 1)
+    set_weights(shallow, [first, collapse_linear([inserted, after]), out])
+    worst = 0.0
+    for _ in range(trials):
+        x = [rng.uniform(-3, 3) for _ in range(2)]
+        worst = max(worst, abs(deep(x).data - shallow(x).data))
     return worst
 
 
@@ -187,8 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     stack_err = linear_stack_error()
     holds = stack_err < 1e-12
     ok &= holds
-    print(f"6.3 linear layers 3->4->5->2 vs their product: largest |diff| {stack_err:.1e}: "
+    print(f"6.1 linear layers 3->4->5->2 vs their product: largest |diff| {stack_err:.1e}: "
           f"{'holds' if holds else 'FAILS'}")
+    inserted_err = inserted_linear_error()
+    holds = inserted_err < 1e-12
+    ok &= holds
+    print(f"6.1 ReLU MLP 2->4->[3 linear]->5->1 vs 2->4->5->1, inserted layer folded: "
+          f"largest |diff| {inserted_err:.1e}: {'holds' if holds else 'FAILS'}")
 
     print("6.4 linear pieces of 1-D ReLU MLPs (most over the seeds, bound 2^D * prod W_d):")
     for widths in ARCHITECTURES:

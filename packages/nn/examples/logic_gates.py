@@ -2,7 +2,7 @@
 
 A perceptron draws one straight line through the plane. AND and OR are separable by a line;
 XOR is not, so one perceptron gets at most 3 of its 4 cases right, while a hidden layer of a
-few units solves it (problem 6.1). Writes `logic_gates.png` to `runs/logic_gates/` (or
+few units solves it (problem 6.3). Writes `logic_gates.png` to `runs/logic_gates/` (or
 `--out DIR`).
 
     uv run --package nn --extra plot python packages/nn/examples/logic_gates.py

@@ -58,8 +58,9 @@ def test_claims(example, tmp_path, capsys):
     claims = example("claims")
     assert claims.main(["--seeds", "5", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "6.3 linear layers 3->4->5->2 vs their product" in out
-    assert out.count("holds") == 10 and "FAILS" not in out
+    assert "6.1 linear layers 3->4->5->2 vs their product" in out
+    assert "6.1 ReLU MLP 2->4->[3 linear]->5->1 vs 2->4->5->1, inserted layer folded" in out
+    assert out.count("holds") == 11 and "FAILS" not in out
     assert is_png(tmp_path / "claims_pieces.png")
 
 
