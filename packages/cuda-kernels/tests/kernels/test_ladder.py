@@ -6,7 +6,7 @@ import re
 import pytest
 
 import cuda_kernels
-from cuda_kernels.kernels import MATMUL_LAUNCHES, read_source
+from cuda_kernels.kernels import read_source
 from cuda_kernels.kernels.ladder import (
     FASTEST_FIRST,
     LADDER,
@@ -19,7 +19,6 @@ from cuda_kernels.kernels.ladder import (
 def test_the_ladder_in_rung_order_and_fastest_first():
     assert tuple(LADDER) == cuda_kernels.KERNELS == ("naive", "tiled", "blocktiled", "warptiled")
     assert FASTEST_FIRST == ("warptiled", "blocktiled", "tiled", "naive")
-    assert MATMUL_LAUNCHES is LADDER  # the older name of the same table
 
 
 

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from cuda_kernels.rpc.server.config import ServerConfig, read_token_file
     from cuda_kernels.rpc.server.serve import serve_until_signalled
 
-    service_log = logging.getLogger("cuda_kernels.service")
+    service_log = logging.getLogger("cuda_kernels.rpc.server")
     if not args.quiet and service_log.getEffectiveLevel() > logging.INFO:
         service_log.setLevel(logging.INFO)  # the line per call; -vv shows DEBUG too
     config = ServerConfig(

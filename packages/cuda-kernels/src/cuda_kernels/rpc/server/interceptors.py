@@ -24,8 +24,7 @@ from cuda_kernels.rpc.protocol.methods import SERVICE_PREFIX, handler_factory
 from cuda_kernels.rpc.server.calls import CallRecord, InFlight, loggable, recording
 from cuda_kernels.rpc.server.metrics import ServerMetrics
 
-_log = logging.getLogger("cuda_kernels.service.calls")
-_service_log = logging.getLogger("cuda_kernels.service")
+_log = logging.getLogger(__name__)
 
 # streams that stay open for as long as the client likes, without a token
 LONG_LIVED_STREAMS = frozenset(
@@ -237,4 +236,4 @@ class OpenStreamsLimit(grpc.aio.ServerInterceptor):
 
     def _leave(self) -> None:
         self.open -= 1
-        _service_log.debug("a health-watch or reflection stream ended; %d open", self.open)
+        _log.debug("a health-watch or reflection stream ended; %d open", self.open)

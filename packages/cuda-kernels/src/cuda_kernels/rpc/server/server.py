@@ -47,7 +47,7 @@ from cuda_kernels.rpc.server.metrics import ServerMetrics, device_memory
 from cuda_kernels.rpc.server.servicer import STREAM_MESSAGE_FLOOR, KernelServicer
 from cuda_kernels.rpc.server.workers import KernelWorkers
 
-_log = logging.getLogger("cuda_kernels.service")
+_log = logging.getLogger(__name__)
 T = TypeVar("T")
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 

@@ -66,7 +66,7 @@ from cuda_kernels.rpc.server.pacing import Pace, PacedReader, TooSlow, write_pac
 from cuda_kernels.rpc.server.workers import KernelWorkers
 from cuda_kernels.validation import check_matmul_shapes
 
-_log = logging.getLogger("cuda_kernels.service")
+_log = logging.getLogger(__name__)
 
 # Room for everything in a unary reply besides the tensor bytes (ids, names, shapes).
 UNARY_ENVELOPE_BYTES = 4096
