@@ -35,7 +35,7 @@ PUBLIC_NAMES = {
         "KernelServer": "cuda_kernels.rpc.server.server",
         "ServerConfig": "cuda_kernels.rpc.server.config",
         "KernelServicer": "cuda_kernels.rpc.server.servicer",
-        "Limits": "cuda_kernels.rpc.server.servicer",
+        "Limits": "cuda_kernels.rpc.server.config",
         "read_token_file": "cuda_kernels.rpc.protocol.auth",
     },
     "cuda_kernels": dict.fromkeys(

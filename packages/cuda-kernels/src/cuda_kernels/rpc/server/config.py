@@ -13,10 +13,17 @@ import os
 from dataclasses import dataclass
 
 from cuda_kernels.rpc.protocol.auth import check_token, is_loopback, read_token_file
-from cuda_kernels.rpc.protocol.tensors import MIB
-from cuda_kernels.rpc.server.servicer import Limits
+from cuda_kernels.rpc.protocol.chunking import DEFAULT_CHUNK_BYTES
+from cuda_kernels.rpc.protocol.errors import too_large
+from cuda_kernels.rpc.protocol.tensors import MIB, nbytes_of
+from cuda_kernels.rpc.server.pacing import Pace
 
 MAX_MESSAGE_MB = 2047  # gRPC's messages stop short of 2 GiB
+# Room for everything in a unary message besides the tensor bytes (ids, names, shapes).
+UNARY_ENVELOPE_BYTES = 4096
+# gRPC's own per-message limit never goes below this, so that ~1 MiB stream chunks pass
+# even when --max-message-mb is smaller; the unary cap is then checked by `Limits`.
+STREAM_MESSAGE_FLOOR = DEFAULT_CHUNK_BYTES + 64 * 1024
 
 
 def default_workers() -> int:
@@ -108,6 +115,46 @@ class ServerConfig:
         )
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The caps a servicer enforces, in bytes (`ServerConfig.limits`; GetInfo reports the
+    sizes), and the checks that name the flag to change."""
+
+    max_message_bytes: int
+    max_tensor_bytes: int
+    idle_seconds: float
+    min_stream_bytes_per_s: float
+    budget_wait_seconds: float
+
+    @property
+    def pace(self) -> Pace:
+        return Pace(self.idle_seconds, self.min_stream_bytes_per_s)
+
+    def check_unary_request(self, tensor_bytes: int) -> None:
+        """The unary cap, from the checked tensor sizes (ByteSize() would cost more than
+        parsing the request)."""
+        if tensor_bytes + UNARY_ENVELOPE_BYTES > self.max_message_bytes:
+            raise too_large(
+                f"the request carries {tensor_bytes} bytes of tensors, over this server's "
+                f"unary message cap of {self.max_message_bytes} bytes (--max-message-mb); "
+                "use the streaming RPC"
+            )
+
+    def check_result(self, name: str, shape: tuple[int, ...], streamed: bool) -> None:
+        """RESOURCE_EXHAUSTED before computing a result that could not be sent back."""
+        nbytes = nbytes_of(shape)
+        if nbytes > self.max_tensor_bytes:
+            raise too_large(
+                f"the result {name} would be {nbytes} bytes, over this server's cap of "
+                f"{self.max_tensor_bytes} bytes per tensor (--max-tensor-mb)"
+            )
+        if not streamed and nbytes + UNARY_ENVELOPE_BYTES > self.max_message_bytes:
+            raise too_large(
+                f"the result {name} would be {nbytes} bytes, too big for a unary reply "
+                f"(cap {self.max_message_bytes} bytes); use the streaming RPC"
+            )
+
+
 def _check_number(flag: str, value: float, positive: bool = False) -> None:
     """ValueError unless `value` is a finite number >= 0 (> 0 when `positive`)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -128,4 +175,4 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-__all__ = ["ServerConfig", "default_workers", "host_port", "read_token_file"]
+__all__ = ["Limits", "ServerConfig", "default_workers", "host_port", "read_token_file"]
