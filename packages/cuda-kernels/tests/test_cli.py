@@ -3,12 +3,14 @@ says when the optional extra it needs is not installed."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import pytest
 
 from cuda_kernels.cli import build_parser, main
 from cuda_kernels.extras import EXTRAS
+from cuda_kernels.rpc.server import ServerConfig
 
 SUBCOMMANDS = ("bench", "serve", "bench-service")
 
@@ -33,6 +35,17 @@ def test_help_speaks_to_users_and_shows_defaults(command, capsys):
     assert description[0].isupper() and "->" not in description  # not a module docstring
     assert text.count("(default: ") >= 4
     assert "(default: None)" not in text
+
+
+def test_serve_has_a_flag_per_server_setting_with_its_default_and_type():
+    args = build_parser().parse_args(["serve"])
+    for setting in dataclasses.fields(ServerConfig):
+        assert getattr(args, setting.name) == setting.default, setting.name
+    argv = ["serve", "--max-calls", "7", "--metrics-port", "0", "--idle-seconds", "0.5",
+            "--auth-token-file", "token.txt"]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    assert (args.max_calls, args.metrics_port, args.idle_seconds) == (7, 0, 0.5)
+    assert str(args.auth_token) == "token.txt"  # read when the command runs
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,20 @@ Why apart from the server: the command line, the tests and embedding programs bu
 config before any gRPC object exists, and `check()` must name a bad setting in words a
 user can act on, before the server binds anything. Every number must be finite: `inf`
 and `nan` parse as floats but mean nothing as a size or a duration.
+
+Each setting and its default are stated once, here: every field carries its flag's help
+(`setting`), and `cuda_kernels.commands.serve` builds one flag per field from them.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from cuda_kernels.backends import BACKEND_NAMES
 from cuda_kernels.rpc.protocol.auth import check_token, is_loopback, read_token_file
 from cuda_kernels.rpc.protocol.chunking import DEFAULT_CHUNK_BYTES
 from cuda_kernels.rpc.protocol.errors import too_large
@@ -24,6 +30,13 @@ UNARY_ENVELOPE_BYTES = 4096
 # gRPC's own per-message limit never goes below this, so that ~1 MiB stream chunks pass
 # even when --max-message-mb is smaller; the unary cap is then checked by `Limits`.
 STREAM_MESSAGE_FLOOR = DEFAULT_CHUNK_BYTES + 64 * 1024
+
+
+def setting(default: Any, help: str, **flag: Any) -> Any:
+    """A `ServerConfig` field with what its `cuda-kernels serve` flag needs beyond the
+    default and the type: `help`, argparse's `choices`, and for a setting read from a file
+    the file's `flag` name (default `--<field-name>`) and how to `read` it."""
+    return field(default=default, metadata={"help": help, **flag})
 
 
 def default_workers() -> int:
@@ -41,25 +54,48 @@ class ServerConfig:
     the BLAS library's own thread count; `metrics_port` None serves no metrics.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 50051
-    backend: str = "auto"
-    max_message_mb: float = 64
-    max_tensor_mb: float = 1024
-    auth_token: str | None = None
-    tls_cert: bytes | None = None
-    tls_key: bytes | None = None
-    workers: int = 0
-    grace_seconds: float = 10.0
-    max_queued: int = 64
-    max_calls: int = 1024
-    idle_seconds: float = 10.0
-    min_stream_kib_per_s: float = 64
-    memory_budget_mb: float = 0
-    budget_wait_seconds: float = 2.0
-    blas_threads: int = 1
-    metrics_port: int | None = None
-    metrics_host: str = "127.0.0.1"
+    host: str = setting("127.0.0.1", "address to bind")
+    port: int = setting(50051, "port to bind; 0 picks a free one (printed)")
+    backend: str = setting("auto", "where the kernels run", choices=BACKEND_NAMES)
+    max_message_mb: float = setting(64, "largest unary message (MiB)")
+    max_tensor_mb: float = setting(1024, "largest tensor on any RPC (MiB)")
+    auth_token: str | None = setting(
+        None, "require 'authorization: Bearer <file content>' on every call",
+        flag="--auth-token-file", read=read_token_file,
+    )  # fmt: skip
+    tls_cert: bytes | None = setting(
+        None, "PEM certificate chain (with --tls-key): TLS", read=Path.read_bytes
+    )
+    tls_key: bytes | None = setting(None, "PEM private key (with --tls-cert)", read=Path.read_bytes)
+    workers: int = setting(0, "threads running kernel work; 0: one per core (2 to 32)")
+    grace_seconds: float = setting(10.0, "time in-flight calls get at shutdown")
+    max_queued: int = setting(
+        64, "calls that may wait for a worker; more are refused at once (RESOURCE_EXHAUSTED)"
+    )
+    max_calls: int = setting(
+        1024, "KernelService calls open at once (streams included), and apart from them "
+        "Health.Watch and reflection streams; more are refused at once",
+    )  # fmt: skip
+    idle_seconds: float = setting(
+        10.0, "a stream that sends (or reads) nothing for this long is ended"
+    )
+    min_stream_kib_per_s: float = setting(
+        64, "after --idle-seconds, a stream slower than this is ended; 0: no floor"
+    )
+    memory_budget_mb: float = setting(
+        0, "MiB that calls in flight may hold together (inputs plus results); 0: a quarter "
+        "of the RAM, at most half the GPU memory with pycuda",
+    )  # fmt: skip
+    budget_wait_seconds: float = setting(
+        2.0, "how long a stream waits for room in the memory budget before it is refused"
+    )
+    blas_threads: int = setting(
+        1, "BLAS threads per call for the numpy backend; 0: the library's default"
+    )
+    metrics_port: int | None = setting(
+        None, "serve Prometheus metrics on this port (0 picks a free one, printed)"
+    )
+    metrics_host: str = setting("127.0.0.1", "address of the metrics endpoint")
 
     def check(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
