@@ -1,22 +1,20 @@
 """`cuda-kernels serve`: flags -> `ServerConfig` -> `rpc.server.serve.serve_until_signalled`.
 
-The flags are `ServerConfig`'s fields, one each, with the field's default, type and help
-(`rpc.server.config.setting`): a setting and its default are written only there. The
-server itself is imported only once the `serve` extra is known to be installed, so that
-without it the command says what to run instead of failing on an import.
+The flags are `ServerConfig`'s fields, one each (`cuda_kernels.settings`): a setting and
+its default are written only there. The server itself is imported only once the `serve`
+extra is known to be installed, so that without it the command says what to run instead of
+failing on an import.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import typing
-from pathlib import Path
 
 from cuda_kernels.commands import add_command
 from cuda_kernels.extras import require_extra
 from cuda_kernels.rpc.server.config import ServerConfig
+from cuda_kernels.settings import add_flags, from_flags
 
 SUMMARY = "serve matmul and doublify over gRPC (cuda_kernels.v1.KernelService)"
 DESCRIPTION = """\
@@ -36,23 +34,8 @@ Needs the 'serve' extra."""
 def add_to(subparsers: argparse._SubParsersAction) -> None:
     """Register `serve` on the `cuda-kernels` parser: one flag per `ServerConfig` field."""
     parser = add_command(subparsers, "serve", SUMMARY, DESCRIPTION, run)
-    hints = typing.get_type_hints(ServerConfig)
-    for setting in dataclasses.fields(ServerConfig):
-        flag = dict(setting.metadata)
-        read = flag.pop("read", None)
-        option = flag.pop("flag", "--" + setting.name.replace("_", "-"))
-        if read is not None:  # a file to read; the setting's default is None
-            flag.update(type=Path, metavar="FILE")
-        else:  # int | None is int
-            hint = hints[setting.name]
-            flag.update(default=setting.default, type=_not_none(hint))
-        parser.add_argument(option, dest=setting.name, **flag)
+    add_flags(parser, ServerConfig)
     parser.add_argument("--quiet", action="store_true", help="no log line per call")
-
-
-def _not_none(hint: typing.Any) -> type:
-    """`int` for `int` and for `int | None`."""
-    return next((arg for arg in typing.get_args(hint) if arg is not type(None)), hint)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,11 +46,7 @@ def run(args: argparse.Namespace) -> int:
     service_log = logging.getLogger("cuda_kernels.rpc.server")
     if not args.quiet and service_log.getEffectiveLevel() > logging.INFO:
         service_log.setLevel(logging.INFO)  # the line per call; -vv shows DEBUG too
-    values = {}
-    for setting in dataclasses.fields(ServerConfig):
-        value, read = getattr(args, setting.name), setting.metadata.get("read")
-        values[setting.name] = read(value) if read is not None and value is not None else value
-    config = ServerConfig(**values)
+    config = from_flags(ServerConfig, args)
     config.check()
     serve_until_signalled(config)
     return 0

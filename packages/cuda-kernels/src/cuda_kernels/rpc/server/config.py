@@ -6,16 +6,15 @@ user can act on, before the server binds anything. Every number must be finite: 
 and `nan` parse as floats but mean nothing as a size or a duration.
 
 Each setting and its default are stated once, here: every field carries its flag's help
-(`setting`), and `cuda_kernels.commands.serve` builds one flag per field from them.
+(`cuda_kernels.settings.setting`), and `cuda-kernels serve` has one flag per field.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cuda_kernels.backends import BACKEND_NAMES
 from cuda_kernels.rpc.protocol.auth import check_token, is_loopback, read_token_file
@@ -23,6 +22,7 @@ from cuda_kernels.rpc.protocol.chunking import DEFAULT_CHUNK_BYTES
 from cuda_kernels.rpc.protocol.errors import too_large
 from cuda_kernels.rpc.protocol.tensors import MIB, nbytes_of
 from cuda_kernels.rpc.server.pacing import Pace
+from cuda_kernels.settings import setting
 
 MAX_MESSAGE_MB = 2047  # gRPC's messages stop short of 2 GiB
 # Room for everything in a unary message besides the tensor bytes (ids, names, shapes).
@@ -30,13 +30,6 @@ UNARY_ENVELOPE_BYTES = 4096
 # gRPC's own per-message limit never goes below this, so that ~1 MiB stream chunks pass
 # even when --max-message-mb is smaller; the unary cap is then checked by `Limits`.
 STREAM_MESSAGE_FLOOR = DEFAULT_CHUNK_BYTES + 64 * 1024
-
-
-def setting(default: Any, help: str, **flag: Any) -> Any:
-    """A `ServerConfig` field with what its `cuda-kernels serve` flag needs beyond the
-    default and the type: `help`, argparse's `choices`, and for a setting read from a file
-    the file's `flag` name (default `--<field-name>`) and how to `read` it."""
-    return field(default=default, metadata={"help": help, **flag})
 
 
 def default_workers() -> int:
