@@ -4,7 +4,7 @@ With the intermediate node s = w1 + w2, the chain rule gives
     dL/dw3 = s,   dL/ds = w3,   dL/dw1 = dL/ds * ds/dw1 = w3 * 1,   dL/dw2 = w3 * 1.
 The script prints each gradient beside that expression, takes one gradient-descent step,
 prints the new L beside the old one and draws the graph before and after the step, into
-`runs/ex_2i_backprop/` (or `--figs DIR`). The handout's Figure 1 values are not in its text:
+`runs/ex_2i_backprop/` (or `--out DIR`). The handout's Figure 1 values are not in its text:
 give yours with `--w1 --w2 --w3` (defaults 2, -1, 3; the worked answer uses 1, 2, -4).
 
     uv run --package autograd python packages/autograd/examples/ex_2i_backprop.py \
@@ -42,9 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--w2", type=float, default=-1.0)
     parser.add_argument("--w3", type=float, default=3.0)
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
-    parser.add_argument(
-        "--figs", "--out", type=Path, default=OUT, help=f"output folder (default {OUT})"
-    )
+    parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT})")
     args = parser.parse_args(argv)
 
     w1, w2, w3, s, loss = build(args.w1, args.w2, args.w3)
@@ -68,12 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         before = draw(
             loss,
-            args.figs / "ex_backprop_before.png",
+            args.out / "ex_backprop_before.png",
             title=f"before the step: L = {old:g}, gradients from L.backward()",
         )
         after = draw(
             new_loss,
-            args.figs / "ex_backprop_after.png",
+            args.out / "ex_backprop_after.png",
             title=f"after one step w <- w - {args.lr:g} dL/dw: L = {new_loss.data:g}, "
             "gradients at the new point",
         )

@@ -21,7 +21,7 @@ def test_example_prints_gradients_and_lower_loss(tmp_path, capsys):
     if find_renderer() is None:
         pytest.skip("no Graphviz renderer installed (dot or graphviz-pure)")
     example = load_example()
-    assert example.main(["--w1", "1", "--w2", "2", "--w3", "-4", "--figs", str(tmp_path)]) == 0
+    assert example.main(["--w1", "1", "--w2", "2", "--w3", "-4", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "L = (w1 + w2) * w3 = (1 + 2) * (-4) = -12" in out
     assert "dL/dw1 = dL/ds * ds/dw1 = w3 * 1 = (-4) * 1 = -4" in out
@@ -43,7 +43,7 @@ def test_each_figure_is_titled_with_its_moment(tmp_path, monkeypatch):
         return Path(path)
 
     monkeypatch.setattr(example, "draw", fake_draw)
-    assert example.main(["--figs", str(tmp_path)]) == 0
+    assert example.main(["--out", str(tmp_path)]) == 0
     assert titles == [
         ("ex_backprop_before.png", "before the step: L = 3, gradients from L.backward()"),
         (

@@ -196,7 +196,7 @@ def test_the_gpu_backend_compiles_with_the_ladder_defines(monkeypatch):
     module.PycudaBackend._compile(types.SimpleNamespace(arch="sm_90"), "matmul.cu")
     assert compiled["options"] == ["-O3", *nvcc_define_flags("matmul.cu")]
     assert compiled["arch"] == "sm_90" and compiled["no_extern_c"] is True
-    assert module.PycudaBackend.kernels == FASTEST_FIRST  # fastest first: the default leads
+    assert module.PycudaBackend.kernels == FASTEST_FIRST  # the named fastest leads: the default
 
 
 def _backend_for(module, capability, monkeypatch):

@@ -1,14 +1,20 @@
-"""The `cuda-kernels` command line as a whole: its subcommands, their --help, and what each
-says when the optional extra it needs is not installed."""
+"""The `cuda-kernels` command line as a whole: its subcommands, their --help, their flags
+made from the settings dataclasses, and what each says when the optional extra it needs is
+not installed."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import pytest
 
+from cuda_kernels.bench.kernels import BenchSettings
+from cuda_kernels.bench.service import ServiceBenchSettings
 from cuda_kernels.cli import build_parser, main
 from cuda_kernels.extras import EXTRAS
+from cuda_kernels.rpc.server import ServerConfig
+from cuda_kernels.settings import from_flags
 
 SUBCOMMANDS = ("bench", "serve", "bench-service")
 
@@ -33,6 +39,29 @@ def test_help_speaks_to_users_and_shows_defaults(command, capsys):
     assert description[0].isupper() and "->" not in description  # not a module docstring
     assert text.count("(default: ") >= 4
     assert "(default: None)" not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "settings"),
+    [(["serve"], ServerConfig), (["bench", "--out", "x"], BenchSettings),
+     (["bench-service"], ServiceBenchSettings)],
+)  # fmt: skip
+def test_each_command_has_a_flag_per_setting_with_its_default(argv, settings):
+    args = build_parser().parse_args(argv)
+    assert from_flags(settings, args) == settings()
+    assert {f.name for f in dataclasses.fields(settings)} <= set(vars(args))
+
+
+def test_flags_parse_to_the_settings_types():
+    argv = ["serve", "--max-calls", "7", "--metrics-port", "0", "--idle-seconds", "0.5",
+            "--auth-token-file", "token.txt"]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    assert (args.max_calls, args.metrics_port, args.idle_seconds) == (7, 0, 0.5)
+    assert str(args.auth_token) == "token.txt"  # read when the command runs
+    argv = ["bench-service", "--sizes-mib", "2", "3", "--calls", "9", "--no-blas-comparison"]
+    settings = from_flags(ServiceBenchSettings, build_parser().parse_args(argv))
+    assert (settings.sizes_mib, settings.calls_per_client) == ((2, 3), 9)
+    assert settings.compare_blas is False
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 
 import cuda_kernels
 from cuda_kernels.backends import get_backend
+from cuda_kernels.kernels.ladder import FASTEST
 
 pytestmark = pytest.mark.gpu
 
@@ -41,7 +42,7 @@ def relative_error(c, reference):
 
 def test_backend_describes_the_device(gpu):
     assert gpu.name == "pycuda"
-    assert gpu.kernels[0] == "warptiled"
+    assert gpu.kernels[0] == FASTEST
     assert set(gpu.kernels) == set(cuda_kernels.KERNELS)
     assert gpu.device and gpu.arch.startswith("sm_")
 

@@ -1,13 +1,13 @@
-"""The package as a whole: version, public names old and new, what importing it costs, and
-that its modules import each other without cycles."""
+"""The package as a whole: version, public names, what importing it costs, and that its
+modules import each other without cycles."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import subprocess
 import sys
-import warnings
 from importlib.metadata import version
 from pathlib import Path
 
@@ -23,19 +23,19 @@ def test_version_matches_distribution_metadata():
     assert cuda_kernels.__version__.count(".") == 2
 
 
-# Every name users had before the rpc/ layout, with where it lives now.
-OLD_PUBLIC_NAMES = {
-    "cuda_kernels.client": {
+# The public names, with the module each is defined in.
+PUBLIC_NAMES = {
+    "cuda_kernels.rpc.client": {
         "KernelClient": "cuda_kernels.rpc.client",
         "KernelServiceError": "cuda_kernels.rpc.client",
         "MatMulResult": "cuda_kernels.rpc.client",
         "ServerInfo": "cuda_kernels.rpc.client",
     },
-    "cuda_kernels.service": {
+    "cuda_kernels.rpc.server": {
         "KernelServer": "cuda_kernels.rpc.server.server",
         "ServerConfig": "cuda_kernels.rpc.server.config",
         "KernelServicer": "cuda_kernels.rpc.server.servicer",
-        "Limits": "cuda_kernels.rpc.server.servicer",
+        "Limits": "cuda_kernels.rpc.server.config",
         "read_token_file": "cuda_kernels.rpc.protocol.auth",
     },
     "cuda_kernels": dict.fromkeys(
@@ -43,11 +43,7 @@ OLD_PUBLIC_NAMES = {
          "NumpyBackend", "BACKEND_NAMES", "__version__"),
         "",
     ),
-    "cuda_kernels.kernels": dict.fromkeys(
-        ("MATMUL_LAUNCHES", "MatmulLaunch", "DOUBLIFY_BLOCK", "DOUBLIFY_FUNCTION", "MAX_GRID_Y",
-         "SOURCE_FILES", "doublify_grid", "read_source", "source_path"),
-        "",
-    ),
+    "cuda_kernels.kernels": dict.fromkeys(("read_source", "source_path"), ""),
     "cuda_kernels.backends": {"GPU_INSTALL_HINT": ""},
     "cuda_kernels.validation": dict.fromkeys(
         ("check_matrix", "check_matmul_operands", "check_kernel_name"), ""
@@ -55,23 +51,19 @@ OLD_PUBLIC_NAMES = {
 }
 
 
-@pytest.mark.parametrize("module_name", sorted(OLD_PUBLIC_NAMES))
-def test_every_old_public_name_still_imports(module_name):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        module = __import__(module_name, fromlist=["_"])
-    for name, home in OLD_PUBLIC_NAMES[module_name].items():
+@pytest.mark.parametrize("module_name", sorted(PUBLIC_NAMES))
+def test_every_public_name_imports_from_its_home(module_name):
+    module = importlib.import_module(module_name)
+    for name, home in PUBLIC_NAMES[module_name].items():
         value = getattr(module, name)
         if home:
             assert value.__module__ == home, name
 
 
-@pytest.mark.parametrize("old", ["cuda_kernels.client", "cuda_kernels.service"])
-def test_old_homes_warn_and_name_the_new_one(old):
-    code = f"import warnings; warnings.simplefilter('error'); import {old}"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 1
-    assert "DeprecationWarning" in proc.stderr and "cuda_kernels.rpc." in proc.stderr
+@pytest.mark.parametrize("gone", ["cuda_kernels.client", "cuda_kernels.service"])
+def test_no_alias_module_of_a_never_published_name(gone):
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(gone)
 
 
 OPTIONAL = ("matplotlib", "pycuda", "grpc_health", "grpc_reflection")
@@ -99,7 +91,7 @@ def test_the_core_and_the_client_import_no_optional_dependency(blocked):
     # they are installed (empty aliases); what the server needs sits below them.
     heavy = ("matplotlib", "pycuda", "grpc_health.v1", "grpc_reflection.v1alpha")
     assert [name for name in loaded if name.startswith(heavy)] == []
-    assert "cuda_kernels.rpc.server" not in loaded
+    assert "cuda_kernels.rpc.server.server" not in loaded  # the one module needing the extra
 
 
 def _imports_of(path: Path, module: str, modules: set[str]) -> set[str]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 
 def add_out_argument(parser: argparse.ArgumentParser, example: str) -> None:
-    """`--out DIR` (alias `--figs`): where figures go, by default `runs/<example>/`."""
+    """`--out DIR`: where figures go, by default `runs/<example>/`."""
     default = Path("runs") / example
     parser.add_argument(
-        "--out", "--figs", type=Path, default=default, help=f"output folder (default {default})"
+        "--out", type=Path, default=default, help=f"output folder (default {default})"
     )
 
 

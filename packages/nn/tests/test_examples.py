@@ -45,7 +45,7 @@ def test_every_plot_labels_its_axes_and_has_a_legend(example, monkeypatch, name,
 
 def test_logic_gates(example, tmp_path, capsys):
     gates = example("logic_gates")
-    assert gates.main(["--figs", str(tmp_path)]) == 0  # --figs: the older name of --out
+    assert gates.main(["--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "AND, one perceptron      accuracy 100%" in out
     assert "XOR, MLP(2, [4, 1])      accuracy 100%" in out

@@ -3,7 +3,8 @@
 `cpu_emulation/harness.cpp` compiles matmul.cu and doublify.cu as plain C++20 with a small
 shim (`cuda_shim.h`): one std::thread per CUDA thread, std::barrier for __syncthreads, blocks
 run in turn. It launches each kernel with the grid and block shapes the pycuda backend uses
-(`cuda_kernels.kernels`), on an output filled with NaN, and we compare with a float64
+(`cuda_kernels.kernels.ladder`, which also names the kernels it compiles in), on an output
+filled with NaN, and we compare with a float64
 reference. This catches wrong tile indexing, missing edge guards, a launch shape that does
 not match the kernel, and a missing barrier in the double-buffered loop (as a race that
 changes results) - not speed, and not GPU-only effects (alignment faults, bank conflicts).
@@ -37,11 +38,13 @@ SHAPES = [
 
 
 def compile_harness(out: Path, defines: list[str], *flags: str) -> subprocess.CompletedProcess:
+    kernels = " ".join(f"X({launch.function})" for launch in LADDER.values())
     with source_path("matmul.cu") as matmul, source_path("doublify.cu") as doublify:
         return subprocess.run(
             [CXX, "-std=c++20", "-O1", "-fno-strict-aliasing", "-pthread", f"-I{HERE}",
              f'-DKERNEL_SOURCE_MATMUL="{matmul}"', f'-DKERNEL_SOURCE_DOUBLIFY="{doublify}"',
-             *defines, *flags, str(HERE / "harness.cpp"), "-o", str(out)],
+             f"-DMATMUL_KERNELS={kernels}", *defines, *flags, str(HERE / "harness.cpp"),
+             "-o", str(out)],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
 

@@ -6,33 +6,40 @@ import re
 import pytest
 
 import cuda_kernels
-from cuda_kernels.kernels import MATMUL_LAUNCHES, read_source
+from cuda_kernels.kernels import read_source
 from cuda_kernels.kernels.ladder import (
+    FASTEST,
     FASTEST_FIRST,
     LADDER,
     SOURCE_FILES,
+    fastest_first,
     launches_in,
     nvcc_define_flags,
 )
 
 
-def test_the_ladder_in_rung_order_and_fastest_first():
-    assert tuple(LADDER) == cuda_kernels.KERNELS == ("naive", "tiled", "blocktiled", "warptiled")
-    assert FASTEST_FIRST == ("warptiled", "blocktiled", "tiled", "naive")
-    assert MATMUL_LAUNCHES is LADDER  # the older name of the same table
+def test_the_ladder_in_rung_order_and_the_named_fastest_first():
+    assert tuple(LADDER) == cuda_kernels.KERNELS
+    assert FASTEST_FIRST[0] == FASTEST and sorted(FASTEST_FIRST) == sorted(LADDER)
 
 
+def test_an_appended_rung_is_not_the_default_until_named_fastest():
+    ladder = ("naive", "tiled", "blocktiled", "warptiled", "tensorcore")
+    assert fastest_first(ladder, "warptiled") == (
+        "warptiled", "tensorcore", "blocktiled", "tiled", "naive"
+    )
+    assert fastest_first(ladder, "tensorcore")[0] == "tensorcore"
+    with pytest.raises(ValueError, match="'wmma' is not in the ladder"):
+        fastest_first(ladder, "wmma")
 
-@pytest.mark.parametrize(
-    ("rung", "block", "tile"),
-    [("naive", (16, 16, 1), 16), ("tiled", (32, 32, 1), 32),
-     ("blocktiled", (256, 1, 1), 128), ("warptiled", (128, 1, 1), 128)],
-)  # fmt: skip
-def test_launch_shapes(rung, block, tile):
+
+@pytest.mark.parametrize("rung", list(LADDER))
+def test_launch_shapes(rung):
     launch = LADDER[rung]
-    assert launch.block == block and launch.threads == block[0] * block[1]
+    assert 32 <= launch.threads <= 1024  # whole warps, within CUDA's block limit
     assert launch.grid(1, 1) == (1, 1, 1)
-    assert launch.grid(tile + 1, 2 * tile) == (2, 2, 1)  # (columns of C, rows of C)
+    # one block past a tile's rows, two tiles of columns: (columns of C, rows of C)
+    assert launch.grid(launch.tile_rows + 1, 2 * launch.tile_cols) == (2, 2, 1)
 
 
 def test_define_flags_name_every_constant_once():

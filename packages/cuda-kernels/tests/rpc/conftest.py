@@ -23,7 +23,7 @@ class LogWatch(logging.Handler):
 
     def __init__(
         self,
-        logger: str = "cuda_kernels.service.calls",
+        logger: str = "cuda_kernels.rpc.server.interceptors",
         level: int = logging.INFO,
         on_line: Callable[[str], None] | None = None,
     ) -> None:

@@ -108,7 +108,7 @@ def test_stalled_and_slowloris_streams_leave_health_and_small_calls_answering(
     workers = 2
     server = fresh_server(workers=workers, idle_seconds=120)
     stream = client_methods(channel_to(server.address))["MatMulStream"]
-    with watch_log("cuda_kernels.service", logging.DEBUG) as log:
+    with watch_log("cuda_kernels.rpc.server", logging.DEBUG) as log:
         calls = [
             stream(stalled(header_of((256, 256), (256, 256)), release), timeout=120)
             for _ in range(8 * workers)
@@ -132,7 +132,7 @@ def test_calls_open_at_once_are_capped_but_health_is_not(
 ):
     server = fresh_server(max_calls=3, idle_seconds=120)
     methods = client_methods(channel_to(server.address))
-    with watch_log("cuda_kernels.service", logging.DEBUG) as log:
+    with watch_log("cuda_kernels.rpc.server", logging.DEBUG) as log:
         calls = [
             methods["MatMulStream"](stalled(header_of((8, 8), (8, 8)), release), timeout=120)
             for _ in range(3)
@@ -176,7 +176,7 @@ def test_health_watch_and_reflection_streams_are_capped_apart_from_calls(
     assert health_check(server.address) == SERVING  # Check is a unary call: never capped
     with KernelClient(server.address, timeout=10, retries=0) as client:  # counted apart
         assert client.info().backend
-    with watch_log("cuda_kernels.service", logging.DEBUG) as log:
+    with watch_log("cuda_kernels.rpc.server", logging.DEBUG) as log:
         watches[0].cancel()
         log.wait_for("stream ended; 2 open")
     again = watch(health_pb2.HealthCheckRequest(), timeout=60)
@@ -209,7 +209,7 @@ def test_a_client_that_stops_reading_the_reply_is_ended(fresh_server, channel_to
     stream = client_methods(channel_to(server.address))["MatMulStream"]
     a, b = np.ones((4096, 1), np.float32), np.ones((1, 4096), np.float32)  # 64 MiB result
     messages = [header_of(a.shape, b.shape), *iter_chunks([a.tobytes(), b.tobytes()])]
-    with watch_log("cuda_kernels.service") as log:
+    with watch_log("cuda_kernels.rpc.server") as log:
         replies = stream(iter(messages), timeout=60)
         next(replies)  # the reply header; then the client reads nothing until the server
         log.wait_for("the reply was abandoned")  # gave up on it

@@ -130,7 +130,7 @@ def test_token_files_that_cannot_work_are_refused(tmp_path: Path):
 
 
 def test_a_token_in_plaintext_beyond_this_machine_is_warned_about(fresh_server, watch_log):
-    with watch_log("cuda_kernels.service", logging.WARNING) as log:
+    with watch_log("cuda_kernels.rpc.server", logging.WARNING) as log:
         fresh_server(host="0.0.0.0", auth_token="tok")
         assert "the auth token travels in plaintext" in log.wait_for("plaintext")
     with watch_log("cuda_kernels.rpc.client", logging.WARNING) as log:

@@ -102,11 +102,9 @@ class RecordingChannel:
         return make
 
 
-class NamedMethods:
-    """A servicer whose every attribute is a behaviour that says its own name."""
-
-    def __getattr__(self, name: str):
-        return lambda *_args: name
+def named_behaviors() -> dict[str, object]:
+    """A behaviour per method that says its own name."""
+    return {name: lambda *_args, name=name: name for name in METHODS}
 
 
 def test_method_table_is_the_generated_contract() -> None:
@@ -138,7 +136,7 @@ def test_method_table_is_the_generated_contract() -> None:
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_bytes_that_do_not_parse_become_malformed_not_an_exception(name: str) -> None:
     method = METHODS[name]
-    handler = method_handlers(NamedMethods())[name]
+    handler = method_handlers(named_behaviors())[name]
     channel = RecordingChannel()
     client_methods(channel)
     client_deserialize = channel.made[method.path][2]
@@ -152,7 +150,7 @@ def test_bytes_that_do_not_parse_become_malformed_not_an_exception(name: str) ->
 
 
 def test_server_handlers_cover_every_method_with_its_codec() -> None:
-    handlers = method_handlers(NamedMethods())
+    handlers = method_handlers(named_behaviors())
     for name, method in METHODS.items():
         handler = handlers[name]
         assert isinstance(handler, grpc.RpcMethodHandler)
@@ -167,6 +165,13 @@ def test_server_handlers_cover_every_method_with_its_codec() -> None:
         assert behavior() == name
         message = method.request_type()
         assert handler.request_deserializer(message.SerializeToString()) == message
+
+
+def test_a_method_without_behavior_is_named() -> None:
+    behaviors = named_behaviors()
+    del behaviors["DoublifyStream"]
+    with pytest.raises(KeyError, match=r"no behavior for DoublifyStream of cuda_kernels\.v1"):
+        method_handlers(behaviors)
 
 
 def test_a_self_signed_certificate_names_hosts_and_addresses():

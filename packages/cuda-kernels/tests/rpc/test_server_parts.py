@@ -1,5 +1,5 @@
 """The server's plain parts without gRPC: the memory budget, the worker pool and its queue,
-and what may go into a log line."""
+what may go into a log line, and the table of operations the servicer serves."""
 
 from __future__ import annotations
 
@@ -9,10 +9,26 @@ import threading
 import grpc
 import pytest
 
+from cuda_kernels.backends import NumpyBackend
 from cuda_kernels.rpc.protocol.errors import ServiceError
+from cuda_kernels.rpc.protocol.methods import METHODS
+from cuda_kernels.rpc.server import KernelServicer, ServerConfig
 from cuda_kernels.rpc.server.budget import MemoryBudget, default_budget_bytes
 from cuda_kernels.rpc.server.calls import loggable
+from cuda_kernels.rpc.server.operations import OPERATIONS
 from cuda_kernels.rpc.server.workers import KernelWorkers
+
+
+def test_the_servicer_serves_every_method_of_the_contract_from_the_table():
+    workers = KernelWorkers(1, 1)
+    try:
+        servicer = KernelServicer(NumpyBackend(), ServerConfig().limits, "0", threading.Event(),
+                                  MemoryBudget(1 << 20), workers)  # fmt: skip
+        assert set(servicer.behaviors()) == set(METHODS)
+    finally:
+        workers.shutdown()
+    served = {op.name: (op.operands, op.result) for op in OPERATIONS}
+    assert served == {"MatMul": (("a", "b"), "c"), "Doublify": (("x",), "y")}
 
 
 def test_budget_reserves_releases_and_refuses_with_the_numbers():

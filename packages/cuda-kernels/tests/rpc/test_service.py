@@ -364,7 +364,7 @@ def test_cancelled_call_does_no_work(fresh_server, gated_backend, release, watch
     server = fresh_server(backend)
     with (
         watch_log() as log,
-        watch_log("cuda_kernels.service", logging.DEBUG) as service_log,
+        watch_log("cuda_kernels.rpc.server", logging.DEBUG) as service_log,
         grpc.insecure_channel(server.address) as channel,
     ):
         stub = pb_grpc.KernelServiceStub(channel)
@@ -418,7 +418,7 @@ def test_unavailable_while_draining_then_in_flight_calls_finish(fresh_server, he
         code, details = code_of(pb_grpc.KernelServiceStub(channel).GetInfo,
                                 pb.GetInfoRequest(), timeout=10)  # fmt: skip
         assert code is Code.UNAVAILABLE and "shutting down" in details
-    with watch_log("cuda_kernels.service") as log:
+    with watch_log("cuda_kernels.rpc.server") as log:
         drainer = threading.Thread(target=server.drain)
         drainer.start()
         log.wait_for("draining: no new calls")

@@ -38,8 +38,6 @@ from cuda_kernels.kernels.ladder import (
     nvcc_define_flags,
 )
 
-#: The ladder fastest first; the first is the default kernel.
-PYCUDA_KERNELS = FASTEST_FIRST
 NVCC_OPTIONS = list(prebuilt.NVCC_FLAGS)
 #: How to get the kernels: "auto" (prebuilt when an image fits, else compile), "prebuilt"
 #: (never compile) or "source" (always compile); the environment variable sets the default.
@@ -56,7 +54,7 @@ class PycudaBackend(Backend):
     """Runs doublify and the matmul ladder on CUDA device `device_index` through pycuda."""
 
     name = "pycuda"
-    kernels = PYCUDA_KERNELS
+    kernels = FASTEST_FIRST
 
     def __init__(self, device_index: int = 0, build: str | None = None) -> None:
         build = _build_mode(build)

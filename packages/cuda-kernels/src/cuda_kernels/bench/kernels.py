@@ -27,6 +27,7 @@ from cuda_kernels.bench import cpu, report
 from cuda_kernels.bench.contenders import Contender, DoublifyBench
 from cuda_kernels.bench.validate import VALIDATION_SHAPES, Check, check_doublify, check_matmul
 from cuda_kernels.kernels.ladder import KERNELS
+from cuda_kernels.settings import setting
 
 BASELINES = ("cublas", "numpy")
 ALL_KERNELS = (*KERNELS, *BASELINES)
@@ -52,16 +53,26 @@ def _stderr(message: str) -> None:
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """What to measure; `check()` names the first setting that cannot work."""
+    """What to measure, one `bench` flag each; `check()` names the first setting that
+    cannot work."""
 
-    sizes: tuple[int, ...] = DEFAULT_SIZES
-    kernels: tuple[str, ...] = ALL_KERNELS
-    doublify_sizes: tuple[int, ...] | None = None  # None: the device's default sweep
-    repeats: int = 20
-    warmup: int = 3
-    numpy_max_n: int = 4096
-    backend: str = "auto"
-    seed: int = 0
+    sizes: tuple[int, ...] = setting(DEFAULT_SIZES, "square matmul sizes n", metavar="N")
+    kernels: tuple[str, ...] = setting(
+        ALL_KERNELS, f"any of {', '.join(ALL_KERNELS)}", metavar="K"
+    )
+    doublify_sizes: tuple[int, ...] | None = setting(
+        None, f"n of the n×n doublify sweep, {DOUBLIFY_N} always included; none given: "
+        f"{' '.join(map(str, DEFAULT_DOUBLIFY_SIZES_GPU))} on a GPU, "
+        f"{' '.join(map(str, DEFAULT_DOUBLIFY_SIZES_CPU))} on the CPU",
+        metavar="N",
+    )  # fmt: skip
+    repeats: int = setting(20, "timed runs per measurement (the median counts)")
+    warmup: int = setting(3, "untimed runs before them")
+    numpy_max_n: int = setting(4096, "largest n timed for numpy matmul (slow)")
+    backend: str = setting(
+        "auto", "auto: the GPU when usable, else numpy only", choices=BACKEND_NAMES
+    )
+    seed: int = setting(0, "random seed of the inputs")
 
     def check(self) -> None:
         """Raise ValueError saying which flag is wrong and what it accepts."""

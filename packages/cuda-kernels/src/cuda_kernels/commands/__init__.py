@@ -1,7 +1,8 @@
 """The `cuda-kernels` subcommands, one module each: `bench`, `serve`, `bench_service`.
 
 Each module has `add_to(subparsers)`, which makes its parser with `add_command` (every
-default shown in `--help`, `run(args) -> int` as the handler) and declares its flags. A
+default shown in `--help`, `run(args) -> int` as the handler) and declares its flags, one per
+field of the settings dataclass it drives (`cuda_kernels.settings`). A
 handler turns the flags into the settings of the code it drives and leaves the work to
 that code; `cuda_kernels.cli` turns what it raises into one line on stderr and an exit code.
 """
@@ -10,10 +11,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
-
-T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -49,8 +46,3 @@ def add_command(
     )
     parser.set_defaults(func=run)
     return parser
-
-
-def read_if_given(path: Path | None, read: Callable[[Path], T] = Path.read_bytes) -> T | None:
-    """`read(path)` for a file flag that was given, else None."""
-    return None if path is None else read(path)

@@ -1,23 +1,17 @@
-"""`cuda-kernels bench`: flags -> `BenchSettings` -> `BenchRun` -> results in `--out`."""
+"""`cuda-kernels bench`: flags -> `BenchSettings` -> `BenchRun` -> results in `--out`.
+
+The flags are the settings' fields, one each (`cuda_kernels.settings`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from cuda_kernels.backends import BACKEND_NAMES
 from cuda_kernels.bench import report
-from cuda_kernels.bench.kernels import (
-    ALL_KERNELS,
-    DEFAULT_DOUBLIFY_SIZES_CPU,
-    DEFAULT_DOUBLIFY_SIZES_GPU,
-    DEFAULT_SIZES,
-    DOUBLIFY_N,
-    BenchRun,
-    BenchSettings,
-)
+from cuda_kernels.bench.kernels import BenchRun, BenchSettings
 from cuda_kernels.commands import UsageError, add_command
 from cuda_kernels.extras import require_extra
+from cuda_kernels.settings import add_flags, from_flags
 
 SUMMARY = "validate and time doublify and the matmul ladder against cuBLAS and numpy"
 DESCRIPTION = """\
@@ -32,40 +26,17 @@ Without a GPU only numpy is measured. The plots need the 'bench' extra (matplotl
 
 
 def add_to(subparsers: argparse._SubParsersAction) -> None:
-    """Register `bench` on the `cuda-kernels` parser."""
-    add = add_command(subparsers, "bench", SUMMARY, DESCRIPTION, run).add_argument
-    add("--out", type=Path, required=True, help="folder for results.json, table.txt and PNGs")
-    add("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), metavar="N",
-        help="square matmul sizes n")
-    add("--kernels", nargs="+", default=list(ALL_KERNELS), metavar="K",
-        help=f"any of {', '.join(ALL_KERNELS)}")
-    doublify_defaults = (
-        f"{' '.join(map(str, DEFAULT_DOUBLIFY_SIZES_GPU))} on a GPU, "
-        f"{' '.join(map(str, DEFAULT_DOUBLIFY_SIZES_CPU))} on the CPU"
+    """Register `bench` on the `cuda-kernels` parser: `--out`, and one flag per setting."""
+    parser = add_command(subparsers, "bench", SUMMARY, DESCRIPTION, run)
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for results.json, table.txt and PNGs"
     )
-    add("--doublify-sizes", type=int, nargs="+", default=None, metavar="N",
-        help=f"n of the n×n doublify sweep, {DOUBLIFY_N} always included; None means "
-        f"{doublify_defaults}")
-    add("--repeats", type=int, default=20, help="timed runs per measurement (the median counts)")
-    add("--warmup", type=int, default=3, help="untimed runs before them")
-    add("--numpy-max-n", type=int, default=4096, help="largest n timed for numpy matmul (slow)")
-    add("--backend", choices=BACKEND_NAMES, default="auto",
-        help="auto: the GPU when usable, else numpy only")
-    add("--seed", type=int, default=0, help="random seed of the inputs")
+    add_flags(parser, BenchSettings)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; 1 when a kernel failed validation, else 0."""
-    settings = BenchSettings(
-        sizes=tuple(args.sizes),
-        kernels=tuple(args.kernels),
-        doublify_sizes=tuple(args.doublify_sizes) if args.doublify_sizes else None,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        numpy_max_n=args.numpy_max_n,
-        backend=args.backend,
-        seed=args.seed,
-    )
+    settings = from_flags(BenchSettings, args)
     try:
         settings.check()
     except ValueError as exc:

@@ -1,10 +1,13 @@
-"""Every fact about launching the shipped kernels, stated once: names, order, shapes, tiles.
+"""Every fact about launching the shipped kernels, stated once: names, order, the fastest,
+shapes, tiles.
 
-Why one module: three places must agree on these numbers. The pycuda backend launches the
+Why one module: several places must agree on these facts. The pycuda backend launches the
 kernels with them; the `.cu` sources receive them as `-D` defines built here
 (`nvcc_define_flags`), so a tile size cannot drift between Python and CUDA (a missing
-define is a compile error, `#error` in the source); and the tests compile the source with
-nvcc or run it on the CPU with the same defines. Precompiled fatbins use the same flags.
+define is a compile error, `#error` in the source); the tests compile the source with nvcc
+or run it on the CPU with the same defines and the same list of kernels; the precompiled
+fatbins and their manifest are built from them. Adding a matmul kernel is its code in
+`matmul.cu` and one entry of `LADDER`.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def _warptiled(
 
 
 #: The matmul ladder in rung order: each rung is meant to be faster than the one before
-#: (BENCHMARKS.md holds the measurements). `FASTEST_FIRST` is the same list reversed.
+#: (BENCHMARKS.md holds the measurements).
 LADDER: Mapping[str, Launch] = {
     "naive": _naive(),
     "tiled": _tiled(),
@@ -84,7 +87,20 @@ LADDER: Mapping[str, Launch] = {
     "warptiled": _warptiled(),
 }
 KERNELS: tuple[str, ...] = tuple(LADDER)
-FASTEST_FIRST: tuple[str, ...] = tuple(reversed(KERNELS))
+#: The default kernel: the fastest rung as measured, named rather than implied by position,
+#: so a new rung becomes the default only when its measurements say so and this line changes.
+FASTEST = "warptiled"
+
+
+def fastest_first(kernels: tuple[str, ...], fastest: str) -> tuple[str, ...]:
+    """`fastest`, then the other rungs from the last to the first (each rung is meant to
+    beat the one before it); a backend's kernel list, whose first is its default."""
+    if fastest not in kernels:
+        raise ValueError(f"the fastest kernel {fastest!r} is not in the ladder {kernels}")
+    return (fastest, *(name for name in reversed(kernels) if name != fastest))
+
+
+FASTEST_FIRST: tuple[str, ...] = fastest_first(KERNELS, FASTEST)
 
 #: y = 2·x, one thread per element in square blocks.
 DOUBLIFY = Launch("doublify", "doublify.cu", (16, 16, 1), 16, 16, {"DOUBLIFY_BLOCK": 16})

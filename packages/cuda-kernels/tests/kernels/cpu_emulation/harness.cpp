@@ -3,6 +3,8 @@
 //   matmul kernels read IN_DIR/a.bin (n×m) and IN_DIR/b.bin (m×p), write n×p floats;
 //   doublify reads IN_DIR/a.bin (n×m) and writes n×m floats (P is ignored).
 // The output starts as NaN, so an element a kernel skips shows up as NaN.
+// MATMUL_KERNELS, defined by the test from kernels/ladder.py, lists the matmul kernels as
+// X(matmul_naive) X(matmul_tiled) ...
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -68,10 +70,9 @@ int main(int argc, char** argv) {
         std::vector<float> b = read_floats(in_dir + "/b.bin", (size_t)m * p);
         c.assign((size_t)n * p, NAN);
         void (*fn)(const float*, const float*, float*, int, int, int) = nullptr;
-        if (kernel == "matmul_naive") fn = matmul_naive;
-        if (kernel == "matmul_tiled") fn = matmul_tiled;
-        if (kernel == "matmul_blocktiled") fn = matmul_blocktiled;
-        if (kernel == "matmul_warptiled") fn = matmul_warptiled;
+#define X(name) if (kernel == #name) fn = name;
+        MATMUL_KERNELS
+#undef X
         if (!fn) {
             std::fprintf(stderr, "unknown kernel %s\n", kernel.c_str());
             return 2;

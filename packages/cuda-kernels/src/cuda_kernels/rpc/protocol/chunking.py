@@ -39,49 +39,6 @@ def iter_chunks(
             offset += len(piece)
 
 
-class ChunkAssembler:
-    """Collects chunks into one buffer of a size known from the header, checking order.
-
-    The buffer is allocated on the first chunk, not before: a stream that never sends one
-    costs nothing but its header.
-    """
-
-    def __init__(self, total_bytes: int) -> None:
-        self.total_bytes = total_bytes
-        self.received = 0
-        self._view: memoryview | None = None
-
-    def add(self, chunk: ChunkPart) -> None:
-        """Append one chunk; INVALID_ARGUMENT when out of order or past the announced size."""
-        offset, data = chunk
-        if offset != self.received:
-            raise invalid(
-                f"chunk at offset {offset} arrived but the next expected offset is "
-                f"{self.received}; send chunks in order, offsets consecutive from 0"
-            )
-        end = self.received + len(data)
-        if end > self.total_bytes:
-            raise invalid(
-                f"chunks add up to more than the {self.total_bytes} bytes the header's "
-                f"shapes announce (chunk at offset {offset} ends at byte {end})"
-            )
-        if self._view is None:
-            # np.empty, not bytearray: no zero-filling of what the chunks overwrite anyway
-            self._view = memoryview(np.empty(self.total_bytes, dtype=np.uint8)).cast("B")
-        self._view[self.received : end] = data
-        self.received = end
-
-    def finish(self) -> memoryview:
-        """The whole buffer; INVALID_ARGUMENT when fewer bytes arrived than announced."""
-        if self.received != self.total_bytes or self._view is None:
-            raise invalid(
-                f"the stream ended after {self.received} bytes of chunks but the header's "
-                f"shapes need {self.total_bytes}"
-            )
-        view, self._view = self._view, None
-        return view
-
-
 def _part_of(message: Any) -> tuple[str | None, Any]:
     """("header", header) or ("chunk", ChunkPart) or (None, None) for a stream message,
     whether the fast path decoded it (`ChunkPart`) or a generated class did; a message that
@@ -142,37 +99,57 @@ def check_stream_shapes(
 
 
 class TensorAssembler:
-    """The tensors of one stream, filled from the messages after its header."""
+    """The tensors of one stream, filled from the chunks after its header, in order.
+
+    The buffer is allocated on the first chunk, not before: a stream that never sends one
+    costs nothing but its header.
+    """
 
     def __init__(self, shapes: Sequence[tuple[int, int]]) -> None:
         self.shapes = list(shapes)
-        self.sizes = [nbytes_of(shape) for shape in self.shapes]
-        self._chunks = ChunkAssembler(sum(self.sizes))
-
-    @property
-    def total_bytes(self) -> int:
-        return self._chunks.total_bytes
-
-    @property
-    def received(self) -> int:
-        return self._chunks.received
+        self.total_bytes = sum(nbytes_of(shape) for shape in self.shapes)
+        self.received = 0
+        self._view: memoryview | None = None
 
     def add(self, message: Any) -> int:
-        """Take one message after the header; return the bytes of tensor data it carried."""
+        """Take one message after the header; return the bytes of tensor data it carried.
+        INVALID_ARGUMENT for anything but the next chunk within the announced size."""
         kind, part = _part_of(message)
-        if kind == "chunk":
-            self._chunks.add(part)
-            return len(part.data)
         if kind == "header":
             raise invalid("a second header arrived; a stream carries exactly one header")
-        raise invalid("a stream message carries neither a header nor a chunk")
+        if kind != "chunk":
+            raise invalid("a stream message carries neither a header nor a chunk")
+        offset, data = part
+        if offset != self.received:
+            raise invalid(
+                f"chunk at offset {offset} arrived but the next expected offset is "
+                f"{self.received}; send chunks in order, offsets consecutive from 0"
+            )
+        end = self.received + len(data)
+        if end > self.total_bytes:
+            raise invalid(
+                f"chunks add up to more than the {self.total_bytes} bytes the header's "
+                f"shapes announce (chunk at offset {offset} ends at byte {end})"
+            )
+        if self._view is None:
+            # np.empty, not bytearray: no zero-filling of what the chunks overwrite anyway
+            self._view = memoryview(np.empty(self.total_bytes, dtype=np.uint8)).cast("B")
+        self._view[self.received : end] = data
+        self.received = end
+        return len(data)
 
     def finish(self) -> list[np.ndarray]:
         """One float32 array per shape; INVALID_ARGUMENT when bytes are missing."""
-        buffer = self._chunks.finish()
+        if self.received != self.total_bytes or self._view is None:
+            raise invalid(
+                f"the stream ended after {self.received} bytes of chunks but the header's "
+                f"shapes need {self.total_bytes}"
+            )
+        view, self._view = self._view, None
         arrays, start = [], 0
-        for shape, size in zip(self.shapes, self.sizes, strict=True):
-            arrays.append(to_array(buffer[start : start + size], shape))
+        for shape in self.shapes:
+            size = nbytes_of(shape)
+            arrays.append(to_array(view[start : start + size], shape))
             start += size
         return arrays
 

@@ -116,9 +116,15 @@ class Method:
 METHODS: Mapping[str, Method] = {m.name: Method.from_descriptor(m) for m in SERVICE.methods}
 
 
-def method_handlers(servicer: object) -> dict[str, grpc.RpcMethodHandler]:
-    """Every method's handler, calling the servicer's attribute of the same name."""
-    return {name: method.handler(getattr(servicer, name)) for name, method in METHODS.items()}
+def method_handlers(
+    behaviors: Mapping[str, Callable[..., Any]],
+) -> dict[str, grpc.RpcMethodHandler]:
+    """Every method's handler around its behavior (method name -> coroutine function);
+    KeyError names a method of the contract that has no behavior."""
+    missing = sorted(set(METHODS) - set(behaviors))
+    if missing:
+        raise KeyError(f"no behavior for {', '.join(missing)} of {SERVICE_NAME}")
+    return {name: method.handler(behaviors[name]) for name, method in METHODS.items()}
 
 
 def client_methods(channel: grpc.Channel) -> dict[str, Any]:

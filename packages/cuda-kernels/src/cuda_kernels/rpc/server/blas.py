@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-_log = logging.getLogger("cuda_kernels.service")
+_log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _pins: list[object] = []  # one entry per running server that pinned
 _restore: Callable[[], None] | None = None

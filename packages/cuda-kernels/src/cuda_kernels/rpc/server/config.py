@@ -4,6 +4,9 @@ Why apart from the server: the command line, the tests and embedding programs bu
 config before any gRPC object exists, and `check()` must name a bad setting in words a
 user can act on, before the server binds anything. Every number must be finite: `inf`
 and `nan` parse as floats but mean nothing as a size or a duration.
+
+Each setting and its default are stated once, here: every field carries its flag's help
+(`cuda_kernels.settings.setting`), and `cuda-kernels serve` has one flag per field.
 """
 
 from __future__ import annotations
@@ -11,12 +14,22 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
+from cuda_kernels.backends import BACKEND_NAMES
 from cuda_kernels.rpc.protocol.auth import check_token, is_loopback, read_token_file
-from cuda_kernels.rpc.protocol.tensors import MIB
-from cuda_kernels.rpc.server.servicer import Limits
+from cuda_kernels.rpc.protocol.chunking import DEFAULT_CHUNK_BYTES
+from cuda_kernels.rpc.protocol.errors import too_large
+from cuda_kernels.rpc.protocol.tensors import MIB, nbytes_of
+from cuda_kernels.rpc.server.pacing import Pace
+from cuda_kernels.settings import setting
 
 MAX_MESSAGE_MB = 2047  # gRPC's messages stop short of 2 GiB
+# Room for everything in a unary message besides the tensor bytes (ids, names, shapes).
+UNARY_ENVELOPE_BYTES = 4096
+# gRPC's own per-message limit never goes below this, so that ~1 MiB stream chunks pass
+# even when --max-message-mb is smaller; the unary cap is then checked by `Limits`.
+STREAM_MESSAGE_FLOOR = DEFAULT_CHUNK_BYTES + 64 * 1024
 
 
 def default_workers() -> int:
@@ -34,25 +47,48 @@ class ServerConfig:
     the BLAS library's own thread count; `metrics_port` None serves no metrics.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 50051
-    backend: str = "auto"
-    max_message_mb: float = 64
-    max_tensor_mb: float = 1024
-    auth_token: str | None = None
-    tls_cert: bytes | None = None
-    tls_key: bytes | None = None
-    workers: int = 0
-    grace_seconds: float = 10.0
-    max_queued: int = 64
-    max_calls: int = 1024
-    idle_seconds: float = 10.0
-    min_stream_kib_per_s: float = 64
-    memory_budget_mb: float = 0
-    budget_wait_seconds: float = 2.0
-    blas_threads: int = 1
-    metrics_port: int | None = None
-    metrics_host: str = "127.0.0.1"
+    host: str = setting("127.0.0.1", "address to bind")
+    port: int = setting(50051, "port to bind; 0 picks a free one (printed)")
+    backend: str = setting("auto", "where the kernels run", choices=BACKEND_NAMES)
+    max_message_mb: float = setting(64, "largest unary message (MiB)")
+    max_tensor_mb: float = setting(1024, "largest tensor on any RPC (MiB)")
+    auth_token: str | None = setting(
+        None, "require 'authorization: Bearer <file content>' on every call",
+        flag="--auth-token-file", read=read_token_file,
+    )  # fmt: skip
+    tls_cert: bytes | None = setting(
+        None, "PEM certificate chain (with --tls-key): TLS", read=Path.read_bytes
+    )
+    tls_key: bytes | None = setting(None, "PEM private key (with --tls-cert)", read=Path.read_bytes)
+    workers: int = setting(0, "threads running kernel work; 0: one per core (2 to 32)")
+    grace_seconds: float = setting(10.0, "time in-flight calls get at shutdown")
+    max_queued: int = setting(
+        64, "calls that may wait for a worker; more are refused at once (RESOURCE_EXHAUSTED)"
+    )
+    max_calls: int = setting(
+        1024, "KernelService calls open at once (streams included), and apart from them "
+        "Health.Watch and reflection streams; more are refused at once",
+    )  # fmt: skip
+    idle_seconds: float = setting(
+        10.0, "a stream that sends (or reads) nothing for this long is ended"
+    )
+    min_stream_kib_per_s: float = setting(
+        64, "after --idle-seconds, a stream slower than this is ended; 0: no floor"
+    )
+    memory_budget_mb: float = setting(
+        0, "MiB that calls in flight may hold together (inputs plus results); 0: a quarter "
+        "of the RAM, at most half the GPU memory with pycuda",
+    )  # fmt: skip
+    budget_wait_seconds: float = setting(
+        2.0, "how long a stream waits for room in the memory budget before it is refused"
+    )
+    blas_threads: int = setting(
+        1, "BLAS threads per call for the numpy backend; 0: the library's default"
+    )
+    metrics_port: int | None = setting(
+        None, "serve Prometheus metrics on this port (0 picks a free one, printed)"
+    )
+    metrics_host: str = setting("127.0.0.1", "address of the metrics endpoint")
 
     def check(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
@@ -108,6 +144,46 @@ class ServerConfig:
         )
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The caps a servicer enforces, in bytes (`ServerConfig.limits`; GetInfo reports the
+    sizes), and the checks that name the flag to change."""
+
+    max_message_bytes: int
+    max_tensor_bytes: int
+    idle_seconds: float
+    min_stream_bytes_per_s: float
+    budget_wait_seconds: float
+
+    @property
+    def pace(self) -> Pace:
+        return Pace(self.idle_seconds, self.min_stream_bytes_per_s)
+
+    def check_unary_request(self, tensor_bytes: int) -> None:
+        """The unary cap, from the checked tensor sizes (ByteSize() would cost more than
+        parsing the request)."""
+        if tensor_bytes + UNARY_ENVELOPE_BYTES > self.max_message_bytes:
+            raise too_large(
+                f"the request carries {tensor_bytes} bytes of tensors, over this server's "
+                f"unary message cap of {self.max_message_bytes} bytes (--max-message-mb); "
+                "use the streaming RPC"
+            )
+
+    def check_result(self, name: str, shape: tuple[int, ...], streamed: bool) -> None:
+        """RESOURCE_EXHAUSTED before computing a result that could not be sent back."""
+        nbytes = nbytes_of(shape)
+        if nbytes > self.max_tensor_bytes:
+            raise too_large(
+                f"the result {name} would be {nbytes} bytes, over this server's cap of "
+                f"{self.max_tensor_bytes} bytes per tensor (--max-tensor-mb)"
+            )
+        if not streamed and nbytes + UNARY_ENVELOPE_BYTES > self.max_message_bytes:
+            raise too_large(
+                f"the result {name} would be {nbytes} bytes, too big for a unary reply "
+                f"(cap {self.max_message_bytes} bytes); use the streaming RPC"
+            )
+
+
 def _check_number(flag: str, value: float, positive: bool = False) -> None:
     """ValueError unless `value` is a finite number >= 0 (> 0 when `positive`)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -128,4 +204,4 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-__all__ = ["ServerConfig", "default_workers", "host_port", "read_token_file"]
+__all__ = ["Limits", "ServerConfig", "default_workers", "host_port", "read_token_file"]

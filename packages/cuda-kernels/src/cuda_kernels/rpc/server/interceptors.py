@@ -24,8 +24,7 @@ from cuda_kernels.rpc.protocol.methods import SERVICE_PREFIX, handler_factory
 from cuda_kernels.rpc.server.calls import CallRecord, InFlight, loggable, recording
 from cuda_kernels.rpc.server.metrics import ServerMetrics
 
-_log = logging.getLogger("cuda_kernels.service.calls")
-_service_log = logging.getLogger("cuda_kernels.service")
+_log = logging.getLogger(__name__)
 
 # streams that stay open for as long as the client likes, without a token
 LONG_LIVED_STREAMS = frozenset(
@@ -74,15 +73,8 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
     It also opens the call's record (`calls.recording`), which the servicer fills in.
     """
 
-    def __init__(
-        self,
-        metrics: ServerMetrics,
-        in_flight: InFlight,
-        max_calls: int,
-        logger: logging.Logger = _log,
-    ) -> None:
-        self._metrics, self._in_flight, self._logger = metrics, in_flight, logger
-        self._max_calls = max_calls
+    def __init__(self, metrics: ServerMetrics, in_flight: InFlight, max_calls: int) -> None:
+        self._metrics, self._in_flight, self._max_calls = metrics, in_flight, max_calls
         # built once per handler: the auth interceptor behind this one may hand back its
         # refusal instead of the method's handler, so the handler is the key, not the name
         self._wrapped: dict[grpc.RpcMethodHandler, grpc.RpcMethodHandler] = {}
@@ -129,7 +121,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         self._metrics.observe(record, code.name, seconds)
         queue = "-" if record.queue_ms is None else f"{record.queue_ms:.3f}"
         compute = "-" if record.compute_ms is None else f"{record.compute_ms:.3f}"
-        self._logger.info(
+        _log.info(
             "request_id=%s rpc=%s shapes=%s kernel=%s backend=%s queue_ms=%s compute_ms=%s "
             "total_ms=%.3f code=%s",
             loggable(record.request_id) if record.request_id else "-",
@@ -237,4 +229,4 @@ class OpenStreamsLimit(grpc.aio.ServerInterceptor):
 
     def _leave(self) -> None:
         self.open -= 1
-        _service_log.debug("a health-watch or reflection stream ended; %d open", self.open)
+        _log.debug("a health-watch or reflection stream ended; %d open", self.open)

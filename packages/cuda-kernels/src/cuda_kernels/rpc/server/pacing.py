@@ -43,9 +43,6 @@ class TooSlow(ServiceError):
         super().__init__(grpc.StatusCode.DEADLINE_EXCEEDED, details)
 
 
-_too_slow = TooSlow
-
-
 class PacedReader:
     """The messages of a request stream, each awaited under the idle and rate rules."""
 
@@ -77,12 +74,12 @@ class PacedReader:
     def _refusal(self, rule: str) -> ServiceError:
         pace = self._pace
         if rule == "idle":
-            return _too_slow(
+            return TooSlow(
                 f"the stream sent no data for {pace.idle_seconds:g} s (--idle-seconds); "
                 "it was ended and its memory freed"
             )
         elapsed = self._loop.time() - self._started
-        return _too_slow(
+        return TooSlow(
             f"the stream sent {self.received - self._received_at_start} bytes in "
             f"{elapsed:.1f} s, slower than this server's floor of "
             f"{pace.min_bytes_per_s:g} bytes/s (--min-stream-kib-per-s); "
@@ -115,7 +112,7 @@ async def write_paced(context: Any, message: Any, pace: Pace, nbytes: int = 0) -
         async with asyncio.timeout(pace.idle_seconds):
             await context.write(message)
     except TimeoutError:
-        raise _too_slow(
+        raise TooSlow(
             f"the client read nothing for {pace.idle_seconds:g} s (--idle-seconds); "
             "the reply was abandoned and its memory freed"
         ) from None

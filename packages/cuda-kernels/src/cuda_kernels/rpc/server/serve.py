@@ -17,7 +17,7 @@ import threading
 from cuda_kernels.rpc.server.config import ServerConfig, host_port
 from cuda_kernels.rpc.server.server import KernelServer
 
-_log = logging.getLogger("cuda_kernels.service")
+_log = logging.getLogger(__name__)
 _DRAINED = "drained"
 
 

@@ -37,17 +37,22 @@ from cuda_kernels.rpc.protocol.tensors import MIB
 from cuda_kernels.rpc.server.blas import pin_blas_threads
 from cuda_kernels.rpc.server.budget import MemoryBudget, default_budget_bytes
 from cuda_kernels.rpc.server.calls import InFlight
-from cuda_kernels.rpc.server.config import ServerConfig, default_workers, host_port
+from cuda_kernels.rpc.server.config import (
+    STREAM_MESSAGE_FLOOR,
+    ServerConfig,
+    default_workers,
+    host_port,
+)
 from cuda_kernels.rpc.server.interceptors import (
     BearerAuthInterceptor,
     ObservingInterceptor,
     OpenStreamsLimit,
 )
 from cuda_kernels.rpc.server.metrics import ServerMetrics, device_memory
-from cuda_kernels.rpc.server.servicer import STREAM_MESSAGE_FLOOR, KernelServicer
+from cuda_kernels.rpc.server.servicer import KernelServicer
 from cuda_kernels.rpc.server.workers import KernelWorkers
 
-_log = logging.getLogger("cuda_kernels.service")
+_log = logging.getLogger(__name__)
 T = TypeVar("T")
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -162,14 +167,10 @@ class KernelServer:
             interceptors.append(BearerAuthInterceptor(config.auth_token))
         server = grpc.aio.server(interceptors=interceptors, options=options)
         servicer = KernelServicer(
-            self.backend, config.limits, __version__, self._draining,
-            budget=self.budget, workers=self.workers,
-        )  # fmt: skip
-        handlers = method_handlers(servicer)  # the codecs of `protocol.methods`
-        server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),)
+            self.backend, config.limits, __version__, self._draining, self.budget, self.workers
         )
-        server.add_registered_method_handlers(SERVICE_NAME, handlers)  # faster dispatch
+        # the codecs of `protocol.methods`, registered once
+        server.add_registered_method_handlers(SERVICE_NAME, method_handlers(servicer.behaviors()))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
