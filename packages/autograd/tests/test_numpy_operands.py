@@ -50,12 +50,3 @@ def test_gradients_flow_through_an_array_product():
 def test_a_non_number_operand_still_names_its_type():
     with pytest.raises(TypeError, match="got str"):
         Value(1.0) * "2"
-
-
-def test_engine_reads_value_first():
-    """A learner opening engine.py meets `class Value` on the first screen, not helpers."""
-    import inspect
-
-    import autograd.engine
-
-    assert inspect.getsourcelines(autograd.engine.Value)[1] <= 40
