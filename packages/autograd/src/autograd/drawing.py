@@ -35,8 +35,8 @@ __all__ = [
 
 RENDERER_NAMES = ("dot", "graphviz-pure")
 FORMATS = {".png": "png", ".svg": "svg"}
-# Drawn nodes (one per value, one per operation). A straight chain of 2,000 lays out in about a
-# second; a 20,000-step chain (40,000 nodes) still had not after a minute.
+# Drawn nodes (one per value, one per operation). A 1,000-step chain (2,001 nodes) lays out in
+# under a second; a 20,000-step chain (40,001 nodes) still had not after a minute.
 MAX_NODES = 2_000
 # Fewer nodes can still be slow where edges cross a lot (a value feeding every step of a long
 # chain): past this the renderer is stopped and the error says so.
@@ -49,7 +49,7 @@ HOW_TO_GET_A_RENDERER = (
 
 
 class RendererNotFoundError(RuntimeError):
-    """No Graphviz renderer is installed; the DOT file was written instead."""
+    """No Graphviz renderer is installed (`draw` has written the DOT file instead)."""
 
 
 class GraphTooLargeError(ValueError):
