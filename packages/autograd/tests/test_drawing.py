@@ -187,3 +187,7 @@ def test_draw_rejects_unknown_extension(tmp_path):
 def test_draw_reports_a_failing_renderer(tmp_path):
     with pytest.raises(RuntimeError, match="failed"):
         draw(Value(1.0), tmp_path / "g.png", renderer="false")
+
+
+def test_graph_text_form_names_its_size_not_an_address():
+    assert repr(to_graph(small_graph()[3])) == "<ValueGraph of 6 nodes>"

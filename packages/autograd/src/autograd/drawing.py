@@ -66,6 +66,9 @@ class ValueGraph(graphviz.Digraph):
 
     node_count: int = 0
 
+    def __repr__(self) -> str:  # the text beside the picture: no memory address
+        return f"<ValueGraph of {self.node_count} nodes>"
+
     def _repr_mimebundle_(
         self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None, **_
     ) -> dict[str, str]:
