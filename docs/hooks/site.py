@@ -240,6 +240,12 @@ def notebook_page(repo_path: str, config, files: Files, needed: set[str]) -> str
                 png = base64.b64decode(data["image/png"])
                 files.append(File.generated(config, uri, content=png))
                 parts.append(f"![output {images}]({name})\n")
+            elif "image/svg+xml" in data:  # e.g. autograd's graphs
+                images += 1
+                name = f"{Path(repo_path).stem}-{images}.svg"
+                uri = f"{REPO_URI}{posixpath.dirname(repo_path)}/{name}"
+                files.append(File.generated(config, uri, content="".join(data["image/svg+xml"])))
+                parts.append(f"![output {images}]({name})\n")
             elif "text/plain" in data:
                 parts.append(fenced("".join(data["text/plain"]), "text"))
     return "\n".join(parts)

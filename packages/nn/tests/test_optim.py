@@ -90,6 +90,47 @@ def test_bad_optimizer_state_changes_nothing():
     assert opt.state_dict() == before
 
 
+GOOD_ADAM = {"lr": 0.5, "t": 3, "m": [0.1, -0.2], "v": [0.01, 0.04]}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"m": [math.nan, 0.0]}, r"state\['m'\]\[0\] is nan, not a finite number"),
+        ({"m": [0.0, math.inf]}, r"state\['m'\]\[1\] is inf, not a finite number"),
+        ({"m": [0.0, "1.5"]}, r"state\['m'\]\[1\] is '1.5', not a finite number"),
+        ({"v": ["nan", 0.0]}, r"state\['v'\]\[0\] is 'nan', not a finite number"),
+        ({"v": [0.01, True]}, r"state\['v'\]\[1\] is True, not a finite number"),
+        ({"v": [-0.01, 0.04]}, r"state\['v'\]\[0\] is -0.01, .* cannot be negative"),
+        ({"lr": "0.5"}, "lr must be a positive finite number"),
+    ],
+)
+def test_adam_refuses_a_damaged_state_and_keeps_its_own(change, match):
+    opt = Adam([Value(1.0), Value(2.0)])
+    before = opt.state_dict()
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict({**GOOD_ADAM, **change})
+    assert opt.state_dict() == before
+    opt.load_state_dict(GOOD_ADAM)  # the undamaged state loads
+    assert opt.state_dict() == GOOD_ADAM
+
+
+@pytest.mark.parametrize("bad", [math.nan, -math.inf, "0.1", None])
+def test_sgd_refuses_a_non_finite_or_non_number_velocity(bad):
+    opt = SGD([Value(1.0), Value(2.0)], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"state\['velocity'\]\[1\] is .*not a finite number"):
+        opt.load_state_dict({"lr": 0.1, "velocity": [0.0, bad]})
+    assert opt.velocity == [0.0, 0.0]
+    opt.load_state_dict({"lr": 0.1, "velocity": [0.0, -0.5]})  # a velocity may be negative
+    assert opt.velocity == [0.0, -0.5]
+
+
+def test_a_state_missing_a_key_names_it():
+    opt = Adam([Value(1.0)])
+    with pytest.raises(ValueError, match=r"lacks 'v' \(it has \['lr', 'm', 't'\]\)"):
+        opt.load_state_dict({"lr": 0.5, "t": 3, "m": [0.0]})
+
+
 def test_mlp_learns_two_moons_to_full_train_accuracy():
     points, labels = make_moons(60, noise=0.05, seed=3)
     model = MLP(2, [16, 16, 1], seed=3)

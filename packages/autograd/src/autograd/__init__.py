@@ -11,18 +11,29 @@ Examples:
 
 from importlib.metadata import version
 
-from autograd.drawing import RendererNotFoundError, draw, find_renderer, to_dot
+from autograd.drawing import (
+    GraphTooLargeError,
+    RendererNotFoundError,
+    ValueGraph,
+    draw,
+    find_renderer,
+    to_dot,
+    to_graph,
+)
 from autograd.engine import Value, dot, vsum, zero_grad
 
 __version__ = version("autograd")
 __all__ = [
+    "GraphTooLargeError",
     "RendererNotFoundError",
     "Value",
+    "ValueGraph",
     "__version__",
     "dot",
     "draw",
     "find_renderer",
     "to_dot",
+    "to_graph",
     "vsum",
     "zero_grad",
 ]

@@ -11,93 +11,28 @@ closure per node as in micrograd, is what makes the engine fast and lean:
 * tuples keep argument order, so the backward pass visits nodes and adds gradient terms
   in the same order on every run: gradients are identical bit for bit between runs.
 
-Plain numbers on either side of an operator are folded into the operation as constants
-(their local derivative is recorded; they do not become nodes of the graph).
+Plain numbers on either side of an operator (numpy's included) are folded into the
+operation as constants (their local derivative is recorded; they do not become nodes of the
+graph). A numpy array on either side gives an array of Values, one per element. The number
+handling and IEEE 754 helpers live in `autograd._numbers`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from numbers import Real
+
+from autograd._numbers import (
+    _as_float,
+    _comparable,
+    _d_power_base,
+    _exp,
+    _log_of_base,
+    _operand,
+    _pow,
+)
 
 __all__ = ["Value", "dot", "vsum", "zero_grad"]
-
-_ONE = (1.0,)
-_ONE_ONE = (1.0, 1.0)
-_ONE_MINUS_ONE = (1.0, -1.0)
-_MINUS_ONE = (-1.0,)
-
-
-def _as_float(data: object) -> float:
-    if type(data) is float:
-        return data
-    if isinstance(data, Real):  # int, bool, float subclasses, numpy scalars, Fraction
-        return float(data)
-    raise TypeError(
-        f"Value() takes a real number (int or float), got {type(data).__name__}: {data!r}; "
-        "convert it first, e.g. Value(float(x))"
-    )
-
-
-def _check_power_domain(base: float, exponent: float) -> None:
-    """Refuse a negative base with a finite non-integer exponent: no real result exists.
-
-    The rule depends only on the signs and on whether the exponent is a whole number, never
-    on the size of the result: `(-10) ** 0.5` and `(-10) ** 1000.5` are the same error
-    (Python's own `**` answers the first with a complex number and the second with an
-    OverflowError). A whole-number float exponent is fine: `(-2) ** 3.0` is -8. An infinite
-    or NaN exponent follows IEEE 754, as the rest of the engine does.
-    """
-    if base < 0.0 and math.isfinite(exponent) and not exponent.is_integer():
-        raise ValueError(
-            f"{base!r} ** {exponent!r} is not a real number (negative base, non-integer "
-            "exponent); use a positive base or a whole-number exponent"
-        )
-
-
-def _pow(base: float, exponent: float) -> float:
-    """IEEE-style power: overflow gives inf instead of raising, as `*` does."""
-    _check_power_domain(base, exponent)
-    try:
-        return base**exponent
-    except OverflowError:
-        negative = base < 0 and int(exponent) % 2 == 1  # the domain check made it whole
-        return -math.inf if negative else math.inf
-    except ZeroDivisionError:
-        raise ZeroDivisionError(
-            f"0 ** {exponent!r} is a division by zero (negative power of zero)"
-        ) from None
-
-
-def _comparable(x: object) -> float | None:
-    """The number a `Value` compares against, or None (Python then says "not supported")."""
-    if isinstance(x, Value):
-        return x.data
-    return float(x) if isinstance(x, Real) else None
-
-
-def _exp(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
-
-
-def _d_power_base(base: float, exponent: float) -> float:
-    """d(base ** exponent)/d(base) = exponent * base ** (exponent - 1)."""
-    if exponent == 0.0:
-        return 0.0
-    if base == 0.0 and exponent < 1.0:
-        return math.inf  # the slope of x ** k at 0 for k < 1
-    return exponent * _pow(base, exponent - 1.0)
-
-
-def _log_of_base(base: float) -> float:
-    """ln(base) as the local derivative of base ** x with respect to x (nan where undefined)."""
-    if base > 0:
-        return math.log(base)
-    return math.nan
 
 
 class Value:
@@ -138,14 +73,16 @@ class Value:
     def __add__(self, other: Value | float) -> Value:
         if isinstance(other, Value):
             return Value(self.data + other.data, (self, other), _ONE_ONE, "+")
-        return Value(self.data + _as_float(other), (self,), _ONE, "+")
+        c = _operand(other)
+        return NotImplemented if c is None else Value(self.data + c, (self,), _ONE, "+")
 
     __radd__ = __add__
 
     def __sub__(self, other: Value | float) -> Value:
         if isinstance(other, Value):
             return Value(self.data - other.data, (self, other), _ONE_MINUS_ONE, "-")
-        return Value(self.data - _as_float(other), (self,), _ONE, "-")
+        c = _operand(other)
+        return NotImplemented if c is None else Value(self.data - c, (self,), _ONE, "-")
 
     def __rsub__(self, other: float) -> Value:
         return Value(_as_float(other) - self.data, (self,), _MINUS_ONE, "-")
@@ -156,8 +93,8 @@ class Value:
     def __mul__(self, other: Value | float) -> Value:
         if isinstance(other, Value):
             return Value(self.data * other.data, (self, other), (other.data, self.data), "*")
-        c = _as_float(other)
-        return Value(self.data * c, (self,), (c,), "*")
+        c = _operand(other)
+        return NotImplemented if c is None else Value(self.data * c, (self,), (c,), "*")
 
     __rmul__ = __mul__
 
@@ -168,7 +105,9 @@ class Value:
                 raise ZeroDivisionError(f"division by zero: {self.data!r} / {other!r}")
             out = self.data / b
             return Value(out, (self, other), (1.0 / b, -out / b), "/")
-        c = _as_float(other)
+        c = _operand(other)
+        if c is None:
+            return NotImplemented
         if c == 0.0:
             raise ZeroDivisionError(f"division by zero: {self.data!r} / 0")
         return Value(self.data / c, (self,), (1.0 / c,), "/")
@@ -194,7 +133,9 @@ class Value:
             out = _pow(a, b)
             d_exponent = 0.0 if out == 0.0 else out * _log_of_base(a)
             return Value(out, (self, other), (_d_power_base(a, b), d_exponent), "**")
-        k = _as_float(other)
+        k = _operand(other)
+        if k is None:
+            return NotImplemented
         return Value(_pow(a, k), (self,), (_d_power_base(a, k),), "**")
 
     def __rpow__(self, other: float) -> Value:
@@ -220,19 +161,19 @@ class Value:
     # compare `a.data == b.data` for equal numbers.
 
     def __lt__(self, other: Value | float) -> bool:
-        other = _comparable(other)
+        other = _compared(other)
         return NotImplemented if other is None else self.data < other
 
     def __le__(self, other: Value | float) -> bool:
-        other = _comparable(other)
+        other = _compared(other)
         return NotImplemented if other is None else self.data <= other
 
     def __gt__(self, other: Value | float) -> bool:
-        other = _comparable(other)
+        other = _compared(other)
         return NotImplemented if other is None else self.data > other
 
     def __ge__(self, other: Value | float) -> bool:
-        other = _comparable(other)
+        other = _compared(other)
         return NotImplemented if other is None else self.data >= other
 
     # ---- elementwise functions ---------------------------------------------------------
@@ -304,6 +245,19 @@ class Value:
         """Set `grad` to 0 on this value and on every value it depends on."""
         for node in _topological_order(self):
             node.grad = 0.0
+
+
+# Local derivatives shared by many nodes (tuples are immutable, so one copy serves all).
+_ONE = (1.0,)
+_ONE_ONE = (1.0, 1.0)
+_ONE_MINUS_ONE = (1.0, -1.0)
+_MINUS_ONE = (-1.0,)
+
+
+
+def _compared(x: object) -> float | None:
+    """The number a `Value` compares against, or None (Python then says "not supported")."""
+    return x.data if isinstance(x, Value) else _comparable(x)
 
 
 def _topological_order(root: Value) -> list[Value]:

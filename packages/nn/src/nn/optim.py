@@ -33,17 +33,44 @@ class Optimizer:
         return {"lr": self.lr}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.lr = _positive("lr", state["lr"])
+        self.lr = _positive("lr", _field(state, "lr"))
 
-    def _check_buffer(self, state: Mapping[str, Any], key: str) -> list[float]:
-        buf = state[key]
+    def _check_buffer(
+        self, state: Mapping[str, Any], key: str, *, non_negative: bool = False
+    ) -> list[float]:
+        """`state[key]` as floats, one finite number per parameter (>= 0 if `non_negative`).
+
+        Checked before anything is loaded: a NaN or a string in a buffer would otherwise
+        surface steps later as a NaN model or a "math domain error" far from its cause.
+        """
+        buf = _field(state, key)
         if not isinstance(buf, list) or len(buf) != len(self.params):
             n = len(buf) if isinstance(buf, list) else type(buf).__name__
             raise ValueError(
                 f"state[{key!r}] has {n} entries but this optimizer has "
                 f"{len(self.params)} parameters; was it saved for the same model?"
             )
+        for i, x in enumerate(buf):
+            if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+                raise ValueError(
+                    f"state[{key!r}][{i}] is {x!r}, not a finite number; the state is damaged: "
+                    "load one saved by state_dict()"
+                )
+            if non_negative and x < 0:
+                raise ValueError(
+                    f"state[{key!r}][{i}] is {x!r}, but it is a running mean of squared "
+                    "gradients and cannot be negative; the state is damaged: load one saved by "
+                    "state_dict()"
+                )
         return [float(x) for x in buf]
+
+
+def _field(state: Mapping[str, Any], key: str) -> Any:
+    if not isinstance(state, Mapping) or key not in state:
+        have = sorted(state) if isinstance(state, Mapping) else type(state).__name__
+        raise ValueError(f"the optimizer state lacks {key!r} (it has {have}); pass the dict "
+                         "that state_dict() returned")
+    return state[key]
 
 
 def _positive(name: str, x: float) -> float:
@@ -147,8 +174,9 @@ class Adam(Optimizer):
         return {"lr": self.lr, "t": self.t, "m": list(self.m), "v": list(self.v)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        m, v = self._check_buffer(state, "m"), self._check_buffer(state, "v")
-        t = state["t"]
+        m = self._check_buffer(state, "m")
+        v = self._check_buffer(state, "v", non_negative=True)
+        t = _field(state, "t")
         if isinstance(t, bool) or not isinstance(t, int) or t < 0:
             raise ValueError(f"state['t'] must be a non-negative int, got {t!r}")
         super().load_state_dict(state)
