@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from cuda_kernels.rpc.protocol.files import read_regular_file
+
 T = TypeVar("T")
 
 
@@ -51,6 +53,7 @@ def add_command(
     return parser
 
 
-def read_if_given(path: Path | None, read: Callable[[Path], T] = Path.read_bytes) -> T | None:
-    """`read(path)` for a file flag that was given, else None."""
+def read_if_given(path: Path | None, read: Callable[[Path], T] = read_regular_file) -> T | None:
+    """`read(path)` for a file flag that was given, else None; by default the bytes of a
+    regular file (a FIFO or a directory is refused in one line, never waited on)."""
     return None if path is None else read(path)

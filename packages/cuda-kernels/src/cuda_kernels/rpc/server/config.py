@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cuda_kernels.rpc.protocol.auth import check_token, is_loopback, read_token_file
 from cuda_kernels.rpc.protocol.tensors import MIB
 from cuda_kernels.rpc.server.servicer import Limits
+from cuda_kernels.rpc.tls import check_server_credentials
 
 MAX_MESSAGE_MB = 2047  # gRPC's messages stop short of 2 GiB
 
@@ -82,6 +83,8 @@ class ServerConfig:
                                  "pick another")  # fmt: skip
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both --tls-cert and --tls-key, or neither")
+        if self.tls_cert is not None:
+            check_server_credentials(self.tls_cert, self.tls_key)
         if self.auth_token is not None:
             check_token(self.auth_token)
 
