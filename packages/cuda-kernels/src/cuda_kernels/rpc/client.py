@@ -44,6 +44,9 @@ from cuda_kernels.rpc.protocol.tensors import (
 from cuda_kernels.validation import check_matmul_operands, check_matrix
 
 _log = logging.getLogger(__name__)
+# gRPC turns a deadline past about 30 years into one already expired (every call then
+# fails at once with DEADLINE_EXCEEDED); a week is longer than any matmul needs
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
 Transport = Literal["auto", "unary", "stream"]
 T = TypeVar("T")
 
@@ -124,8 +127,9 @@ class KernelClient:
     ) -> None:
         if not isinstance(target, str) or not target.strip():
             raise ValueError("target must be a non-empty string such as '127.0.0.1:50051'")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive seconds, got {timeout}")
+        _check_seconds("timeout", timeout, MAX_TIMEOUT_S, positive=True)
+        _check_seconds("initial_backoff", initial_backoff, MAX_TIMEOUT_S)
+        _check_seconds("max_backoff", max_backoff, MAX_TIMEOUT_S)
         if chunk_bytes <= 0 or chunk_bytes + 1024 > max_message_bytes:
             raise ValueError(
                 f"chunk_bytes ({chunk_bytes}) must be positive and fit in max_message_bytes "
@@ -319,6 +323,18 @@ class KernelClient:
                 time.sleep(pause)
                 backoff = min(backoff * 2, self.max_backoff)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _check_seconds(name: str, value: object, most: float, positive: bool = False) -> None:
+    """ValueError naming `name` and the allowed range unless `value` is a finite number
+    of seconds in (0, most] (or [0, most] when not `positive`)."""
+    low = "0 <" if positive else "0 <="
+    finite = isinstance(value, int | float) and not isinstance(value, bool)
+    if not finite or not (0 < value <= most if positive else 0 <= value <= most):
+        raise ValueError(
+            f"{name} must be a number of seconds with {low} {name} <= {most:g} "
+            f"(a week), got {value!r}"
+        )
 
 
 def _retry_hint(exc: grpc.RpcError) -> float | None:

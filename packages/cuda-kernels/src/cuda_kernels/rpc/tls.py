@@ -2,11 +2,12 @@
 the check of a server's certificate and key before it starts, and the diagnosis of a
 client's failed TLS connection.
 
-Why a self-signed certificate in the package: a TLS server needs a certificate before anything can be tried, and the
-service's tests, the trainer's tests and a user's first TLS run all need the same kind of
-one: valid for a day, for the names a local client dials, its own CA (so the client trusts
-it with `tls_ca=certificate`). For production, use a certificate from your CA. It needs the
-`cryptography` package, which the workspace's dev groups install.
+Why a self-signed certificate in the package: a TLS server needs a certificate before
+anything can be tried, and the service's tests, the trainer's tests and a user's first TLS
+run all need the same kind of one: valid for a day, for the names a local client dials, its
+own CA (so the client trusts it with `tls_ca=certificate`). For production, use a
+certificate from your CA. It needs the `cryptography` package, which the workspace's dev
+groups install.
 
 Why check the certificate and key ourselves: gRPC reads them only when it binds, and a
 bad one (garbage, empty, the two files swapped, a key of another certificate) then

@@ -54,6 +54,15 @@ class ServerConfig:
     blas_threads: int = 1
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    # connections (gRPC's own options, `connections.connection_options`); no flags
+    connection_idle_seconds: float = 300.0  # a connection without calls is closed (GOAWAY)
+    connection_age_seconds: float = 3600.0  # then GOAWAY; 0: connections never age out
+    connection_age_grace_seconds: float = 300.0  # calls in flight get this long after it
+    streams_per_connection: int = 100  # HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
+    max_connections: int = 1000  # one more is closed as soon as it is accepted
+    handshake_seconds: float = 10.0  # a new connection that has not said hello is closed
+    metrics_max_connections: int = 8  # one more gets 503 at once
+    metrics_idle_seconds: float = 10.0  # a metrics connection that sends nothing is closed
 
     def check(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
@@ -76,6 +85,13 @@ class ServerConfig:
                 raise ValueError(f"{flag} must be a whole number >= 0, got {value}")
         if not isinstance(self.max_calls, int) or self.max_calls < 1:
             raise ValueError(f"--max-calls must be a whole number >= 1, got {self.max_calls}")
+        for name in ("connection_idle_seconds", "connection_age_grace_seconds",
+                     "handshake_seconds", "metrics_idle_seconds"):  # fmt: skip
+            _check_number(name, getattr(self, name), positive=True)
+        _check_number("connection_age_seconds", self.connection_age_seconds)
+        for name in ("streams_per_connection", "max_connections", "metrics_max_connections"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {getattr(self, name)}")
         if self.metrics_port is not None:
             _check_port("metrics port", self.metrics_port)
             if self.metrics_port and self.metrics_port == self.port:
