@@ -33,6 +33,7 @@ from cuda_kernels.rpc.protocol.chunking import (
     stream_messages,
 )
 from cuda_kernels.rpc.protocol.errors import ServiceError, invalid, retry_after_of
+from cuda_kernels.rpc.protocol.files import read_regular_file
 from cuda_kernels.rpc.protocol.methods import METHODS, Malformed, client_methods
 from cuda_kernels.rpc.protocol.tensors import (
     MIB,
@@ -41,6 +42,7 @@ from cuda_kernels.rpc.protocol.tensors import (
     from_tensor,
     nbytes_of,
 )
+from cuda_kernels.rpc.tls import diagnose_tls
 from cuda_kernels.validation import check_matmul_operands, check_matrix
 
 _log = logging.getLogger(__name__)
@@ -157,10 +159,12 @@ class KernelClient:
         ]
         if tls_server_name:
             options.append(("grpc.ssl_target_name_override", tls_server_name))
+        self._tls: tuple[bytes, str | None] | None = None  # (CA, name) for `diagnose_tls`
         if tls_ca is None:
             self._channel = grpc.insecure_channel(target, options=options)
         else:
-            pem = tls_ca if isinstance(tls_ca, bytes) else Path(tls_ca).read_bytes()
+            pem = tls_ca if isinstance(tls_ca, bytes) else read_regular_file(tls_ca, "tls_ca")
+            self._tls = (pem, tls_server_name)
             credentials = grpc.ssl_channel_credentials(root_certificates=pem)
             self._channel = grpc.secure_channel(target, credentials, options=options)
         self._rpc = client_methods(self._channel)  # method name -> multi-callable
@@ -315,7 +319,7 @@ class KernelClient:
                     and time.monotonic() + pause < deadline
                 )
                 if not retry:
-                    raise KernelServiceError(rpc, code, details, hint) from None
+                    raise KernelServiceError(rpc, code, self._why(code, details), hint) from None
                 _log.debug(
                     "%s: %s (%s); retry %d of %d in %.3f s",
                     rpc, code.name, details, attempt_number + 1, self.retries, pause,
@@ -323,6 +327,14 @@ class KernelClient:
                 time.sleep(pause)
                 backoff = min(backoff * 2, self.max_backoff)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _why(self, code: grpc.StatusCode, details: str) -> str:
+        """`details`, led by the real reason when a TLS channel could not connect: gRPC
+        names only the last address it tried (see `tls.diagnose_tls`)."""
+        if code is not grpc.StatusCode.UNAVAILABLE or self._tls is None:
+            return details
+        reason = diagnose_tls(self.target, *self._tls)
+        return details if reason is None else f"{reason} (gRPC: {details})"
 
 
 def _check_seconds(name: str, value: object, most: float, positive: bool = False) -> None:

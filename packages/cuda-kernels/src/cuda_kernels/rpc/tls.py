@@ -13,6 +13,12 @@ Why check the certificate and key ourselves: gRPC reads them only when it binds,
 bad one (garbage, empty, the two files swapped, a key of another certificate) then
 surfaces as "cannot listen ... (port in use?)". Python's `ssl` module (always there, unlike
 `cryptography`) parses both and checks that the key belongs to the certificate.
+
+Why diagnose a client's failure ourselves: gRPC reports the error of the last address it
+tried, so through `localhost` (::1, then 127.0.0.1) an expired certificate or a wrong name
+on 127.0.0.1 came out as "ipv6:[::1]: Connection refused"; the real reason was only in
+gRPC's INFO lines. `diagnose_tls` repeats the handshake with Python's `ssl`, which says
+what failed ("certificate has expired", "Hostname mismatch ...").
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import contextlib
 import datetime
 import ipaddress
 import os
+import socket
 import ssl
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -158,4 +165,75 @@ def _pem_files(certificate: bytes, key: bytes) -> Iterator[tuple[str, str]]:
         yield str(paths[0]), str(paths[1])
 
 
-__all__ = ["check_server_credentials", "self_signed_certificate"]
+def diagnose_tls(
+    target: str, ca_pem: bytes, server_name: str | None = None, timeout: float = 5.0
+) -> str | None:
+    """Why a TLS connection to the gRPC `target` fails, in one sentence, or None when no
+    address of it both accepts a connection and refuses the handshake (then TLS is not
+    the problem). Each address gets one connection and handshake of at most `timeout` s."""
+    try:
+        context = ssl.create_default_context(cadata=ca_pem.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
+        return f"the trusted certificate (tls_ca) is not a PEM certificate ({exc})"
+    context.set_alpn_protocols(["h2"])
+    for host, port in target_addresses(target):
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            continue
+        for family, kind, proto, _, address in found:
+            reason = _handshake(context, family, kind, proto, address, server_name or host,
+                                timeout)  # fmt: skip
+            if reason is not None:
+                return f"the TLS handshake with {host}:{port} ({address[0]}) failed: {reason}"
+    return None
+
+
+def _handshake(context, family, kind, proto, address, name: str, timeout: float) -> str | None:
+    """The reason a handshake with `address` fails; None when it succeeds or nothing
+    answers there (no connection, no TLS problem to report)."""
+    with socket.socket(family, kind, proto) as raw:
+        raw.settimeout(timeout)
+        try:
+            raw.connect(address)
+        except OSError:
+            return None
+        try:
+            with context.wrap_socket(raw, server_hostname=name):
+                return None
+        except ssl.SSLCertVerificationError as exc:
+            return f"{exc.verify_message} (the name checked: {name})"
+        except ssl.SSLError as exc:
+            return exc.reason or str(exc)
+        except OSError as exc:
+            return f"the server closed the connection during the handshake ({exc})"
+
+
+def target_addresses(target: str) -> list[tuple[str, int]]:
+    """(host, port) of each address in a gRPC target ("h:p", "ipv4:h:p,h:p",
+    "dns:///h:p", "[::1]:p"; port 443 when none is given); empty for a Unix socket."""
+    if target.startswith(("unix:", "unix-abstract:")):
+        return []
+    for scheme in ("ipv4:", "ipv6:", "dns:///", "dns:"):
+        if target.startswith(scheme):
+            target = target[len(scheme) :]
+            break
+    addresses = []
+    for address in target.split(","):
+        if address.startswith("["):
+            host, _, rest = address[1:].partition("]")
+            port = rest.lstrip(":")
+        elif address.count(":") == 1:
+            host, port = address.split(":")
+        else:
+            host, port = address, ""
+        addresses.append((host, int(port) if port.isdigit() else 443))
+    return addresses
+
+
+__all__ = [
+    "check_server_credentials",
+    "diagnose_tls",
+    "self_signed_certificate",
+    "target_addresses",
+]
