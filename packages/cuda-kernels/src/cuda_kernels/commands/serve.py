@@ -46,8 +46,8 @@ def add_to(subparsers: argparse._SubParsersAction) -> None:
     add("--max-queued", type=int, default=64,
         help="calls that may wait for a worker; more are refused at once (RESOURCE_EXHAUSTED)")
     add("--max-calls", type=int, default=1024,
-        help="KernelService calls open at once (streams included), and apart from them "
-        "Health.Watch and reflection streams; more are refused at once")
+        help="KernelService calls open at once (streams included); a second cap of this "
+        "size holds Health.Watch and reflection streams together; more are refused at once")
     add("--memory-budget-mb", type=float, default=0,
         help="MiB that calls in flight may hold together (inputs plus results); 0: a quarter "
         "of the RAM, at most half the GPU memory with pycuda")
