@@ -171,6 +171,32 @@ def test_an_idle_grpc_connection_is_closed_by_the_server(fresh_server):
         assert pb_grpc.KernelServiceStub(channel).GetInfo(pb.GetInfoRequest(), timeout=30)
 
 
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+EMPTY_SETTINGS = bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # length 0, type SETTINGS, stream 0
+GOAWAY = 7
+
+
+def _frame_types(data: bytes) -> list[int]:
+    """The types of the HTTP/2 frames in `data` (each: 3-byte length, type, flags, id)."""
+    types = []
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        types.append(data[3])
+        data = data[9 + length :]
+    return types
+
+
+@pytest.mark.parametrize("hello", [b"", HTTP2_PREFACE + EMPTY_SETTINGS],
+                         ids=["silent-tcp", "http2-without-calls"])  # fmt: skip
+def test_a_raw_idle_connection_gets_goaway_and_is_closed(fresh_server, hello: bytes):
+    server = fresh_server(connection_idle_seconds=0.5)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw:
+        raw.settimeout(60)  # a safety net only: the server is expected to hang up first
+        raw.sendall(hello)
+        received = _read_all(raw)  # until the server closes the connection
+    assert GOAWAY in _frame_types(received), received
+
+
 def test_connections_past_the_cap_are_closed_at_once(fresh_server):
     server = fresh_server(max_connections=2)
     own_connection = [("grpc.use_local_subchannel_pool", 1)]  # channels share none
