@@ -263,6 +263,17 @@ def test_metrics_connections_are_capped(fresh_server):
             connection.close()
 
 
+def test_metrics_requests_past_the_rate_are_refused_at_once(fresh_server):
+    # one request saved up, the next one earned in 1000 s: the second is over the rate
+    server = fresh_server(metrics_port=0, metrics_per_second=0.001)
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url, timeout=30)
+    assert caught.value.code == 429 and caught.value.headers["Retry-After"] == "1"
+
+
 # --- 9: a timeout gRPC can honour -----------------------------------------------------------
 
 

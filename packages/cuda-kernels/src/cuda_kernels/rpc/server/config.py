@@ -63,6 +63,7 @@ class ServerConfig:
     handshake_seconds: float = 10.0  # a new connection that has not said hello is closed
     metrics_max_connections: int = 8  # one more gets 503 at once
     metrics_idle_seconds: float = 10.0  # a metrics connection that sends nothing is closed
+    metrics_per_second: float = 10.0  # metrics requests a second; more get 429 at once
 
     def check(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
@@ -86,7 +87,8 @@ class ServerConfig:
         if not isinstance(self.max_calls, int) or self.max_calls < 1:
             raise ValueError(f"--max-calls must be a whole number >= 1, got {self.max_calls}")
         for name in ("connection_idle_seconds", "connection_age_grace_seconds",
-                     "handshake_seconds", "metrics_idle_seconds"):  # fmt: skip
+                     "handshake_seconds", "metrics_idle_seconds",
+                     "metrics_per_second"):  # fmt: skip
             _check_number(name, getattr(self, name), positive=True)
         _check_number("connection_age_seconds", self.connection_age_seconds)
         for name in ("streams_per_connection", "max_connections", "metrics_max_connections"):

@@ -145,15 +145,21 @@ class ServerMetrics:
         return children
 
     def serve_http(
-        self, host: str, port: int, max_connections: int = 8, idle_seconds: float = 10.0
+        self,
+        host: str,
+        port: int,
+        max_connections: int = 8,
+        idle_seconds: float = 10.0,
+        per_second: float = 10.0,
     ) -> int:
         """Expose `/metrics` on host:port (0: a free port) from a daemon thread, with at
-        most `max_connections` at once, each closed after `idle_seconds` of silence; the
-        port."""
+        most `max_connections` at once, each closed after `idle_seconds` of silence, and
+        at most `per_second` requests a second (`metrics_http`); the port."""
         try:
             server = MetricsHTTPServer(
-                host, port, metrics_app(self.registry), max_connections, idle_seconds
-            ).start()
+                host, port, metrics_app(self.registry), max_connections, idle_seconds,
+                per_second,
+            ).start()  # fmt: skip
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise OSError(f"cannot serve metrics on {host}:{port}: {reason}") from exc

@@ -135,6 +135,7 @@ class KernelServer:
                     self.metrics_port = self.metrics.serve_http(
                         self.config.metrics_host, self.config.metrics_port,
                         self.config.metrics_max_connections, self.config.metrics_idle_seconds,
+                        self.config.metrics_per_second,
                     )  # fmt: skip
             except BaseException:
                 self._shut_down(grace=None)
