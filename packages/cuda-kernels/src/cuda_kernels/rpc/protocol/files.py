@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # POSIX; elsewhere there are no FIFOs to open
 MAX_FILE_BYTES = 1024 * 1024  # a certificate chain is a few KiB; read no further
 
 _KINDS = (
@@ -40,7 +41,7 @@ def open_regular(path: str | Path, what: str) -> Iterator[BinaryIO]:
     ValueError naming `what` (e.g. "the auth token file") and the problem otherwise."""
     path = Path(path)
     try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        descriptor = os.open(path, os.O_RDONLY | _NONBLOCK)
     except FileNotFoundError:
         raise ValueError(f"{what} {path} does not exist") from None
     except OSError as exc:
@@ -51,8 +52,8 @@ def open_regular(path: str | Path, what: str) -> Iterator[BinaryIO]:
             raise ValueError(
                 f"{what} {path} is {kind_of(mode)}, not a regular file; name a file"
             )
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(descriptor, True)
+        if _NONBLOCK:
+            os.set_blocking(descriptor, True)  # a regular file: reads as usual from here
         file = os.fdopen(descriptor, "rb")
     except BaseException:
         os.close(descriptor)
