@@ -36,6 +36,21 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse, but an unknown flag is blamed on the subcommand it came with
+        (`cuda-kernels serve: error: ...`), whose --help lists the flags."""
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            commands = next(
+                (a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)),
+                {},
+            )
+            owner = commands.get(getattr(parsed, "command", None), self)
+            owner.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: `bench`, `serve` and `bench-service`."""

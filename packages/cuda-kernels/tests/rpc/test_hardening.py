@@ -352,6 +352,9 @@ def test_argument_errors_are_one_line(argv: list[str], capsys):
     assert len(lines) == 1 and lines[0].startswith("cuda-kernels"), lines
     assert ": error: " in lines[0] and "--help)" in lines[0], lines
     assert captured.out == ""
+    if argv[:1] == ["serve"]:  # the subcommand's own --help lists its flags
+        assert lines[0].startswith("cuda-kernels serve: error: "), lines
+        assert lines[0].endswith("(see cuda-kernels serve --help)"), lines
 
 
 def test_client_nan_inf_and_huge_metadata_leave_the_quiet_servers_stderr_clean(tmp_path):
