@@ -49,6 +49,8 @@ def add_to(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the service benchmark, print its table, write the JSON."""
+    if args.target is None:  # before the import: the benchmark's modules need it too
+        require_extra("serve", args.argv)  # for the local server
     from cuda_kernels.bench.service import (
         ServiceBenchSettings,
         check_json_name,
@@ -78,8 +80,6 @@ def run(args: argparse.Namespace) -> int:
         check_json_name(args.json_name)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.target is None:
-        require_extra("serve", args.argv)  # for the local server
     results = run_benchmark(settings)
     print(format_table(results))
     path = write_results(results, args.out, args.json_name)
