@@ -30,6 +30,7 @@ from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
 from cuda_kernels.cli import main
 from cuda_kernels.rpc.client import KernelClient, KernelServiceError
+from cuda_kernels.rpc.server import ServerConfig
 from cuda_kernels.rpc.tls import self_signed_certificate
 
 from .test_serve_cli import CLI
@@ -210,6 +211,20 @@ def test_connections_past_the_cap_are_closed_at_once(fresh_server):
     finally:
         for channel in channels:
             channel.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [("connection_idle_seconds", float("inf"), "must be a finite number"),
+     ("connection_age_seconds", -1, "must be >= 0"),
+     ("max_connections", 0, "must be a whole number >= 1"),
+     ("streams_per_connection", True, "must be a whole number >= 1"),
+     ("metrics_idle_seconds", 0, "must be positive"),
+     ("metrics_per_second", float("nan"), "must be a finite number")],
+)  # fmt: skip
+def test_connection_settings_are_checked(setting: str, value: object, message: str):
+    with pytest.raises(ValueError, match=f"{setting} {message}"):
+        ServerConfig(**{setting: value}).check()
 
 
 # --- 6: the metrics endpoint ----------------------------------------------------------------

@@ -92,8 +92,9 @@ class ServerConfig:
             _check_number(name, getattr(self, name), positive=True)
         _check_number("connection_age_seconds", self.connection_age_seconds)
         for name in ("streams_per_connection", "max_connections", "metrics_max_connections"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value}")
         if self.metrics_port is not None:
             _check_port("metrics port", self.metrics_port)
             if self.metrics_port and self.metrics_port == self.port:
