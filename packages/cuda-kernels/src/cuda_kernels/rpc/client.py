@@ -330,10 +330,11 @@ class KernelClient:
 
     def _why(self, code: grpc.StatusCode, details: str) -> str:
         """`details`, led by the real reason when a TLS channel could not connect: gRPC
-        names only the last address it tried (see `tls.diagnose_tls`)."""
+        names only the last address it tried (see `tls.diagnose_tls`; a handshake per
+        address, each at most 5 s, only once the call has failed)."""
         if code is not grpc.StatusCode.UNAVAILABLE or self._tls is None:
             return details
-        reason = diagnose_tls(self.target, *self._tls)
+        reason = diagnose_tls(self.target, *self._tls, timeout=min(5.0, self.timeout))
         return details if reason is None else f"{reason} (gRPC: {details})"
 
 
@@ -341,8 +342,8 @@ def _check_seconds(name: str, value: object, most: float, positive: bool = False
     """ValueError naming `name` and the allowed range unless `value` is a finite number
     of seconds in (0, most] (or [0, most] when not `positive`)."""
     low = "0 <" if positive else "0 <="
-    finite = isinstance(value, int | float) and not isinstance(value, bool)
-    if not finite or not (0 < value <= most if positive else 0 <= value <= most):
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not (0 < value <= most if positive else 0 <= value <= most):
         raise ValueError(
             f"{name} must be a number of seconds with {low} {name} <= {most:g} "
             f"(a week), got {value!r}"
