@@ -33,7 +33,7 @@ from cuda_kernels.rpc.client import KernelClient, KernelServiceError
 from cuda_kernels.rpc.server import ServerConfig
 from cuda_kernels.rpc.tls import self_signed_certificate
 
-from .test_serve_cli import CLI
+from .test_serve_cli import CLI, line_within
 
 Code = grpc.StatusCode
 
@@ -380,7 +380,7 @@ def test_client_nan_inf_and_huge_metadata_leave_the_quiet_servers_stderr_clean(t
             stdout=subprocess.PIPE, stderr=stderr, text=True,
         )  # fmt: skip
     try:
-        ready = process.stdout.readline()
+        ready = line_within(process.stdout, timeout=60)
         assert ready.startswith("listening on "), stderr_file.read_text()
         address = ready.split()[2]
         x = np.array([[3e38, np.inf], [np.nan, 1.0]], np.float32)  # 3e38 * 2 overflows
