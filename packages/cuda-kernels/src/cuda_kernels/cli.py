@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from cuda_kernels import __version__
 from cuda_kernels.commands import (
@@ -28,9 +29,32 @@ from cuda_kernels.extras import MissingExtraError
 SUBCOMMANDS = (bench, serve, bench_service, describe)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (argparse's usage block, up to
+    17 lines for `serve`, stays in --help); subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse, but an unknown flag is blamed on the subcommand it came with
+        (`cuda-kernels serve: error: ...`), whose --help lists the flags."""
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            commands = next(
+                (a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)),
+                {},
+            )
+            owner = commands.get(getattr(parsed, "command", None), self)
+            owner.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: `bench`, `serve` and `bench-service`."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="cuda-kernels",
         description="CUDA kernels (doublify, a matmul ladder): benchmarks and a gRPC service.",
         formatter_class=HelpFormatter,

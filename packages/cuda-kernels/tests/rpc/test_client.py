@@ -60,7 +60,7 @@ def free_port() -> int:
     ("kwargs", "message"),
     [
         ({"target": ""}, "target must be a non-empty string"),
-        ({"target": "127.0.0.1:1", "timeout": 0}, "timeout must be positive"),
+        ({"target": "127.0.0.1:1", "timeout": 0}, "0 < timeout <= 604800"),
         ({"target": "127.0.0.1:1", "chunk_bytes": 0}, "chunk_bytes"),
         ({"target": "127.0.0.1:1", "chunk_bytes": 8 * MIB, "max_message_bytes": 4 * MIB},
          "fit in max_message_bytes"),

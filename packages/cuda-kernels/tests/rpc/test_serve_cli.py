@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import IO
 
 import grpc
 import numpy as np
@@ -24,6 +25,17 @@ from cuda_kernels.rpc.client import KernelClient
 from cuda_kernels.rpc.protocol.chunking import iter_chunks
 
 CLI = shutil.which("cuda-kernels", path=str(Path(sys.executable).parent)) or "cuda-kernels"
+
+
+def line_within(stream: IO[str], timeout: float) -> str:
+    """The next line of `stream`; "" when none comes within `timeout` (a server that hangs
+    at start-up then fails its test instead of blocking the run for ever)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        return ""
 
 
 class ServeProcess:
@@ -39,13 +51,14 @@ class ServeProcess:
         self.stderr_lines: queue.Queue[str] = queue.Queue()
         self.stderr_seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
-        self.ready_line = self.process.stdout.readline().strip()
+        self.ready_line = line_within(self.process.stdout, timeout=60).strip()
         assert self.ready_line.startswith("listening on 127.0.0.1:"), self._failure()
         self.address = self.ready_line.split()[2]
 
     def _pump(self) -> None:
         for line in self.process.stderr:
             self.stderr_lines.put(line.rstrip("\n"))
+
 
     def _failure(self) -> str:
         self.process.kill()

@@ -37,6 +37,7 @@ from cuda_kernels import __version__
 from cuda_kernels.backends import BACKEND_NAMES, get_backend
 from cuda_kernels.rpc.client import KernelClient
 from cuda_kernels.rpc.protocol.auth import read_token_file
+from cuda_kernels.rpc.protocol.files import read_regular_file
 from cuda_kernels.rpc.protocol.tensors import MIB
 from cuda_kernels.settings import setting
 
@@ -56,7 +57,7 @@ class ServiceBenchSettings:
         None, "bearer token for --target", flag="--token-file", read=read_token_file
     )
     tls_ca: bytes | None = setting(
-        None, "CA certificate (PEM) for --target", read=Path.read_bytes
+        None, "CA certificate (PEM) for --target", read=read_regular_file
     )
     sizes_mib: tuple[int, ...] = setting((1, 16, 64), "Doublify payload sizes")
     clients: tuple[int, ...] = setting((1, 8, 32), "concurrent MatMul clients")

@@ -33,6 +33,7 @@ from cuda_kernels.rpc.protocol.chunking import (
     stream_messages,
 )
 from cuda_kernels.rpc.protocol.errors import ServiceError, invalid, retry_after_of
+from cuda_kernels.rpc.protocol.files import read_regular_file
 from cuda_kernels.rpc.protocol.methods import METHODS, Malformed, client_methods
 from cuda_kernels.rpc.protocol.tensors import (
     MIB,
@@ -41,9 +42,13 @@ from cuda_kernels.rpc.protocol.tensors import (
     from_tensor,
     nbytes_of,
 )
+from cuda_kernels.rpc.tls import diagnose_tls
 from cuda_kernels.validation import check_matmul_operands, check_matrix
 
 _log = logging.getLogger(__name__)
+# gRPC turns a deadline past about 30 years into one already expired (every call then
+# fails at once with DEADLINE_EXCEEDED); a week is longer than any matmul needs
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
 Transport = Literal["auto", "unary", "stream"]
 T = TypeVar("T")
 
@@ -124,8 +129,9 @@ class KernelClient:
     ) -> None:
         if not isinstance(target, str) or not target.strip():
             raise ValueError("target must be a non-empty string such as '127.0.0.1:50051'")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive seconds, got {timeout}")
+        _check_seconds("timeout", timeout, MAX_TIMEOUT_S, positive=True)
+        _check_seconds("initial_backoff", initial_backoff, MAX_TIMEOUT_S)
+        _check_seconds("max_backoff", max_backoff, MAX_TIMEOUT_S)
         if chunk_bytes <= 0 or chunk_bytes + 1024 > max_message_bytes:
             raise ValueError(
                 f"chunk_bytes ({chunk_bytes}) must be positive and fit in max_message_bytes "
@@ -153,10 +159,12 @@ class KernelClient:
         ]
         if tls_server_name:
             options.append(("grpc.ssl_target_name_override", tls_server_name))
+        self._tls: tuple[bytes, str | None] | None = None  # (CA, name) for `diagnose_tls`
         if tls_ca is None:
             self._channel = grpc.insecure_channel(target, options=options)
         else:
-            pem = tls_ca if isinstance(tls_ca, bytes) else Path(tls_ca).read_bytes()
+            pem = tls_ca if isinstance(tls_ca, bytes) else read_regular_file(tls_ca, "tls_ca")
+            self._tls = (pem, tls_server_name)
             credentials = grpc.ssl_channel_credentials(root_certificates=pem)
             self._channel = grpc.secure_channel(target, credentials, options=options)
         self._rpc = client_methods(self._channel)  # method name -> multi-callable
@@ -311,7 +319,7 @@ class KernelClient:
                     and time.monotonic() + pause < deadline
                 )
                 if not retry:
-                    raise KernelServiceError(rpc, code, details, hint) from None
+                    raise KernelServiceError(rpc, code, self._why(code, details), hint) from None
                 _log.debug(
                     "%s: %s (%s); retry %d of %d in %.3f s",
                     rpc, code.name, details, attempt_number + 1, self.retries, pause,
@@ -319,6 +327,27 @@ class KernelClient:
                 time.sleep(pause)
                 backoff = min(backoff * 2, self.max_backoff)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _why(self, code: grpc.StatusCode, details: str) -> str:
+        """`details`, led by the real reason when a TLS channel could not connect: gRPC
+        names only the last address it tried (see `tls.diagnose_tls`; a handshake per
+        address, each at most 5 s, only once the call has failed)."""
+        if code is not grpc.StatusCode.UNAVAILABLE or self._tls is None:
+            return details
+        reason = diagnose_tls(self.target, *self._tls, timeout=min(5.0, self.timeout))
+        return details if reason is None else f"{reason} (gRPC: {details})"
+
+
+def _check_seconds(name: str, value: object, most: float, positive: bool = False) -> None:
+    """ValueError naming `name` and the allowed range unless `value` is a finite number
+    of seconds in (0, most] (or [0, most] when not `positive`)."""
+    low = "0 <" if positive else "0 <="
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not (0 < value <= most if positive else 0 <= value <= most):
+        raise ValueError(
+            f"{name} must be a number of seconds with {low} {name} <= {most:g} "
+            f"(a week), got {value!r}"
+        )
 
 
 def _retry_hint(exc: grpc.RpcError) -> float | None:

@@ -1,17 +1,40 @@
-"""A self-signed TLS certificate for trying the service with TLS on one machine.
+"""TLS helpers: a self-signed certificate for trying the service with TLS on one machine,
+the check of a server's certificate and key before it starts, and the diagnosis of a
+client's failed TLS connection.
 
-Why in the package: a TLS server needs a certificate before anything can be tried, and the
-service's tests, the trainer's tests and a user's first TLS run all need the same kind of
-one: valid for a day, for the names a local client dials, its own CA (so the client trusts
-it with `tls_ca=certificate`). For production, use a certificate from your CA. It needs the
-`cryptography` package, which the workspace's dev groups install.
+Why a self-signed certificate in the package: a TLS server needs a certificate before
+anything can be tried, and the service's tests, the trainer's tests and a user's first TLS
+run all need the same kind of one: valid for a day, for the names a local client dials, its
+own CA (so the client trusts it with `tls_ca=certificate`). For production, use a
+certificate from your CA. It needs the `cryptography` package, which the workspace's dev
+groups install.
+
+Why check the certificate and key ourselves: gRPC reads them only when it binds, and a
+bad one (garbage, empty, the two files swapped, a key of another certificate) then
+surfaces as "cannot listen ... (port in use?)". Python's `ssl` module (always there, unlike
+`cryptography`) parses both and checks that the key belongs to the certificate.
+
+Why diagnose a client's failure ourselves: gRPC reports the error of the last address it
+tried, so through `localhost` (::1, then 127.0.0.1) an expired certificate or a wrong name
+on 127.0.0.1 came out as "ipv6:[::1]: Connection refused"; the real reason was only in
+gRPC's INFO lines. `diagnose_tls` repeats the handshake with Python's `ssl`, which says
+what failed ("certificate has expired", "Hostname mismatch ...").
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
-from collections.abc import Sequence
+import os
+import socket
+import ssl
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+_CERT_MARK = b"-----BEGIN CERTIFICATE-----"
+_KEY_MARK = b"PRIVATE KEY-----"
 
 
 def self_signed_certificate(
@@ -66,4 +89,151 @@ def _san(name: str, x509):
         return x509.DNSName(name)
 
 
-__all__ = ["self_signed_certificate"]
+def check_server_credentials(certificate: bytes, key: bytes) -> None:
+    """ValueError in one sentence when the PEM `certificate` chain and private `key` cannot
+    serve TLS: empty, not PEM, swapped, encrypted, or a key of another certificate."""
+    _check_pem("certificate (--tls-cert)", certificate, _CERT_MARK, "a PEM certificate")
+    _check_pem("key (--tls-key)", key, _KEY_MARK, "a PEM private key")
+    try:
+        ssl.create_default_context().load_verify_locations(cadata=certificate.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(
+            f"cannot load the TLS certificate (--tls-cert): not a PEM certificate ({exc})"
+        ) from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with _pem_files(certificate, key) as (cert_path, key_path):
+        try:
+            context.load_cert_chain(cert_path, key_path, password=_refuse_password)
+        except _EncryptedKey:
+            raise ValueError(
+                "cannot load the TLS key (--tls-key): it is encrypted; gRPC needs it "
+                "unencrypted (`openssl pkey -in KEY -out PLAIN_KEY`, then `chmod 600`)"
+            ) from None
+        except ssl.SSLError as exc:
+            if exc.reason == "KEY_VALUES_MISMATCH":
+                raise ValueError(
+                    "the TLS key (--tls-key) does not belong to the certificate "
+                    "(--tls-cert); give the key the certificate was made for"
+                ) from None
+            raise ValueError(
+                f"cannot load the TLS key (--tls-key): not a usable PEM private key ({exc})"
+            ) from None
+
+
+def _check_pem(what: str, data: bytes, mark: bytes, kind: str) -> None:
+    """ValueError when `data` is empty or lacks `mark` (saying so when the files look
+    swapped)."""
+    if not data.strip():
+        raise ValueError(f"cannot load the TLS {what}: the file is empty")
+    if mark in data:
+        return
+    other, holds = (_KEY_MARK, "a private key") if mark == _CERT_MARK else (
+        _CERT_MARK, "a certificate")  # fmt: skip
+    swapped = f" (it holds {holds}: are --tls-cert and --tls-key swapped?)"
+    raise ValueError(
+        f"cannot load the TLS {what}: not {kind}" + (swapped if other in data else "")
+    )
+
+
+class _EncryptedKey(Exception):
+    """The key asked for a password: we never prompt (a server has no one to ask)."""
+
+
+def _refuse_password() -> bytes:
+    raise _EncryptedKey
+
+
+@contextlib.contextmanager
+def _pem_files(certificate: bytes, key: bytes) -> Iterator[tuple[str, str]]:
+    """Paths holding `certificate` and `key`, which `ssl` can only load from files: memory
+    files where the system has them (the key never touches a disk), else files in a
+    private temporary folder, removed at once."""
+    if hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir():
+        descriptors = [os.memfd_create(name) for name in ("tls-cert", "tls-key")]
+        try:
+            for descriptor, data in zip(descriptors, (certificate, key), strict=True):
+                os.write(descriptor, data)
+            yield tuple(f"/proc/self/fd/{d}" for d in descriptors)  # type: ignore[misc]
+        finally:
+            for descriptor in descriptors:
+                os.close(descriptor)
+        return
+    with tempfile.TemporaryDirectory(prefix="cuda-kernels-tls-") as folder:
+        paths = (Path(folder) / "cert.pem", Path(folder) / "key.pem")
+        for path, data in zip(paths, (certificate, key), strict=True):
+            path.write_bytes(data)
+        yield str(paths[0]), str(paths[1])
+
+
+def diagnose_tls(
+    target: str, ca_pem: bytes, server_name: str | None = None, timeout: float = 5.0
+) -> str | None:
+    """Why a TLS connection to the gRPC `target` fails, in one sentence, or None when no
+    address of it both accepts a connection and refuses the handshake (then TLS is not
+    the problem). Each address gets one connection and handshake of at most `timeout` s."""
+    try:
+        context = ssl.create_default_context(cadata=ca_pem.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
+        return f"the trusted certificate (tls_ca) is not a PEM certificate ({exc})"
+    context.set_alpn_protocols(["h2"])
+    for host, port in target_addresses(target):
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            continue
+        for family, kind, proto, _, address in found:
+            reason = _handshake(context, family, kind, proto, address, server_name or host,
+                                timeout)  # fmt: skip
+            if reason is not None:
+                return f"the TLS handshake with {host}:{port} ({address[0]}) failed: {reason}"
+    return None
+
+
+def _handshake(context, family, kind, proto, address, name: str, timeout: float) -> str | None:
+    """The reason a handshake with `address` fails; None when it succeeds or nothing
+    answers there (no connection, no TLS problem to report)."""
+    with socket.socket(family, kind, proto) as raw:
+        raw.settimeout(timeout)
+        try:
+            raw.connect(address)
+        except OSError:
+            return None
+        try:
+            with context.wrap_socket(raw, server_hostname=name):
+                return None
+        except ssl.SSLCertVerificationError as exc:
+            return f"{exc.verify_message} (the name checked: {name})"
+        except ssl.SSLError as exc:
+            return exc.reason or str(exc)
+        except OSError as exc:
+            return f"the server closed the connection during the handshake ({exc})"
+
+
+def target_addresses(target: str) -> list[tuple[str, int]]:
+    """(host, port) of each address in a gRPC target ("h:p", "ipv4:h:p,h:p",
+    "dns:///h:p", "[::1]:p"; port 443 when none is given); empty for a Unix socket."""
+    if target.startswith(("unix:", "unix-abstract:")):
+        return []
+    for scheme in ("ipv4:", "ipv6:", "dns:///", "dns:"):
+        if target.startswith(scheme):
+            target = target[len(scheme) :]
+            break
+    addresses = []
+    for address in target.split(","):
+        if address.startswith("["):
+            host, _, rest = address[1:].partition("]")
+            port = rest.lstrip(":")
+        elif address.count(":") == 1:
+            host, port = address.split(":")
+        else:
+            host, port = address, ""
+        addresses.append((host, int(port) if port.isdigit() else 443))
+    return addresses
+
+
+__all__ = [
+    "check_server_credentials",
+    "diagnose_tls",
+    "self_signed_certificate",
+    "target_addresses",
+]

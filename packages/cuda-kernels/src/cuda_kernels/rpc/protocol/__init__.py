@@ -6,4 +6,6 @@
 - `chunking`: a stream's header and ~1 MiB chunks, cut and reassembled.
 - `wire`: the hand-written encoding of the chunk messages (byte for byte protobuf's).
 - `errors`: `ServiceError`, a refusal that carries its gRPC status code.
+- `auth`: the bearer token and its file; `files`: the small files a user names (token,
+  certificates), regular files only.
 """

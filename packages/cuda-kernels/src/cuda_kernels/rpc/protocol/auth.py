@@ -20,6 +20,8 @@ import os
 import stat
 from pathlib import Path
 
+from cuda_kernels.rpc.protocol.files import open_regular
+
 AUTH_METADATA_KEY = "authorization"
 SCHEME = "Bearer"
 MAX_TOKEN_CHARS = 4096  # gRPC's default metadata limit is 8 KiB for all headers together
@@ -61,9 +63,10 @@ def token_of(value: str | bytes) -> bytes | None:
 
 def read_token_file(path: str | Path) -> str:
     """The token in `path`, stripped of surrounding whitespace; ValueError saying what to
-    fix when the file is open to group or others, empty, too big, or not one token line."""
+    fix when the file is missing, not a regular file (a FIFO would block, /dev/null is no
+    secret to `chmod`), open to group or others, empty, too big, or not one token line."""
     path = Path(path)
-    with path.open("rb") as file:
+    with open_regular(path, "the auth token file") as file:
         mode = os.fstat(file.fileno()).st_mode
         if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ValueError(

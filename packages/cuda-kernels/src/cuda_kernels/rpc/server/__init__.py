@@ -8,8 +8,10 @@ grpcio-reflection, prometheus-client, threadpoolctl).
 - `budget.MemoryBudget`: the bytes calls in flight may hold; `workers.KernelWorkers`: the
   threads that run kernel work, and their queue; `pacing`: the idle and rate rules of
   streams.
-- `interceptors`: bearer-token auth, and each call's log line and metrics (`metrics`);
-  `calls`: that call's record.
+- `interceptors`: bearer-token auth, and each call's log line and metrics (`metrics`,
+  served over HTTP by `metrics_http`); `calls`: that call's record.
+- `connections`: gRPC's own limits on connections (idle, age, streams, count) and the
+  refusal of oversized metadata.
 - `blas`: numpy's BLAS threads pinned while a numpy server runs.
 - `serve.serve_until_signalled`: what `cuda-kernels serve` runs.
 """

@@ -14,14 +14,15 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from cuda_kernels.backends import BACKEND_NAMES
 from cuda_kernels.rpc.protocol.auth import check_token, is_loopback, read_token_file
 from cuda_kernels.rpc.protocol.chunking import DEFAULT_CHUNK_BYTES
 from cuda_kernels.rpc.protocol.errors import too_large
+from cuda_kernels.rpc.protocol.files import read_regular_file
 from cuda_kernels.rpc.protocol.tensors import MIB, nbytes_of
 from cuda_kernels.rpc.server.pacing import Pace
+from cuda_kernels.rpc.tls import check_server_credentials
 from cuda_kernels.settings import setting
 
 MAX_MESSAGE_MB = 2047  # gRPC's messages stop short of 2 GiB
@@ -57,17 +58,19 @@ class ServerConfig:
         flag="--auth-token-file", read=read_token_file,
     )  # fmt: skip
     tls_cert: bytes | None = setting(
-        None, "PEM certificate chain (with --tls-key): TLS", read=Path.read_bytes
+        None, "PEM certificate chain (with --tls-key): TLS", read=read_regular_file
     )
-    tls_key: bytes | None = setting(None, "PEM private key (with --tls-cert)", read=Path.read_bytes)
+    tls_key: bytes | None = setting(
+        None, "PEM private key (with --tls-cert)", read=read_regular_file
+    )
     workers: int = setting(0, "threads running kernel work; 0: one per core (2 to 32)")
     grace_seconds: float = setting(10.0, "time in-flight calls get at shutdown")
     max_queued: int = setting(
         64, "calls that may wait for a worker; more are refused at once (RESOURCE_EXHAUSTED)"
     )
     max_calls: int = setting(
-        1024, "KernelService calls open at once (streams included), and apart from them "
-        "Health.Watch and reflection streams; more are refused at once",
+        1024, "KernelService calls open at once (streams included); a second cap of this "
+        "size holds Health.Watch and reflection streams together; more are refused at once",
     )  # fmt: skip
     idle_seconds: float = setting(
         10.0, "a stream that sends (or reads) nothing for this long is ended"
@@ -89,6 +92,33 @@ class ServerConfig:
         None, "serve Prometheus metrics on this port (0 picks a free one, printed)"
     )
     metrics_host: str = setting("127.0.0.1", "address of the metrics endpoint")
+    connection_idle_seconds: float = setting(
+        300.0, "a connection without calls for this long is closed (GOAWAY)"
+    )
+    connection_age_seconds: float = setting(
+        3600.0, "a connection this old is closed (GOAWAY); 0: connections never age out"
+    )
+    connection_age_grace_seconds: float = setting(
+        300.0, "calls in flight on an aged-out connection get this long to finish"
+    )
+    streams_per_connection: int = setting(
+        100, "calls open at once on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS)"
+    )
+    max_connections: int = setting(
+        1000, "connections open at once; one more is closed as soon as it is accepted"
+    )
+    handshake_seconds: float = setting(
+        10.0, "a new connection that has not finished its handshake by then is closed"
+    )
+    metrics_max_connections: int = setting(
+        8, "metrics connections open at once; one more gets 503 at once"
+    )
+    metrics_idle_seconds: float = setting(
+        10.0, "a metrics connection that sends nothing for this long is closed"
+    )
+    metrics_per_second: float = setting(
+        10.0, "metrics requests per second; more get 429 at once"
+    )
 
     def check(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
@@ -111,6 +141,15 @@ class ServerConfig:
                 raise ValueError(f"{flag} must be a whole number >= 0, got {value}")
         if not isinstance(self.max_calls, int) or self.max_calls < 1:
             raise ValueError(f"--max-calls must be a whole number >= 1, got {self.max_calls}")
+        for name in ("connection_idle_seconds", "connection_age_grace_seconds",
+                     "handshake_seconds", "metrics_idle_seconds",
+                     "metrics_per_second"):  # fmt: skip
+            _check_number(name, getattr(self, name), positive=True)
+        _check_number("connection_age_seconds", self.connection_age_seconds)
+        for name in ("streams_per_connection", "max_connections", "metrics_max_connections"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value}")
         if self.metrics_port is not None:
             _check_port("metrics port", self.metrics_port)
             if self.metrics_port and self.metrics_port == self.port:
@@ -118,6 +157,8 @@ class ServerConfig:
                                  "pick another")  # fmt: skip
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both --tls-cert and --tls-key, or neither")
+        if self.tls_cert is not None:
+            check_server_credentials(self.tls_cert, self.tls_key)
         if self.auth_token is not None:
             check_token(self.auth_token)
 

@@ -2,7 +2,8 @@
 
 Why a registry per server: tests and programs may run several servers in one process; on
 prometheus-client's global registry their metrics would collide (and a second server could
-not even register its own). `serve --metrics-port` exposes the registry over HTTP.
+not even register its own). `serve --metrics-port` exposes the registry over HTTP
+(`metrics_http`: idle connections closed, connections capped, `/metrics` only).
 
 The metrics (all prefixed `cuda_kernels_`), modelled on what Triton reports:
 - `calls_total{method,code}`: finished KernelService calls by status code;
@@ -22,10 +23,10 @@ import contextlib
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.exposition import start_http_server
 
 from cuda_kernels.backends.base import Backend
 from cuda_kernels.rpc.server.calls import CallRecord
+from cuda_kernels.rpc.server.metrics_http import MetricsHTTPServer, metrics_app
 
 # 0.5 ms (a small unary call) to 60 s (a 1 GiB stream on a busy machine)
 LATENCY_BUCKETS = (
@@ -143,10 +144,22 @@ class ServerMetrics:
             self._children[method] = children
         return children
 
-    def serve_http(self, host: str, port: int) -> int:
-        """Expose `/metrics` on host:port (0: a free port) from a daemon thread; the port."""
+    def serve_http(
+        self,
+        host: str,
+        port: int,
+        max_connections: int = 8,
+        idle_seconds: float = 10.0,
+        per_second: float = 10.0,
+    ) -> int:
+        """Expose `/metrics` on host:port (0: a free port) from a daemon thread, with at
+        most `max_connections` at once, each closed after `idle_seconds` of silence, and
+        at most `per_second` requests a second (`metrics_http`); the port."""
         try:
-            server, _thread = start_http_server(port, addr=host, registry=self.registry)
+            server = MetricsHTTPServer(
+                host, port, metrics_app(self.registry), max_connections, idle_seconds,
+                per_second,
+            ).start()  # fmt: skip
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise OSError(f"cannot serve metrics on {host}:{port}: {reason}") from exc

@@ -43,6 +43,7 @@ from cuda_kernels.rpc.server.config import (
     default_workers,
     host_port,
 )
+from cuda_kernels.rpc.server.connections import MetadataLimit, connection_options
 from cuda_kernels.rpc.server.interceptors import (
     BearerAuthInterceptor,
     ObservingInterceptor,
@@ -137,8 +138,10 @@ class KernelServer:
                 self.port = self._on_loop(self._start())
                 if self.config.metrics_port is not None:
                     self.metrics_port = self.metrics.serve_http(
-                        self.config.metrics_host, self.config.metrics_port
-                    )
+                        self.config.metrics_host, self.config.metrics_port,
+                        self.config.metrics_max_connections, self.config.metrics_idle_seconds,
+                        self.config.metrics_per_second,
+                    )  # fmt: skip
             except BaseException:
                 self._shut_down(grace=None)
                 raise
@@ -158,8 +161,10 @@ class KernelServer:
             ("grpc.max_receive_message_length", message_limit),
             ("grpc.max_send_message_length", message_limit),
             ("grpc.so_reuseport", 0),  # a busy port is an error, not a silent share
+            *connection_options(config),  # idle and old connections, their number
         ]
         interceptors: list[grpc.aio.ServerInterceptor] = [
+            MetadataLimit(),
             ObservingInterceptor(self.metrics, self._in_flight, config.max_calls),
             self.open_streams,
         ]

@@ -12,6 +12,10 @@ Small work may run `inline`, on the event loop itself, when no other call is run
 waiting: handing it to a thread and back costs two thread wake-ups, more than a 256x256
 matmul on a busy machine (BENCHMARKS.md). The loop is blocked for that long, but it had
 nothing else to do; as soon as calls overlap, every call goes to the threads.
+
+Work runs under `np.errstate(all="ignore")`: a client's NaN or Inf (or a product that
+overflows float32) is the client's data, and IEEE arithmetic answers it with NaN or Inf;
+numpy's RuntimeWarnings about it would only fill the server's stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+import numpy as np
 
 from cuda_kernels.rpc.protocol.errors import busy
 from cuda_kernels.rpc.server.calls import annotate_call
@@ -56,7 +62,7 @@ class KernelWorkers:
             annotate_call(queue_ms=0.0)
             if before is not None:
                 before()
-            return work()
+            return _quietly(work)
         if self.waiting >= self.max_queued and self._slots.locked():
             raise busy(
                 f"this server is at capacity: {self.workers} calls running and "
@@ -76,7 +82,7 @@ class KernelWorkers:
             if before is not None:
                 before()
             # the call's context goes along, so the work can annotate the call's record
-            job = self._executor.submit(contextvars.copy_context().run, work)
+            job = self._executor.submit(contextvars.copy_context().run, _quietly, work)
         except BaseException:
             self._release()
             raise
@@ -95,6 +101,12 @@ class KernelWorkers:
     def shutdown(self) -> None:
         """Stop taking work; queued jobs are dropped, running ones finish on their own."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _quietly(work: Callable[[], T]) -> T:
+    """`work()` without numpy's floating-point warnings (see the module docstring)."""
+    with np.errstate(all="ignore"):
+        return work()
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
