@@ -7,7 +7,7 @@ than our generated stubs need, so everything `scripts/gpu_check.py` installs the
 prepared here:
 
 - `.whl/`: pycuda for CPython 3.12 with its dependencies (`build_pycuda_wheel.py`, about
-  two and a half minutes the first time; kept while `uv.lock` pins the same pycuda), our
+  two minutes the first time; kept in `~/.cache/pycuda-wheels` per pycuda version), our
   four packages built as wheels, and the wheels of the service and its tests that the host
   lacks, at the versions `uv.lock` pins;
 - `.data/fashion-mnist/`: the four Fashion-MNIST files, from `--data-dir`,
@@ -20,6 +20,8 @@ Then run the check with the device tool: command `python3 scripts/gpu_check.py`,
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -39,6 +41,7 @@ HOST_LACKS = (
 DATA_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")  # fmt: skip
 CARRY_LIMIT = 64 * 2**20
+PYCUDA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pycuda-wheels"
 
 
 def find_data(given: Path | None) -> Path:
@@ -53,20 +56,26 @@ def find_data(given: Path | None) -> Path:
     )
 
 
-def pycuda_wheelhouse(wheels: Path, pycuda_version: str) -> None:
-    """pycuda for 3.12 and its dependencies, unless this version is there already."""
-    if list(wheels.glob(f"pycuda-{pycuda_version}-cp312-*.whl")):
-        print(f"pycuda {pycuda_version} for 3.12: already in {wheels}")
-        return
-    if build_pycuda_wheel.main([str(wheels), "--python", "3.12"]) != 0:
-        raise ReleaseError("building the pycuda wheel failed (its output is above)")
+def pycuda_wheelhouse(wheels: Path) -> None:
+    """pycuda for 3.12 and its dependencies, copied from the user's cache, where they are
+    built once per locked set of versions (about two minutes): fresh clones, CI's included,
+    reuse them. A build lands there only whole, smoke test passed."""
+    pins = build_pycuda_wheel.locked_closure(REPO_ROOT / "uv.lock")
+    key = hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
+    cache = PYCUDA_CACHE / f"pycuda-{pins['pycuda']}-{key}"
+    if not cache.is_dir():
+        building = cache.with_name(f"{cache.name}.building")
+        shutil.rmtree(building, ignore_errors=True)
+        if build_pycuda_wheel.main([str(building), "--python", "3.12"]) != 0:
+            raise ReleaseError("building the pycuda wheel failed (its output is above)")
+        building.rename(cache)
+    for wheel in cache.glob("*.whl"):
+        shutil.copyfile(wheel, wheels / wheel.name)
 
 
 def our_wheels(wheels: Path) -> None:
-    """Our four packages, built as users get them; older builds of them are removed."""
+    """Our four packages, built as users get them."""
     for name in PACKAGES:
-        for old in wheels.glob(f"{name.replace('-', '_')}-*.whl"):
-            old.unlink()
         run(["uv", "build", "-q", "--package", name, "--no-sources", "--wheel", "-o", wheels],
             cwd=REPO_ROOT, what=f"build the {name} wheel", quiet=True)  # fmt: skip
 
@@ -108,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     wheels.mkdir(exist_ok=True)
     data.mkdir(exist_ok=True)
     check_ignored(wheels, data)
+    for old in wheels.glob("*.whl"):  # refilled whole, so no older version lingers
+        old.unlink()
     source = find_data(args.data_dir)
-    locked = build_pycuda_wheel.locked_versions(REPO_ROOT / "uv.lock")
-    pycuda_wheelhouse(wheels, locked["pycuda"])
+    pycuda_wheelhouse(wheels)
     our_wheels(wheels)
     service_wheels(wheels)
     copy_data(source, data / "fashion-mnist")

@@ -5,20 +5,21 @@ Prepare here (the GPU host has no network), then run there with the device tool:
     uv run python scripts/gpu_carry.py              # wheels into .whl/, data into .data/
     python3 scripts/gpu_check.py                    # on the GPU host; carry .whl and .data
 
-Rehearse every phase here on the CPU, on the numpy backend (CI does this):
+Rehearse every phase here, on the numpy backend, under a bare Python 3.12 set up as the
+host is (CI does this; see `--rehearse-host`):
 
-    uv run python scripts/gpu_check.py --rehearse --out runs/gpu-rehearsal
+    OUT=runs/gpu-rehearsal uv run python scripts/gpu_check.py --rehearse-host PYTHON3.12
 
 Phases, in order, each under its own time limit and all within `--budget-seconds`:
-install (the carried wheels, into a private folder), preflight (`cuda-kernels describe
---check-builds`: pycuda, the prebuilt and the nvcc-built kernels, versions), tests (the
-GPU tests with CUDA_KERNELS_REQUIRE_GPU=1, so a GPU test that cannot run fails), bench
-(`cuda-kernels bench --backend pycuda` up to n = 8192), service (`serve --backend pycuda`,
-the service tests and `bench-service` against it), trainer (`mnist-train --device cuda`)
-and remote (a short trainer run sending its products to that server).
+install (the carried wheels into a private folder, as on the host), preflight (`cuda-kernels
+describe --check-builds` and the host's libc), tests (the kernel tests, with
+CUDA_KERNELS_REQUIRE_GPU=1 on the GPU so a GPU test that cannot run fails), bench
+(`cuda-kernels bench` up to n = 8192), service (`serve`, the service tests and
+`bench-service` against it), trainer (`mnist-train --device cuda`) and remote (a short
+trainer run sending its products to that server).
 
 Results: the host hands back at most 8 files, 2 folders deep, 16 MiB each. This script
-writes 6, flat, into `--out` (default `$OUT`, which the host sets: never set it yourself),
+writes 6, flat, into `--out` (default `$OUT`, which the host sets: never set it there),
 after EVERY phase, so a timeout or a crash keeps what was measured: summary.json,
 summary.txt, kernels.json, service.json, trainer.json and logs.tar.gz (logs, junit XML,
 plots, tables, run folders without their weights). The last lines printed name every
@@ -31,9 +32,10 @@ installed.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import ctypes
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -49,8 +51,14 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_FILES, MAX_DEPTH, MAX_FILE_BYTES = 8, 2, 16 * 2**20
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-CUDA_TESTS = ("test_gpu.py", "test_backends.py", "test_describe.py", "kernels")
+KERNEL_TESTS = ("test_gpu.py", "test_backends.py", "test_describe.py", "kernels")
 BENCH_SIZES = ("256", "512", "1024", "2048", "4096", "8192")
+#: What the GPU host has that the phases need and the carried wheels do not bring (its
+#: grpcio and protobuf are shadowed by carried ones; torch is left out: see `_train`).
+HOST_PACKAGES = ("numpy", "pytest", "hypothesis", "matplotlib")
+#: The carried pycuda wheel is built on Debian 12 (scripts/build_pycuda_wheel.py) and is
+#: tagged plain linux_x86_64, so nothing but this check says an older host cannot load it.
+WHEEL_NEEDS = {"glibc": (2, 34), "glibcxx": (3, 4, 29)}
 
 
 @dataclass
@@ -66,10 +74,11 @@ class Phase:
 
 @dataclass
 class Run:
-    """Everything the phases share: where to write, how to start Python, the clock."""
+    """Everything the phases share: where to write, which Python runs them, the clock."""
 
     out: Path
     work: Path
+    python: str  # the host's python3, or the rehearsal's virtual environment once made
     rehearse: bool
     data_dir: Path
     wheels: Path
@@ -111,16 +120,14 @@ class Run:
         print("\n".join(log.read_text(errors="replace").splitlines()[-12:]), flush=True)
         return code
 
-    def python(self, *args: str) -> list[str]:
-        return [sys.executable, *args]
+    def module(self, name: str, *args: str) -> list[str]:
+        return [self.python, "-m", name, *args]
 
-    def pytest(self, *args: str) -> list[str]:
-        """pytest as the project configures it (on every core with pytest-xdist), or one
-        process where this Python lacks xdist, which the project's options would need."""
-        argv = self.python("-m", "pytest", "-q", "-p", "no:cacheprovider", *args)
-        if importlib.util.find_spec("xdist") is None:
-            argv[3:3] = ["-o", "addopts=--import-mode=importlib -ra"]
-        return argv
+    def pytest(self, junit: Path, *args: str) -> list[str]:
+        """pytest in one process, as on the host (which has no pytest-xdist, so the
+        project's `-n auto` is dropped), whole test folders, a junit report."""
+        options = ["-q", "-rs", "-p", "no:cacheprovider", "-o", "addopts=--import-mode=importlib"]
+        return self.module("pytest", *options, f"--junitxml={junit}", *args)
 
 
 def _fail(phase: Phase, detail: str) -> None:
@@ -135,101 +142,123 @@ def _status(phase: Phase, code: int, what: str) -> None:
 
 
 def phase_install(run: Run, phase: Phase) -> None:
-    """The carried wheels (pycuda, our packages, service deps) into a private folder that
-    comes first on PYTHONPATH; `--upgrade` so a folder left by an earlier run is replaced."""
-    if run.rehearse:
-        phase.status, phase.detail = "skipped", "rehearsal: the workspace's own environment"
-        return
-    wheels = [str(p) for p in compatible_wheels(sorted(run.wheels.glob("*.whl")))]
+    """The carried wheels (pycuda, our packages, service deps) into a private folder first
+    on PYTHONPATH, its console scripts first on PATH; `--upgrade` replaces an earlier run's."""
+    wheels = [str(p) for p in sorted(run.wheels.glob("*.whl"))]
     if not wheels:
         _fail(phase, f"no wheels in {run.wheels}: prepare them with scripts/gpu_carry.py")
         return
+    if run.rehearse and not host_venv(run, phase):
+        return
     site = run.work / "site"
-    code = run.step("install", run.python("-m", "pip", "install", "-q", "--no-index",
-                                          "--no-deps", "--upgrade", "--target", str(site),
-                                          *wheels), 60)  # fmt: skip
-    run.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), run.env.get("PYTHONPATH")]))
+    argv = run.module("pip", "install", "-q", "--no-index", "--no-deps", "--upgrade", "--target")
+    code = run.step("install", [*argv, str(site), *wheels], 90)
+    for name, entry in (("PYTHONPATH", site), ("PATH", site / "bin")):
+        run.env[name] = os.pathsep.join(filter(None, [str(entry), run.env.get(name)]))
     phase.numbers["wheels"] = [Path(w).name for w in wheels]
     _status(phase, code, "pip install")
 
 
-def compatible_wheels(paths: list[Path], version: tuple[int, int] | None = None) -> list[Path]:
-    """The wheels this Python on x86-64 Linux can install (a carried folder may also hold
-    wheels built for other Pythons)."""
-    major, minor = version or sys.version_info[:2]
-    chosen = []
-    for path in paths:
-        parts = path.stem.split("-")
-        if len(parts) < 5:
-            continue
-        python_tags, abi, platforms = parts[-3].split("."), parts[-2], parts[-1].split(".")
-        python_ok = any(
-            tag in ("py3", f"cp{major}{minor}")
-            or (abi == "abi3" and tag.startswith("cp3") and int(tag[3:]) <= minor)
-            for tag in python_tags
-        )
-        if python_ok and any(p == "any" or p.endswith("x86_64") for p in platforms):
-            chosen.append(path)
-    return chosen
+def host_venv(run: Run, phase: Phase) -> bool:
+    """Rehearsing: a fresh virtual environment of the given Python holding HOST_PACKAGES
+    at the versions uv.lock pins, and nothing of the workspace's on PATH or in the
+    environment; from here on the phases run its Python. False (phase failed) if not."""
+    venv = run.work / "venv"
+    code = run.step("venv", [run.python, "-m", "venv", str(venv)], 60)
+    pins = run.work / "pins.txt"
+    code = code or run.step("pins", ["uv", "export", "--locked", "--no-hashes", "-q", "-o",
+                                     str(pins), "--no-emit-workspace", "--all-packages",
+                                     "--all-groups", "--all-extras"], 60)  # fmt: skip
+    run.python = str(venv / "bin" / "python")
+    argv = ["uv", "pip", "install", "-q", "--python", run.python, "-c", str(pins)]
+    code = code or run.step("host-packages", [*argv, *HOST_PACKAGES], 180)
+    if code:
+        _status(phase, code, "making the host's virtual environment")
+    workspace_bin = Path(sys.prefix) / "bin"
+    path = [p for p in run.env.get("PATH", "").split(os.pathsep) if Path(p) != workspace_bin]
+    run.env["PATH"] = os.pathsep.join([str(venv / "bin"), *path])
+    for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
+        run.env.pop(name, None)
+    phase.numbers["python"] = run.python
+    return not code
+
+
+def host_libc() -> dict:
+    """glibc's version and the newest GLIBCXX_ version of the libstdc++ this process
+    loads (None where not found): what the carried pycuda wheel is checked against."""
+    glibcxx = None
+    try:
+        ctypes.CDLL("libstdc++.so.6")
+        maps = Path("/proc/self/maps").read_text().splitlines()
+        path = next(line.split()[-1] for line in maps if "libstdc++.so" in line)
+        found = re.findall(rb"GLIBCXX_(\d+)\.(\d+)\.(\d+)", Path(path).read_bytes())
+        glibcxx = ".".join(map(str, max(tuple(map(int, v)) for v in found)))
+    except (OSError, StopIteration, ValueError):
+        pass
+    return {"glibc": platform.libc_ver()[1] or None, "glibcxx": glibcxx}
+
+
+def libc_problem(libc: dict) -> str:
+    """Why the pycuda wheel cannot load with this libc ("" when it can, or is unknown)."""
+    for name, needed in WHEEL_NEEDS.items():
+        found = libc.get(name)
+        if found and tuple(int(p) for p in found.split(".")) < needed:
+            need = ".".join(map(str, needed))
+            return f"{name} {found} is older than the {need} the pycuda wheel needs"
+    return ""
 
 
 def phase_preflight(run: Run, phase: Phase) -> None:
-    """pycuda (compiler included), the device, both kernel builds, the versions."""
-    facts_path = run.work / "preflight.json"
-    argv = run.python("-m", "cuda_kernels.cli", "describe", "--backend", run.backend, "--json")
+    """pycuda (compiler included), the device, both kernel builds, versions, libc."""
+    phase.numbers["libc"] = libc = host_libc()
     if not run.rehearse:
-        argv.append("--check-builds")
         run.step("nvidia-smi", ["nvidia-smi"], 20)
+    argv = run.module("cuda_kernels.cli", "describe", "--backend", run.backend, "--json",
+                      "--check-builds")  # fmt: skip
     code = run.step("preflight", argv, 90)
     text = run.log_path("preflight").read_text(errors="replace")
-    start = text.find("{")
-    if start >= 0:
-        try:
-            facts = json.JSONDecoder().raw_decode(text[start:])[0]
-            facts_path.write_text(json.dumps(facts, indent=2))
-            phase.numbers = {k: facts.get(k) for k in ("backend", "device", "kernel_build")}
-            phase.numbers["builds"] = facts.get("builds")
-        except json.JSONDecodeError:
-            pass
+    try:
+        facts = json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
+        (run.work / "preflight.json").write_text(json.dumps(facts, indent=2))
+        phase.numbers.update({k: facts.get(k) for k in ("backend", "device", "kernel_build",
+                                                         "builds")})  # fmt: skip
+    except ValueError:  # no JSON: describe failed before printing it
+        pass
     _status(phase, code, "cuda-kernels describe")
+    if code and libc_problem(libc):
+        phase.detail += f": {libc_problem(libc)}"
 
 
 def phase_tests(run: Run, phase: Phase) -> None:
     """The kernel and backend tests; on the GPU every GPU test must run (none may skip)."""
     junit = run.work / "tests.xml"
-    tests = [str(REPO_ROOT / "packages/cuda-kernels/tests" / t) for t in CUDA_TESTS]
-    if run.rehearse:
-        tests = tests[:1] + tests[2:3]  # the GPU tests skip here; keep the rehearsal short
+    tests = [str(REPO_ROOT / "packages/cuda-kernels/tests" / t) for t in KERNEL_TESTS]
     env = {} if run.rehearse else {"CUDA_KERNELS_REQUIRE_GPU": "1"}
-    code = run.step("tests", run.pytest("-rs", f"--junitxml={junit}", *tests), 150, env)
+    code = run.step("tests", run.pytest(junit, *tests), 150, env)
     phase.numbers = junit_counts(junit)
     _status(phase, code, "pytest")
 
 
 def junit_counts(path: Path) -> dict:
     """tests/failures/errors/skipped of a junit XML report (empty when it is missing)."""
-    if not path.is_file():
-        return {}
-    head = re.search(r"<testsuite [^>]*>", path.read_text(errors="replace"))
-    if head is None:
-        return {}
-    return {key: int(value) for key, value in re.findall(
-        r'\b(tests|failures|errors|skipped)="(\d+)"', head.group(0))}  # fmt: skip
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    head = re.search(r"<testsuite [^>]*>", text)
+    pairs = re.findall(r'\b(tests|failures|errors|skipped)="(\d+)"', head.group(0) if head else "")
+    return {key: int(value) for key, value in pairs}
 
 
 def phase_bench(run: Run, phase: Phase) -> None:
     """The kernel ladder beside cuBLAS, doublify beside a copy; results.json comes back."""
     out = run.work / "bench"
     sizes = ("64", "128") if run.rehearse else BENCH_SIZES
-    argv = run.python("-m", "cuda_kernels.cli", "bench", "--backend", run.backend,
+    argv = run.module("cuda_kernels.cli", "bench", "--backend", run.backend,
                       "--out", str(out), "--sizes", *sizes)  # fmt: skip
     if run.rehearse:
         argv += ["--doublify-sizes", "64", "--repeats", "2", "--warmup", "1"]
     code = run.step("bench", argv, 180)
-    results = out / "results.json"
-    if results.is_file():
-        shutil.copyfile(results, run.out / "kernels.json")
-        phase.numbers = bench_numbers(json.loads(results.read_text()))
+    if (out / "results.json").is_file():
+        shutil.copyfile(out / "results.json", run.out / "kernels.json")
+        phase.numbers = bench_numbers(json.loads((out / "results.json").read_text()))
     _status(phase, code, "cuda-kernels bench")
 
 
@@ -237,15 +266,13 @@ def bench_numbers(results: dict) -> dict:
     """The headline numbers: % of cuBLAS per rung at the largest n <= 4096 measured,
     doublify at n = 4096, and doublify's best share of copy bandwidth at >= 256 MB."""
     rows = results.get("matmul", [])
-    sizes = [r["n"] for r in rows if r["n"] <= 4096]
-    n = max(sizes, default=None)
-    shares = {r["kernel"]: r.get("pct_of_cublas") for r in rows if r["n"] == n}
+    n = max((r["n"] for r in rows if r["n"] <= 4096), default=None)
     doublify = {r["n"]: r for r in results.get("doublify", [])}
     big = [r["pct_of_copy"] for r in doublify.values() if r["array_mb"] >= 256]
     return {
         "device": results.get("device", {}).get("name"),
         "validation_failures": sum(not c["ok"] for c in results.get("validation", [])),
-        f"pct_of_cublas_at_{n}": shares,
+        f"pct_of_cublas_at_{n}": {r["kernel"]: r.get("pct_of_cublas") for r in rows if r["n"] == n},
         "doublify_4096_ms": doublify.get(4096, {}).get("median_ms"),
         "doublify_pct_of_copy_256mb_plus": max(big, default=None),
     }
@@ -256,9 +283,8 @@ def start_server(run: Run, limit: float = 60) -> str:
     it is listening (raises RuntimeError with its log's last line if it does not)."""
     log = run.log_path("serve").open("w")
     run.server = subprocess.Popen(
-        run.python("-m", "cuda_kernels.cli", "serve", "--backend", run.backend,
-                   "--host", "127.0.0.1", "--port", "0", "--grace-seconds", "2",
-                   "--max-message-mb", "160"),
+        run.module("cuda_kernels.cli", "serve", "--backend", run.backend, "--host",
+                   "127.0.0.1", "--port", "0", "--grace-seconds", "2", "--max-message-mb", "160"),
         cwd=REPO_ROOT, env=run.env, stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip
     first: list[str] = []
@@ -285,86 +311,77 @@ def stop_server(run: Run) -> None:
 
 
 def phase_service(run: Run, phase: Phase) -> None:
-    """The service on this backend: its tests (their servers on the backend, the external
-    one where they can) and bench-service against `serve`."""
+    """The service on this backend: all its tests (their servers on the backend, the
+    external one where they can) and bench-service against `serve`."""
     try:
         run.address = start_server(run)
     except RuntimeError as exc:
         _fail(phase, str(exc))
         return
     env = {"CUDA_KERNELS_TEST_BACKEND": run.backend, "CUDA_KERNELS_TEST_TARGET": run.address}
-    tests = [str(REPO_ROOT / "packages/cuda-kernels/tests/rpc")]
-    if run.rehearse:
-        tests += ["-k", "get_info or every_kernel"]
     junit = run.work / "service-tests.xml"
-    code = run.step("service-tests", run.pytest(f"--junitxml={junit}", *tests), 120, env)
+    tests = str(REPO_ROOT / "packages/cuda-kernels/tests/rpc")
+    code = run.step("service-tests", run.pytest(junit, tests), 150, env)
     phase.numbers["tests"] = junit_counts(junit)
     out = run.work / "service"
-    argv = run.python("-m", "cuda_kernels.cli", "bench-service", "--target", run.address,
+    argv = run.module("cuda_kernels.cli", "bench-service", "--target", run.address,
                       "--out", str(out))  # fmt: skip
     if run.rehearse:
         argv += ["--sizes-mib", "1", "--clients", "1", "2", "--calls", "20", "--repeats", "2"]
     bench = run.step("bench-service", argv, 90)
-    results = out / "service.json"
-    if results.is_file():
-        shutil.copyfile(results, run.out / "service.json")
-        data = json.loads(results.read_text())
-        phase.numbers["latency"] = data.get("latency")
-        phase.numbers["throughput"] = data.get("throughput")
+    if (out / "service.json").is_file():
+        shutil.copyfile(out / "service.json", run.out / "service.json")
+        data = json.loads((out / "service.json").read_text())
+        phase.numbers.update(latency=data.get("latency"), throughput=data.get("throughput"))
     _status(phase, code or bench, "the service tests" if code else "bench-service")
 
 
-def _train(run: Run, name: str, extra: list[str], limit: float) -> tuple[int, dict]:
-    """One `mnist-train` run into work/NAME; (exit status, its numbers)."""
+def _train(run: Run, phase: Phase, name: str, extra: list[str]) -> None:
+    """One `mnist-train` run into work/NAME. Rehearsing, it runs under the workspace's own
+    Python: the host's torch is not in the rehearsal's environment (PyPI's Linux torch is
+    the CUDA build, gigabytes); the server it may call is still the host-like one."""
     folder = run.work / name
-    argv = run.python("-m", "mnist_trainer", "--data-dir", str(run.data_dir), "--no-download",
-                      "--out", str(folder), "--no-progress", *extra)  # fmt: skip
+    python, env = (sys.executable, {"PYTHONPATH": ""}) if run.rehearse else (run.python, {})
+    argv = [python, "-m", "mnist_trainer", "--data-dir", str(run.data_dir), "--no-download",
+            "--out", str(folder), "--no-progress", *extra]  # fmt: skip
     if run.rehearse:
         argv += ["--train-subset", "2000", "--val-size", "500", "--epochs", "1"]
-    code = run.step(name, argv, limit)
-    return code, trainer_numbers(folder)
+        phase.detail = "run by the workspace's Python (torch is not in the host-like venv)"
+    code = run.step(name, argv, 120, env)
+    phase.numbers = trainer_numbers(folder)
+    _status(phase, code, "mnist-train")
 
 
 def trainer_numbers(folder: Path) -> dict:
     """Test accuracy and seconds per epoch of a run folder (what exists of them)."""
     numbers: dict = {}
-    lines = folder / "metrics.jsonl"
-    if lines.is_file():
-        epochs = [json.loads(line) for line in lines.read_text().splitlines() if line.strip()]
+    if (folder / "metrics.jsonl").is_file():
+        lines = (folder / "metrics.jsonl").read_text().splitlines()
+        epochs = [json.loads(line) for line in lines if line.strip()]
+        seconds = sorted(e["seconds"] for e in epochs if "seconds" in e)
         numbers["epochs"] = len(epochs)
-        seconds = [e["seconds"] for e in epochs if "seconds" in e]
-        if seconds:
-            numbers["median_epoch_seconds"] = sorted(seconds)[len(seconds) // 2]
+        numbers["median_epoch_seconds"] = seconds[len(seconds) // 2] if seconds else None
         numbers["last_val_accuracy"] = epochs[-1].get("val_accuracy") if epochs else None
-    summary = folder / "metrics.json"
-    if summary.is_file():
-        data = json.loads(summary.read_text())
+    if (folder / "metrics.json").is_file():
+        data = json.loads((folder / "metrics.json").read_text())
         data = data.get("content", data)  # a sealed file keeps its fields under "content"
-        numbers["test_accuracy"] = data.get("test_accuracy")
-        numbers["seconds"] = data.get("seconds")
+        numbers.update(test_accuracy=data.get("test_accuracy"), seconds=data.get("seconds"))
     return numbers
 
 
 def _has_data(run: Run, phase: Phase) -> bool:
-    if (run.data_dir / "t10k-labels-idx1-ubyte.gz").is_file() or (
-        run.data_dir / "t10k-labels-idx1-ubyte"
-    ).is_file():
+    if any((run.data_dir / f"t10k-labels-idx1-ubyte{s}").is_file() for s in ("", ".gz")):
         return True
-    why = f"no Fashion-MNIST files in {run.data_dir}"
-    if run.rehearse:
-        phase.status, phase.detail = "skipped", why
-    else:
-        _fail(phase, f"{why}: prepare them with scripts/gpu_carry.py")
+    _fail(phase, f"no Fashion-MNIST files in {run.data_dir}: prepare them with "
+                 "scripts/gpu_carry.py")  # fmt: skip
     return False
 
 
 def phase_trainer(run: Run, phase: Phase) -> None:
     """The `fast` recipe on the GPU, for a fixed number of epochs."""
-    if not _has_data(run, phase):
-        return
-    device = ["--device", "cpu"] if run.rehearse else ["--device", "cuda", "--epochs", "10"]
-    code, phase.numbers = _train(run, "train-local", device, 120)
-    _status(phase, code, "mnist-train")
+    if _has_data(run, phase):
+        device = ["--device", "cpu"] if run.rehearse else ["--device", "cuda", "--epochs", "10"]
+        _train(run, phase, "train-local", device)
 
 
 def phase_remote(run: Run, phase: Phase) -> None:
@@ -377,8 +394,7 @@ def phase_remote(run: Run, phase: Phase) -> None:
     extra = ["--matmul-service", run.address, "--device", "cpu"]
     if not run.rehearse:
         extra += ["--epochs", "1", "--train-subset", "10000"]
-    code, phase.numbers = _train(run, "train-remote", extra, 120)
-    _status(phase, code, "mnist-train --matmul-service")
+    _train(run, phase, "train-remote", extra)
 
 
 PHASES: dict[str, Callable[[Run, Phase], None]] = {
@@ -405,13 +421,10 @@ def write_outputs(run: Run) -> None:
     with tarfile.open(run.out / "logs.tar.gz", "w:gz") as archive:
         for path in sorted(run.work.rglob("*")):
             relative = path.relative_to(run.work)
-            if path.is_file() and _worth_keeping(relative):
+            # logs, reports, plots and run folders; not the installs nor model weights
+            keep = relative.parts[0] not in ("site", "venv") and relative.suffix != ".pt"
+            if path.is_file() and keep:
                 archive.add(path, arcname=str(Path("gpu-check") / relative))
-
-
-def _worth_keeping(relative: Path) -> bool:
-    """Logs, reports, plots and run folders; not the installed wheels nor model weights."""
-    return relative.parts[0] != "site" and relative.suffix not in (".pt", ".whl")
 
 
 def summary_text(run: Run) -> str:
@@ -424,9 +437,7 @@ def summary_text(run: Run) -> str:
 def output_problems(out: Path) -> list[str]:
     """Where `out` breaks the GPU host's rules for what comes back (empty when none)."""
     files = [p for p in out.rglob("*") if p.is_file()]
-    problems = []
-    if len(files) > MAX_FILES:
-        problems.append(f"{len(files)} files, more than {MAX_FILES}")
+    problems = [f"{len(files)} files, more than {MAX_FILES}"] if len(files) > MAX_FILES else []
     for path in files:
         relative = path.relative_to(out)
         if len(relative.parts) - 1 > MAX_DEPTH:
@@ -442,8 +453,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder (default: $OUT, which the GPU host sets)")
-    parser.add_argument("--rehearse", action="store_true",
-                        help="every phase on the numpy backend, on the CPU, small sizes")
+    parser.add_argument("--rehearse-host", metavar="PYTHON",
+                        help="rehearse on the CPU, numpy backend, small sizes: PYTHON (the "
+                        "host's 3.12) in a fresh venv with only what the host has")  # fmt: skip
     parser.add_argument("--only", nargs="+", choices=list(PHASES), metavar="PHASE",
                         help=f"run only these phases ({', '.join(PHASES)})")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data/fashion-mnist")
@@ -453,10 +465,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-work", action="store_true",
                         help="keep the work folder (its contents are in logs.tar.gz anyway)")
     args = parser.parse_args(argv)
-    out = args.out or (Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
-    if out is None:
+    args.out = args.out or (Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
+    if args.out is None:
         parser.error("no results folder: pass --out DIR (on the GPU host $OUT is set for you)")
-    args.out = out
     return args
 
 
@@ -466,8 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
     env.pop("CUPY_TF32", None)  # cuBLAS stays in strict float32
     run = Run(out=args.out, work=Path(tempfile.mkdtemp(prefix="gpu-check-")),
-              rehearse=args.rehearse, data_dir=args.data_dir, wheels=args.wheels,
-              deadline=time.monotonic() + args.budget_seconds, env=env)  # fmt: skip
+              python=args.rehearse_host or sys.executable, rehearse=bool(args.rehearse_host),
+              data_dir=args.data_dir, wheels=args.wheels, env=env,
+              deadline=time.monotonic() + args.budget_seconds)  # fmt: skip
     try:
         for name, body in PHASES.items():
             if args.only and name not in args.only:
