@@ -1,54 +1,46 @@
 """The whole GPU check in one run: kernels, service and trainer, on one GPU host.
 
-Prepare here (the GPU host has no network), then run there with the device tool:
+    uv run python scripts/gpu_carry.py       # here: wheels into .whl/, data into .data/
+    python3 scripts/gpu_check.py             # on the GPU host, carrying .whl and .data
+    uv run python scripts/gpu_check.py --rehearse-host 3.12 --out DIR   # here, as the host
 
-    uv run python scripts/gpu_carry.py              # wheels into .whl/, data into .data/
-    python3 scripts/gpu_check.py                    # on the GPU host; carry .whl and .data
+Phases, each under its own time limit, all within `--budget-seconds`: install (the carried
+wheels), preflight (`cuda-kernels describe --check-builds`, libc), tests (the kernel tests;
+with CUDA_KERNELS_REQUIRE_GPU=1 a GPU test that cannot run fails), bench, service (`serve`,
+the service tests, `bench-service`), trainer (`mnist-train --device cuda`) and remote (a
+short run sending its products to that server). The rehearsal runs them on the numpy
+backend at small sizes, with the same tests, under the host's Python in a fresh venv
+holding only what the host has that matters.
 
-Rehearse every phase here, on the numpy backend, under a bare Python 3.12 set up as the
-host is (CI does this; see `--rehearse-host`):
-
-    OUT=runs/gpu-rehearsal uv run python scripts/gpu_check.py --rehearse-host PYTHON3.12
-
-Phases, in order, each under its own time limit and all within `--budget-seconds`:
-install (the carried wheels into a private folder, as on the host), preflight (`cuda-kernels
-describe --check-builds` and the host's libc), tests (the kernel tests, with
-CUDA_KERNELS_REQUIRE_GPU=1 on the GPU so a GPU test that cannot run fails), bench
-(`cuda-kernels bench` up to n = 8192), service (`serve`, the service tests and
-`bench-service` against it), trainer (`mnist-train --device cuda`) and remote (a short
-trainer run sending its products to that server).
-
-Results: the host hands back at most 8 files, 2 folders deep, 16 MiB each. This script
-writes 6, flat, into `--out` (default `$OUT`, which the host sets: never set it there),
-after EVERY phase, so a timeout or a crash keeps what was measured: summary.json,
-summary.txt, kernels.json, service.json, trainer.json and logs.tar.gz (logs, junit XML,
-plots, tables, run folders without their weights). The last lines printed name every
-failure; the exit status is 0 only when every phase passed.
-
-Standard library only: it runs under the GPU host's own python3, before anything is
-installed.
+The host hands back at most 8 files, 2 folders deep, 16 MiB each: this script writes 5 into
+`--out` (default `$OUT`, set by the host) after EVERY phase, so a timeout keeps what was
+measured: summary.json, summary.txt, kernels.json, service.json and logs.tar.gz. The last
+lines name every failure; it exits 0 only when every phase passed. Standard library only:
+it runs under the host's python3 before anything is installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
 import platform
 import re
+import select
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / ".data/fashion-mnist"  # filled by scripts/gpu_carry.py
 MAX_FILES, MAX_DEPTH, MAX_FILE_BYTES = 8, 2, 16 * 2**20
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 KERNEL_TESTS = ("test_gpu.py", "test_backends.py", "test_describe.py", "kernels")
@@ -66,7 +58,7 @@ class Phase:
     """One phase's outcome, as summary.json records it."""
 
     name: str
-    status: str = "not run"  # passed, failed, skipped, not run
+    status: str = "not run"  # passed, failed, not run
     seconds: float = 0.0
     detail: str = ""
     numbers: dict = field(default_factory=dict)
@@ -80,7 +72,6 @@ class Run:
     work: Path
     python: str  # the host's python3, or the rehearsal's virtual environment once made
     rehearse: bool
-    data_dir: Path
     wheels: Path
     deadline: float
     env: dict = field(default_factory=dict)
@@ -135,10 +126,9 @@ def _fail(phase: Phase, detail: str) -> None:
 
 
 def _status(phase: Phase, code: int, what: str) -> None:
-    if code == 0:
-        phase.status = "passed"
-    else:
-        _fail(phase, f"{what} timed out" if code == 124 else f"{what} exited with {code}")
+    phase.status = "failed" if code else "passed"
+    if code:
+        phase.detail = f"{what} timed out" if code == 124 else f"{what} exited with {code}"
 
 
 def phase_install(run: Run, phase: Phase) -> None:
@@ -177,8 +167,7 @@ def host_venv(run: Run, phase: Phase) -> bool:
     workspace_bin = Path(sys.prefix) / "bin"
     path = [p for p in run.env.get("PATH", "").split(os.pathsep) if Path(p) != workspace_bin]
     run.env["PATH"] = os.pathsep.join([str(venv / "bin"), *path])
-    for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"):
-        run.env.pop(name, None)
+    run.env = {k: v for k, v in run.env.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     phase.numbers["python"] = run.python
     return not code
 
@@ -217,13 +206,8 @@ def phase_preflight(run: Run, phase: Phase) -> None:
                       "--check-builds")  # fmt: skip
     code = run.step("preflight", argv, 90)
     text = run.log_path("preflight").read_text(errors="replace")
-    try:
-        facts = json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
-        (run.work / "preflight.json").write_text(json.dumps(facts, indent=2))
-        phase.numbers.update({k: facts.get(k) for k in ("backend", "device", "kernel_build",
-                                                         "builds")})  # fmt: skip
-    except ValueError:  # no JSON: describe failed before printing it
-        pass
+    with contextlib.suppress(ValueError):  # no JSON: describe failed before printing it
+        phase.numbers.update(json.JSONDecoder().raw_decode(text[text.index("{") :])[0])
     _status(phase, code, "cuda-kernels describe")
     if code and libc_problem(libc):
         phase.detail += f": {libc_problem(libc)}"
@@ -231,20 +215,21 @@ def phase_preflight(run: Run, phase: Phase) -> None:
 
 def phase_tests(run: Run, phase: Phase) -> None:
     """The kernel and backend tests; on the GPU every GPU test must run (none may skip)."""
-    junit = run.work / "tests.xml"
     tests = [str(REPO_ROOT / "packages/cuda-kernels/tests" / t) for t in KERNEL_TESTS]
     env = {} if run.rehearse else {"CUDA_KERNELS_REQUIRE_GPU": "1"}
-    code = run.step("tests", run.pytest(junit, *tests), 150, env)
-    phase.numbers = junit_counts(junit)
-    _status(phase, code, "pytest")
+    _status(phase, run_tests(run, phase, "tests", tests, env), "pytest")
 
 
-def junit_counts(path: Path) -> dict:
-    """tests/failures/errors/skipped of a junit XML report (empty when it is missing)."""
-    text = path.read_text(errors="replace") if path.is_file() else ""
+def run_tests(run: Run, phase: Phase, name: str, tests: list[str], env: dict) -> int:
+    """pytest on `tests`; its counts (tests, failures, errors, skipped) go in the phase's
+    numbers, read off its junit report."""
+    junit = run.work / f"{name}.xml"
+    code = run.step(name, run.pytest(junit, *tests), 150, env)
+    text = junit.read_text(errors="replace") if junit.is_file() else ""
     head = re.search(r"<testsuite [^>]*>", text)
     pairs = re.findall(r'\b(tests|failures|errors|skipped)="(\d+)"', head.group(0) if head else "")
-    return {key: int(value) for key, value in pairs}
+    phase.numbers[name] = {key: int(value) for key, value in pairs}
+    return code
 
 
 def phase_bench(run: Run, phase: Phase) -> None:
@@ -258,24 +243,9 @@ def phase_bench(run: Run, phase: Phase) -> None:
     code = run.step("bench", argv, 180)
     if (out / "results.json").is_file():
         shutil.copyfile(out / "results.json", run.out / "kernels.json")
-        phase.numbers = bench_numbers(json.loads((out / "results.json").read_text()))
+        validation = json.loads((out / "results.json").read_text()).get("validation", [])
+        phase.numbers["validation_failures"] = sum(not check["ok"] for check in validation)
     _status(phase, code, "cuda-kernels bench")
-
-
-def bench_numbers(results: dict) -> dict:
-    """The headline numbers: % of cuBLAS per rung at the largest n <= 4096 measured,
-    doublify at n = 4096, and doublify's best share of copy bandwidth at >= 256 MB."""
-    rows = results.get("matmul", [])
-    n = max((r["n"] for r in rows if r["n"] <= 4096), default=None)
-    doublify = {r["n"]: r for r in results.get("doublify", [])}
-    big = [r["pct_of_copy"] for r in doublify.values() if r["array_mb"] >= 256]
-    return {
-        "device": results.get("device", {}).get("name"),
-        "validation_failures": sum(not c["ok"] for c in results.get("validation", [])),
-        f"pct_of_cublas_at_{n}": {r["kernel"]: r.get("pct_of_cublas") for r in rows if r["n"] == n},
-        "doublify_4096_ms": doublify.get(4096, {}).get("median_ms"),
-        "doublify_pct_of_copy_256mb_plus": max(big, default=None),
-    }
 
 
 def start_server(run: Run, limit: float = 60) -> str:
@@ -287,11 +257,8 @@ def start_server(run: Run, limit: float = 60) -> str:
                    "127.0.0.1", "--port", "0", "--grace-seconds", "2", "--max-message-mb", "160"),
         cwd=REPO_ROOT, env=run.env, stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip
-    first: list[str] = []
-    reader = threading.Thread(target=lambda: first.append(run.server.stdout.readline()))
-    reader.start()
-    reader.join(min(limit, max(1.0, run.remaining())))
-    line = first[0] if first else ""
+    ready = select.select([run.server.stdout], [], [], min(limit, max(1.0, run.remaining())))
+    line = run.server.stdout.readline() if ready[0] else ""
     if not line.startswith("listening on "):
         stop_server(run)
         tail = run.log_path("serve").read_text(errors="replace").strip().splitlines()[-1:]
@@ -306,7 +273,6 @@ def stop_server(run: Run) -> None:
             run.server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             run.server.kill()
-            run.server.wait()
     run.server = None
 
 
@@ -319,10 +285,8 @@ def phase_service(run: Run, phase: Phase) -> None:
         _fail(phase, str(exc))
         return
     env = {"CUDA_KERNELS_TEST_BACKEND": run.backend, "CUDA_KERNELS_TEST_TARGET": run.address}
-    junit = run.work / "service-tests.xml"
-    tests = str(REPO_ROOT / "packages/cuda-kernels/tests/rpc")
-    code = run.step("service-tests", run.pytest(junit, tests), 150, env)
-    phase.numbers["tests"] = junit_counts(junit)
+    tests = [str(REPO_ROOT / "packages/cuda-kernels/tests/rpc")]
+    code = run_tests(run, phase, "service-tests", tests, env)
     out = run.work / "service"
     argv = run.module("cuda_kernels.cli", "bench-service", "--target", run.address,
                       "--out", str(out))  # fmt: skip
@@ -331,8 +295,6 @@ def phase_service(run: Run, phase: Phase) -> None:
     bench = run.step("bench-service", argv, 90)
     if (out / "service.json").is_file():
         shutil.copyfile(out / "service.json", run.out / "service.json")
-        data = json.loads((out / "service.json").read_text())
-        phase.numbers.update(latency=data.get("latency"), throughput=data.get("throughput"))
     _status(phase, code or bench, "the service tests" if code else "bench-service")
 
 
@@ -340,9 +302,12 @@ def _train(run: Run, phase: Phase, name: str, extra: list[str]) -> None:
     """One `mnist-train` run into work/NAME. Rehearsing, it runs under the workspace's own
     Python: the host's torch is not in the rehearsal's environment (PyPI's Linux torch is
     the CUDA build, gigabytes); the server it may call is still the host-like one."""
+    if not (DATA_DIR / "t10k-labels-idx1-ubyte.gz").is_file():
+        _fail(phase, f"no Fashion-MNIST files in {DATA_DIR}: run scripts/gpu_carry.py")
+        return
     folder = run.work / name
     python, env = (sys.executable, {"PYTHONPATH": ""}) if run.rehearse else (run.python, {})
-    argv = [python, "-m", "mnist_trainer", "--data-dir", str(run.data_dir), "--no-download",
+    argv = [python, "-m", "mnist_trainer", "--data-dir", str(DATA_DIR), "--no-download",
             "--out", str(folder), "--no-progress", *extra]  # fmt: skip
     if run.rehearse:
         argv += ["--train-subset", "2000", "--val-size", "500", "--epochs", "1"]
@@ -353,41 +318,25 @@ def _train(run: Run, phase: Phase, name: str, extra: list[str]) -> None:
 
 
 def trainer_numbers(folder: Path) -> dict:
-    """Test accuracy and seconds per epoch of a run folder (what exists of them)."""
+    """The run's metrics.json (test accuracy, seconds, ...) and the epochs it finished (a
+    run stopped by its time limit has only metrics.jsonl, one line per epoch)."""
     numbers: dict = {}
     if (folder / "metrics.jsonl").is_file():
-        lines = (folder / "metrics.jsonl").read_text().splitlines()
-        epochs = [json.loads(line) for line in lines if line.strip()]
-        seconds = sorted(e["seconds"] for e in epochs if "seconds" in e)
-        numbers["epochs"] = len(epochs)
-        numbers["median_epoch_seconds"] = seconds[len(seconds) // 2] if seconds else None
-        numbers["last_val_accuracy"] = epochs[-1].get("val_accuracy") if epochs else None
+        numbers["epochs_done"] = len((folder / "metrics.jsonl").read_text().splitlines())
     if (folder / "metrics.json").is_file():
         data = json.loads((folder / "metrics.json").read_text())
-        data = data.get("content", data)  # a sealed file keeps its fields under "content"
-        numbers.update(test_accuracy=data.get("test_accuracy"), seconds=data.get("seconds"))
+        numbers.update(data.get("content", data))  # a sealed file keeps them under "content"
     return numbers
-
-
-def _has_data(run: Run, phase: Phase) -> bool:
-    if any((run.data_dir / f"t10k-labels-idx1-ubyte{s}").is_file() for s in ("", ".gz")):
-        return True
-    _fail(phase, f"no Fashion-MNIST files in {run.data_dir}: prepare them with "
-                 "scripts/gpu_carry.py")  # fmt: skip
-    return False
 
 
 def phase_trainer(run: Run, phase: Phase) -> None:
     """The `fast` recipe on the GPU, for a fixed number of epochs."""
-    if _has_data(run, phase):
-        device = ["--device", "cpu"] if run.rehearse else ["--device", "cuda", "--epochs", "10"]
-        _train(run, phase, "train-local", device)
+    device = ["--device", "cpu"] if run.rehearse else ["--device", "cuda", "--epochs", "10"]
+    _train(run, phase, "train-local", device)
 
 
 def phase_remote(run: Run, phase: Phase) -> None:
     """A short run whose matrix products go to the server of the service phase."""
-    if not _has_data(run, phase):
-        return
     if run.address is None or run.server is None or run.server.poll() is not None:
         _fail(phase, "no server: the service phase did not leave one running")
         return
@@ -409,8 +358,9 @@ PHASES: dict[str, Callable[[Run, Phase], None]] = {
 
 
 def write_outputs(run: Run) -> None:
-    """summary.json, summary.txt, trainer.json and logs.tar.gz, rewritten after each phase
-    (kernels.json and service.json are copied by their phases)."""
+    """summary.json (every phase's numbers, the trainer's included), summary.txt and
+    logs.tar.gz, rewritten after each phase (kernels.json and service.json are copied by
+    their phases)."""
     summary = {"rehearsal": run.rehearse, "backend": run.backend,
                "phases": [asdict(p) for p in run.phases]}  # fmt: skip
     (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -451,23 +401,27 @@ def output_problems(out: Path) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=Path, default=os.environ.get("OUT") or None,
                         help="results folder (default: $OUT, which the GPU host sets)")
     parser.add_argument("--rehearse-host", metavar="PYTHON",
-                        help="rehearse on the CPU, numpy backend, small sizes: PYTHON (the "
-                        "host's 3.12) in a fresh venv with only what the host has")  # fmt: skip
+                        help="rehearse here as the host is: PYTHON (a path, or a version "
+                        "such as 3.12) in a fresh venv, numpy backend, small sizes")  # fmt: skip
     parser.add_argument("--only", nargs="+", choices=list(PHASES), metavar="PHASE",
                         help=f"run only these phases ({', '.join(PHASES)})")
-    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / ".data/fashion-mnist")
     parser.add_argument("--wheels", type=Path, default=REPO_ROOT / ".whl")
     parser.add_argument("--budget-seconds", type=float, default=330.0,
                         help="the whole run's time limit; later phases get what is left")
-    parser.add_argument("--keep-work", action="store_true",
-                        help="keep the work folder (its contents are in logs.tar.gz anyway)")
     args = parser.parse_args(argv)
-    args.out = args.out or (Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
     if args.out is None:
         parser.error("no results folder: pass --out DIR (on the GPU host $OUT is set for you)")
+    if args.rehearse_host:  # here, in the workspace: its helpers can be imported
+        from build_pycuda_wheel import python_for
+        from release_tools.errors import ReleaseError
+
+        try:
+            args.rehearse_host = python_for(args.rehearse_host)
+        except ReleaseError as exc:
+            parser.error(f"--rehearse-host: {exc}")
     return args
 
 
@@ -478,26 +432,23 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("CUPY_TF32", None)  # cuBLAS stays in strict float32
     run = Run(out=args.out, work=Path(tempfile.mkdtemp(prefix="gpu-check-")),
               python=args.rehearse_host or sys.executable, rehearse=bool(args.rehearse_host),
-              data_dir=args.data_dir, wheels=args.wheels, env=env,
+              wheels=args.wheels, env=env,
               deadline=time.monotonic() + args.budget_seconds)  # fmt: skip
     try:
-        for name, body in PHASES.items():
-            if args.only and name not in args.only:
-                continue
+        for name in [name for name in PHASES if name in (args.only or PHASES)]:
             phase = Phase(name)
             run.phases.append(phase)
             if run.remaining() < 5:
                 phase.detail = "out of time"
             else:
                 began = time.monotonic()
-                body(run, phase)
+                PHASES[name](run, phase)
                 phase.seconds = time.monotonic() - began
             write_outputs(run)
     finally:
         stop_server(run)
         write_outputs(run)
-        if not args.keep_work:
-            shutil.rmtree(run.work, ignore_errors=True)
+        shutil.rmtree(run.work, ignore_errors=True)
     return report(run)
 
 
@@ -509,8 +460,8 @@ def report(run: Run) -> int:
     failures += [f"results folder: {problem}" for problem in output_problems(run.out)]
     for failure in failures:
         print(f"FAILED {failure}")
-    verdict = "FAILED" if failures else "passed"
-    print(f"gpu_check: {verdict} ({len(run.phases)} phases; results in {run.out})")
+    print(f"gpu_check: {'FAILED' if failures else 'passed'} ({len(run.phases)} phases; "
+          f"results in {run.out})")  # fmt: skip
     return 1 if failures else 0
 
 
