@@ -50,9 +50,11 @@ def find_data(given: Path | None) -> Path:
 
 def pycuda_wheelhouse(wheels: Path) -> None:
     """pycuda and its dependencies, copied from the cache where each locked set of versions
-    is built once (fresh clones, CI's included, reuse it); a build lands there only whole."""
+    is built once per recipe (fresh clones, CI's included, reuse it); a build lands there
+    only whole."""
     pins = locked_closure(LOCK)
-    key = hashlib.sha256(json.dumps(pins, sort_keys=True).encode()).hexdigest()[:12]
+    recipe = Path(build_pycuda_wheel.__file__).read_text() + json.dumps(pins, sort_keys=True)
+    key = hashlib.sha256(recipe.encode()).hexdigest()[:12]
     cache = PYCUDA_CACHE / f"pycuda-{pins['pycuda']}-{key}"
     if not cache.is_dir():
         building = cache.with_name(f"{cache.name}.building")
