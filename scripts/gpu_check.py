@@ -365,9 +365,6 @@ def write_outputs(run: Run) -> None:
                "phases": [asdict(p) for p in run.phases]}  # fmt: skip
     (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (run.out / "summary.txt").write_text(summary_text(run) + "\n")
-    trainer = {p.name: p.numbers for p in run.phases if p.name in ("trainer", "remote")}
-    if trainer:
-        (run.out / "trainer.json").write_text(json.dumps(trainer, indent=2) + "\n")
     with tarfile.open(run.out / "logs.tar.gz", "w:gz") as archive:
         for path in sorted(run.work.rglob("*")):
             relative = path.relative_to(run.work)
