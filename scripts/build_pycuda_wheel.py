@@ -1,24 +1,16 @@
-"""Build pycuda wheels on a machine without a GPU or CUDA toolkit, into one wheelhouse.
+"""Build a pycuda wheel on a machine without a GPU or CUDA toolkit, into a wheelhouse.
 
-Why: pycuda is published only as source, and its build needs CUDA's headers; a GPU host
-often has a driver and no toolkit, and may have no network. This script builds the
-wheel once, here, for each Python asked for, and puts beside it every wheel pycuda needs
-at run time (its dependency closure, at the versions `uv.lock` pins), so that the
-wheelhouse installs with `--no-index` anywhere with an NVIDIA driver:
+    uv run python scripts/build_pycuda_wheel.py .whl/gpu            # for Python 3.12
 
-    uv run python scripts/build_pycuda_wheel.py .whl/gpu                  # Python 3.12 and this one
-    uv run python scripts/build_pycuda_wheel.py .whl/gpu --python 3.12 --publish --index-url URL
-
-How it builds without CUDA: the headers come from PyPI's `nvidia-cuda-runtime` and
-`nvidia-cuda-profiler-api` wheels (CUDA 13.0, the driver generation we target), or from a
-toolkit given with `--cuda-root`. The extension links against a stub `libcuda.so.1` (the
-real driver is bound when pycuda is imported on a GPU host). The built `_driver` module
-needs only `libcuda.so.1` at run time: no toolkit, no libcudart.
-
-Each wheel is then smoke-tested in a fresh virtual environment, installed from the
-wheelhouse alone: `pycuda.driver` and `pycuda.compiler` must import (which proves the
-wheelhouse holds every dependency), against a stub driver whose every entry point answers
-"no CUDA device", so `cuda.init()` must fail with pycuda's own error and nothing else.
+Why: pycuda is published only as source and builds against CUDA's headers; a GPU host may
+have a driver and no toolkit, nor network. So the wheel is built here, with every wheel it
+needs at run time beside it (its closure, at the versions `uv.lock` pins), and installs
+with `--no-index` anywhere with an NVIDIA driver. The headers come from PyPI's pinned
+`nvidia-cuda-runtime` and `nvidia-cuda-profiler-api` 13.0 wheels; the extension links
+against a stub `libcuda.so.1` and needs only the real driver at run time. Then, in a fresh
+venv fed from the wheelhouse alone, `pycuda.driver` and `pycuda.compiler` must import and
+`cuda.init()` must fail with pycuda's own "no device" error against a stub driver: proof
+that the wheelhouse is complete.
 """
 
 from __future__ import annotations
@@ -34,29 +26,16 @@ from release_tools.errors import ReleaseError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CUDA_HEADER_WHEELS = ("nvidia-cuda-runtime==13.0.88", "nvidia-cuda-profiler-api==13.0.85")
-DEFAULT_PYTHONS = ("3.12",)
 # pip, not uv: uv cannot download a distribution without installing it.
 PIP = ("uvx", "pip")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 CUDA_ERROR_NO_DEVICE = 100
+#: pycuda's siteconf.py: only what differs from its defaults (no CURAND, the stub driver
+#: to link against, stripped symbols).
 SITECONF = """\
-BOOST_INC_DIR = []
-BOOST_LIB_DIR = []
-BOOST_COMPILER = "gcc43"
-USE_SHIPPED_BOOST = True
-BOOST_PYTHON_LIBNAME = ["boost_python"]
-BOOST_THREAD_LIBNAME = ["boost_thread"]
-CUDA_TRACE = False
 CUDA_ROOT = "{cuda_root}"
-CUDA_ENABLE_GL = False
 CUDA_ENABLE_CURAND = False
 CUDADRV_LIB_DIR = ["{stub_dir}"]
-CUDADRV_LIBNAME = ["cuda"]
-CUDART_LIB_DIR = ["{cuda_root}/lib64"]
-CUDART_LIBNAME = ["cudart"]
-CURAND_LIB_DIR = []
-CURAND_LIBNAME = []
-CXXFLAGS = []
 LDFLAGS = ["-s"]
 """
 SMOKE = """\
@@ -71,41 +50,25 @@ else:
 """
 
 
-def _locked_packages(lock_path: Path) -> dict[str, dict]:
+def locked_closure(lock_path: Path, *roots: str) -> dict[str, str]:
+    """`{name: version}` of `roots` (default pycuda) and everything they need, as
+    `uv.lock` pins them."""
     with lock_path.open("rb") as f:
-        return {p["name"]: p for p in tomllib.load(f)["package"]}
-
-
-def locked_versions(lock_path: Path) -> dict[str, str]:
-    """`{name: version}` of every package `uv.lock` pins."""
-    return {name: p["version"] for name, p in _locked_packages(lock_path).items()}
-
-
-def locked_closure(lock_path: Path, root: str = "pycuda") -> dict[str, str]:
-    """`{name: version}` of `root` and everything it needs, as `uv.lock` pins them."""
-    packages = _locked_packages(lock_path)
-    if root not in packages:
-        raise ReleaseError(
-            f"{root} is not in {lock_path.name}; run `uv lock` (cuda-kernels' gpu extra "
-            "requires it)"
-        )
-    pins: dict[str, str] = {}
-    todo = [root]
+        packages = {p["name"]: p for p in tomllib.load(f)["package"]}
+    todo, pins = list(roots or ["pycuda"]), {}
     while todo:
         name = todo.pop()
-        if name in pins:
-            continue
+        if name not in packages:
+            raise ReleaseError(f"{name} is not in {lock_path.name}; run `uv lock` (cuda-kernels' "
+                               "gpu and serve extras require it)")  # fmt: skip
         pins[name] = packages[name]["version"]
-        todo += [d["name"] for d in packages[name].get("dependencies", [])]
+        todo += [d["name"] for d in packages[name].get("dependencies", []) if d["name"] not in pins]
     return pins
 
 
 def stub_driver_source(symbols: list[str]) -> str:
-    """C source of a libcuda stand-in: each entry point returns CUDA_ERROR_NO_DEVICE.
-
-    The few calls that fill an out-parameter pycuda then reads (the error text, the
-    driver version) fill it, so that the failure pycuda reports is a clean exception.
-    """
+    """C source of a libcuda stand-in: each entry point returns CUDA_ERROR_NO_DEVICE, and
+    the few whose out-parameter pycuda reads fill it, so pycuda raises a clean error."""
     special = {
         "cuGetErrorString": 'int cuGetErrorString(int e, const char **s) '
         '{ *s = "no CUDA-capable device is detected (stub driver)"; return 0; }',
@@ -121,7 +84,7 @@ def stub_driver_source(symbols: list[str]) -> str:
 
 
 def build_stub_driver(out_dir: Path, symbols: list[str]) -> Path:
-    """Compile `libcuda.so` with the real soname into `out_dir`; return the folder."""
+    """Compile `libcuda.so` with the real soname into a new `out_dir`; return the folder."""
     out_dir.mkdir(parents=True, exist_ok=True)
     source = out_dir / "stub.c"
     source.write_text(stub_driver_source(symbols or ["cuInit"]))
@@ -130,17 +93,12 @@ def build_stub_driver(out_dir: Path, symbols: list[str]) -> Path:
          out_dir / "libcuda.so", source],
         cwd=out_dir, what="compile the stub CUDA driver", quiet=True,
     )  # fmt: skip
-    (out_dir / "libcuda.so.1").unlink(missing_ok=True)
     (out_dir / "libcuda.so.1").symlink_to("libcuda.so")
     return out_dir
 
 
-def cuda_headers(cuda_root: Path | None, work: Path) -> Path:
-    """A CUDA root holding include/cuda.h and lib64/libcudart.so: the given one, or PyPI's."""
-    if cuda_root is not None:
-        if not (cuda_root / "include" / "cuda.h").is_file():
-            raise ReleaseError(f"--cuda-root {cuda_root} has no include/cuda.h")
-        return cuda_root
+def cuda_headers(work: Path) -> Path:
+    """A CUDA root holding include/cuda.h and lib64/libcudart.so, from PyPI's wheels."""
     wheels = work / "nvidia-wheels"
     run(
         [*PIP, "download", "-q", "--no-deps", "--only-binary=:all:",
@@ -151,7 +109,6 @@ def cuda_headers(cuda_root: Path | None, work: Path) -> Path:
         shutil.unpack_archive(wheel, work / "nvidia-root", format="zip")
     root = work / "nvidia-root" / "nvidia" / "cu13"
     (root / "lib64").mkdir(exist_ok=True)
-    (root / "lib64" / "libcudart.so").unlink(missing_ok=True)
     (root / "lib64" / "libcudart.so").symlink_to(root / "lib" / "libcudart.so.13")
     return root
 
@@ -169,33 +126,29 @@ def unpack_sdist(version: str, work: Path) -> Path:
 
 def python_for(version: str) -> str:
     """An interpreter for `version` ("3.12", or a path to one); ReleaseError if none.
-
-    pyenv's shims answer for versions they do not run, which misleads `uv python find`, so
-    pyenv's own installs are looked at first.
-    """
+    pyenv's installs come first: its shims mislead `uv python find` (they answer for
+    versions they do not run)."""
     if Path(version).is_file():
         return version
     pyenv_root = Path(shutil.which("pyenv") or "/nonexistent").resolve().parents[1]
     for candidate in sorted(pyenv_root.glob(f"versions/{version}.*/bin/python3")):
         return str(candidate)
     found = capture(["uv", "python", "find", "--no-python-downloads", version], cwd=REPO_ROOT,
-                    what=f"find Python {version} (or pass --python /path/to/python{version})")
+                    what=f"find Python {version} (or give the path of a python{version})")
     return found.strip()
 
 
 def build_wheel(source: Path, python: str, out: Path) -> Path:
-    """`uv build --wheel` of the configured pycuda source for one interpreter."""
-    before = set(out.glob("pycuda-*.whl"))
-    run(
-        ["uv", "build", "-q", "--wheel", "-p", python, "-o", out, source],
-        cwd=source, what=f"build pycuda for {python}", quiet=True,
-    )  # fmt: skip
-    built = sorted(set(out.glob("pycuda-*.whl")) - before) or sorted(out.glob("pycuda-*.whl"))
-    return built[-1]
+    """`uv build --wheel` of the configured pycuda source for one interpreter, into `out`."""
+    dist = source / "dist-built"
+    run(["uv", "build", "-q", "--wheel", "-p", python, "-o", dist, source], cwd=source,
+        what=f"build pycuda for {python}", quiet=True)  # fmt: skip
+    (wheel,) = dist.glob("pycuda-*.whl")
+    return Path(shutil.copy(wheel, out))
 
 
 def download_dependencies(pins: dict[str, str], python_version: str, out: Path) -> None:
-    """pycuda's run-time dependencies as wheels for `python_version` on x86-64 Linux."""
+    """The wheels `pins` name (but pycuda) for `python_version` on x86-64 Linux."""
     requirements = [f"{name}=={version}" for name, version in sorted(pins.items())
                     if name != "pycuda"]  # fmt: skip
     platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
@@ -203,7 +156,7 @@ def download_dependencies(pins: dict[str, str], python_version: str, out: Path) 
         [*PIP, "download", "-q", "--no-deps", "--only-binary=:all:",
          "--python-version", python_version, "--implementation", "cp", *platforms,
          "-d", out, *requirements],
-        cwd=out, what=f"download pycuda's dependencies for Python {python_version}", quiet=True,
+        cwd=out, what=f"download wheels for Python {python_version}", quiet=True,
     )  # fmt: skip
 
 
@@ -238,17 +191,9 @@ def smoke_test(python: str, wheelhouse: Path, stub_dir: Path, work: Path) -> Non
 def parse_args(argv: list[str] | None):
     parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the wheelhouse folder (created if needed)")
-    parser.add_argument("--python", action="append", metavar="X.Y",
-                        help="Python version to build for; repeat for several "
-                             f"(default: {', '.join(DEFAULT_PYTHONS)})")  # fmt: skip
-    parser.add_argument("--cuda-root", type=Path, help="a CUDA toolkit to take headers from "
-                        "(default: PyPI's NVIDIA 13.0 header wheels)")  # fmt: skip
-    parser.add_argument("--publish", action="store_true", help="upload the pycuda wheels")
-    parser.add_argument("--index-url", help="upload URL of the team's index (with --publish)")
-    args = parser.parse_args(argv)
-    if args.publish != bool(args.index_url):
-        parser.error("--publish and --index-url go together (the team's index, never PyPI)")
-    return args
+    parser.add_argument("--python", default="3.12", metavar="X.Y",
+                        help="the Python version (or interpreter) to build for (default 3.12)")
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,25 +203,19 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pycuda-wheel-") as tmp:
         work = Path(tmp)
-        cuda_root = cuda_headers(args.cuda_root, work)
+        cuda_root = cuda_headers(work)
         source = unpack_sdist(pins["pycuda"], work)
         link_stub = build_stub_driver(work / "link-stub", [])
         (source / "siteconf.py").write_text(
             SITECONF.format(cuda_root=cuda_root, stub_dir=link_stub)
         )
-        built = []
-        for version in args.python or DEFAULT_PYTHONS:
-            python = python_for(version)
-            version = capture([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                              cwd=work, what=f"ask {python} its version").strip()
-            wheel = build_wheel(source, python, out)
-            download_dependencies(pins, version, out)
-            smoke_stub = build_stub_driver(work / "smoke-stub", driver_symbols(wheel, work))
-            smoke_test(python, out, smoke_stub, work)
-            built.append(wheel)
-        if args.publish:
-            run(["uv", "publish", "--publish-url", args.index_url, *built], cwd=out,
-                what=f"publish pycuda to {args.index_url}")  # fmt: skip
+        python = python_for(args.python)
+        version = capture([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                          cwd=work, what=f"ask {python} its version").strip()
+        wheel = build_wheel(source, python, out)
+        download_dependencies(pins, version, out)
+        smoke_stub = build_stub_driver(work / "smoke-stub", driver_symbols(wheel, work))
+        smoke_test(python, out, smoke_stub, work)
     print(f"wheelhouse {out}:")
     for path in sorted(out.glob("*.whl")):
         print(f"  {path.name} ({path.stat().st_size / 2**20:.1f} MiB)")

@@ -1,7 +1,7 @@
-"""The pycuda wheel recipe's pieces: the locked dependency closure and the stub driver.
+"""The pycuda wheel recipe's pieces: the locked dependency closures and the stub driver.
 
-The whole build (about 2.5 minutes per Python version) is run by hand, as its docstring
-says; these tests cover the parts that decide whether its result installs and imports.
+The whole build (about two minutes) runs in `.ci/run` through `gpu_carry.py` when its cache
+lacks it; these tests cover the parts that decide whether its result installs and imports.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from build_pycuda_wheel import (
     build_stub_driver,
     locked_closure,
 )
+from gpu_carry import SERVICE_NEEDS
 from release_tools.errors import ReleaseError
 
 
@@ -27,6 +28,12 @@ def test_closure_holds_everything_pycuda_compiler_imports():
     assert {"pycuda", "pytools", "platformdirs", "siphash24", "typing-extensions", "mako",
             "markupsafe"} <= set(pins)  # fmt: skip
     assert all(version[0].isdigit() for version in pins.values())
+
+
+def test_the_service_closure_carries_what_the_host_lacks_or_has_too_old():
+    pins = locked_closure(REPO_ROOT / "uv.lock", *SERVICE_NEEDS)
+    assert {"grpcio", "protobuf", "cffi", "pycparser", *SERVICE_NEEDS} <= set(pins)
+    assert "pycuda" not in pins and "numpy" not in pins  # the host has numpy
 
 
 def test_closure_names_the_fix_when_pycuda_is_not_locked(tmp_path: Path):

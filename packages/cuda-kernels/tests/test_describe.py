@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from cuda_kernels.backends import NumpyBackend
-from cuda_kernels.describe import check_backend, describe, failures
+from cuda_kernels.describe import check_backend, describe, failures, versions
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -53,3 +53,12 @@ def test_asking_for_a_gpu_that_is_not_here_is_one_line_and_exit_1():
         return
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.startswith("cuda-kernels describe: error:")
+
+
+def test_cupy_is_found_under_its_per_cuda_distribution_name(tmp_path, monkeypatch):
+    info = tmp_path / "cupy_cuda13x-13.6.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cupy-cuda13x\nVersion: 13.6.0\n")
+    (info / "top_level.txt").write_text("cupy\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert versions()["cupy"] == "13.6.0"

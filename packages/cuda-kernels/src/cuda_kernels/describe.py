@@ -2,9 +2,9 @@
 
 `cuda-kernels describe` prints it; with `--check-builds` on a GPU it also proves each way of
 getting the kernels works on this machine: the shipped fatbins (no toolkit needed) and, when
-nvcc is on PATH, a compile from source. Each is loaded on its own and checked with a small
-doublify and a small product of every rung against numpy. The GPU device script runs this
-first, so a broken install shows before anything is timed.
+nvcc and a host C++ compiler (g++) are on PATH, a compile from source. Each is loaded on its
+own and checked with a small doublify and a small product of every rung against numpy. The
+GPU device script runs this first, so a broken install shows before anything is timed.
 """
 
 from __future__ import annotations
@@ -21,14 +21,19 @@ from cuda_kernels.backends.base import Backend
 
 
 def versions() -> dict[str, str | None]:
-    """Versions of what the kernels and the service run on (None where not installed)."""
+    """Versions of what the kernels and the service run on (None where not installed).
+
+    CuPy is published under one distribution name per CUDA major (cupy-cuda12x,
+    cupy-cuda13x, ...), so it is found by the module it installs, whatever its name."""
     found: dict[str, str | None] = {"python": platform.python_version(),
                                     "cuda-kernels": __version__}  # fmt: skip
-    for name in ("numpy", "pycuda", "grpcio", "protobuf", "torch", "cupy"):
+    names = {name: name for name in ("numpy", "pycuda", "grpcio", "protobuf", "torch")}
+    names["cupy"] = importlib.metadata.packages_distributions().get("cupy", ["cupy"])[0]
+    for key, name in names.items():
         try:
-            found[name] = importlib.metadata.version(name)
+            found[key] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            found[name] = None
+            found[key] = None
     return found
 
 
@@ -79,10 +84,12 @@ def describe(backend_name: str = "auto", check_builds: bool = False) -> dict:
     }
     if check_builds and backend.name == "pycuda":
         facts["builds"] = {"prebuilt": _try_build("prebuilt")}
-        if shutil.which("nvcc"):
-            facts["builds"]["source"] = _try_build("source")
-        else:
-            facts["builds"]["source"] = {"ok": None, "error": "nvcc is not on PATH"}
+        # nvcc preprocesses with the host's C++ compiler; the prebuilt fatbins need neither
+        missing = [tool for tool in ("nvcc", "g++") if not shutil.which(tool)]
+        facts["builds"]["source"] = (
+            {"ok": None, "error": f"{' and '.join(missing)} not on PATH"} if missing
+            else _try_build("source")
+        )  # fmt: skip
     return facts
 
 

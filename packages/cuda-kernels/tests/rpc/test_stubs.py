@@ -14,6 +14,12 @@ from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parents[4]
 GEN_PROTO = ROOT / "scripts" / "gen_proto.py"
+# The generator is a dev tool: the GPU host runs these tests without it, and stub freshness
+# is checked where the dev group is installed (`.ci/run`'s test step).
+needs_generator = pytest.mark.skipif(
+    importlib.util.find_spec("grpc_tools") is None,
+    reason="grpcio-tools (the stub generator, a dev dependency) is not installed here",
+)
 
 
 def _load_gen_proto():
@@ -23,6 +29,7 @@ def _load_gen_proto():
     return module
 
 
+@needs_generator
 def test_committed_stubs_are_fresh() -> None:
     result = subprocess.run(
         [sys.executable, str(GEN_PROTO), "--check"], capture_output=True, text=True, timeout=120
@@ -31,6 +38,7 @@ def test_committed_stubs_are_fresh() -> None:
     assert "up to date" in result.stdout
 
 
+@needs_generator
 def test_check_reports_a_stale_a_missing_and_an_extra_file(tmp_path: Path) -> None:
     gen_proto = _load_gen_proto()
     expected = gen_proto.generate()

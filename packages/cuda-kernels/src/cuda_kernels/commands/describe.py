@@ -14,8 +14,8 @@ DESCRIPTION = """\
 Print the backend that runs here, its device, where its kernels come from (the prebuilt
 fatbins shipped with the package, or a compile with nvcc) and the versions that matter,
 after checking a small doublify and a small product of every kernel against numpy.
-With --check-builds on a GPU, also load and check the prebuilt kernels and, when nvcc is
-on PATH, kernels compiled from source, each on its own. Exits 1 when a check fails."""
+With --check-builds on a GPU, also load and check the prebuilt kernels and, when nvcc and
+g++ are on PATH, kernels compiled from source, each on its own. Exits 1 when a check fails."""
 
 
 def add_to(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def add_to(subparsers: argparse._SubParsersAction) -> None:
     add = add_command(subparsers, "describe", SUMMARY, DESCRIPTION, run).add_argument
     add("--backend", choices=BACKEND_NAMES, default="auto", help="which backend to describe")
     add("--check-builds", action="store_true", help="on a GPU, check each way of getting "
-        "the kernels (prebuilt, and compiled when nvcc is on PATH)")  # fmt: skip
+        "the kernels (prebuilt, and compiled when nvcc and g++ are on PATH)")  # fmt: skip
     add("--json", action="store_true", help="print the facts as JSON")
 
 
