@@ -2,8 +2,9 @@
 
 Run folder (written by rank 0 only; see `runfolder` for how):
   config.json, metrics.jsonl (one line per epoch, appended), metrics.json (final),
-  model.pt (best-validation weights), checkpoint.pt and checkpoint.prev.pt (every epoch),
-  loss.png, accuracy.png, confusion.png, and tensorboard/ when asked for.
+  model.pt (best-validation weights, BatchNorm folded in), checkpoint.pt and
+  checkpoint.prev.pt (every epoch), loss.png, accuracy.png, confusion.png, and
+  tensorboard/ when asked for.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import torch
 
 from . import data as data_module
 from . import distributed
-from .checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from .config import TrainConfig, cpu_cores
 from .errors import ConfigError, ServiceUnavailableError
-from .model import save_model
-from .runfolder import RunFolder
+from .model import fold_batch_norm, model_from_record, save_model
+from .runfolder import METRICS_NAME, RunFolder
 from .scoring import evaluate
 from .trainer import Split, Trainer
 
@@ -90,8 +91,7 @@ def cpu_threads(requested: int, workers: distributed.Workers) -> int:
     """Threads per process: as asked, or the usable cores shared among local workers."""
     if requested:
         return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // workers.local_world_size)
+    return max(1, cpu_cores() // workers.local_world_size)
 
 
 def configure_device(config: TrainConfig, workers: distributed.Workers) -> torch.device:
@@ -137,17 +137,19 @@ def open_run(
     folder = RunFolder(out, writer=workers.is_main)
     checkpoint = folder / CHECKPOINT_NAME
     with folder.locked():
-        if not resume and checkpoint.exists():
-            raise ConfigError(
-                f"{out} already holds a run: pass --resume to continue it, or pick a new --out"
+        found = folder.run_files()
+        if not resume and found:
+            how = (
+                "pass --resume to continue it, or pick a new --out"
+                if CHECKPOINT_NAME in found
+                else "pick a new --out (it has no checkpoint.pt to --resume from)"
             )
+            raise ConfigError(f"{out} already holds a run's files ({', '.join(found)}): {how}")
         folder.remove_stale_temp_files()
-        if not resume and folder.writer:  # an abandoned run's: not a state of this one
-            (folder / PREVIOUS_NAME).unlink(missing_ok=True)
         dataset = load_data()
         train, val, test = load_splits(config, dataset, device)
         distributed.start(workers, device)
-        service, writer = None, None
+        service, writer, trainer, finished = None, None, None, False
         try:
             trainer = Trainer(config, train, val, device, workers, progress)
             if config.matmul_service is not None:
@@ -172,12 +174,16 @@ def open_run(
                     f"{workers.world_size} process(es), {torch.get_num_threads()} thread(s) each"
                 )
             yield Run(config, workers, folder, trainer, test, writer)
+            finished = True
         finally:
             if writer is not None:
                 writer.close()
             if service is not None:
                 service.close()
             distributed.stop()
+            if not (finished or resume) and (trainer is None or trainer.epoch == 0):
+                # nothing to resume: leave the folder as it was found, so it can start again
+                folder.remove_files(("config.json", METRICS_NAME, "tensorboard"))
 
 
 # --- the epoch loop --------------------------------------------------------------------------
@@ -229,11 +235,14 @@ def train_epochs(
 
 
 def write_report(run: Run, log: Log, plots: bool = True) -> dict[str, Any]:
-    """Score the best weights on the test set once; write model.pt, metrics.json, plots."""
+    """Score the best weights (as model.pt holds them) on the test set once; write model.pt,
+    metrics.json and the plots."""
     trainer, config = run.trainer, run.config
-    trainer.model.load_state_dict(trainer.best_state["state_dict"])
+    # The network that ships: the best weights with BatchNorm folded in (Linear + activation).
+    best = model_from_record(trainer.best_state, "the best weights")
+    model = fold_batch_norm(best).to(run.test.images.device)
     started = time.perf_counter()
-    result = evaluate(trainer.model, run.test.images, run.test.labels, config.eval_batch_size)
+    result = evaluate(model, run.test.images, run.test.labels, config.eval_batch_size)
     seconds = trainer.seconds + time.perf_counter() - started
     val_accuracies = [r["val_accuracy"] for r in trainer.history if r["val_accuracy"] is not None]
     metrics = {
@@ -245,7 +254,7 @@ def write_report(run: Run, log: Log, plots: bool = True) -> dict[str, Any]:
         "config": config.to_dict(),
     }
     if run.workers.is_main:
-        save_model(trainer.model, run.folder / "model.pt")
+        save_model(model, run.folder / "model.pt")
         run.folder.write_json("metrics.json", metrics)
         if plots:
             from .plots import write_plots
