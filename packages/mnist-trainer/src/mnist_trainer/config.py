@@ -86,8 +86,11 @@ def memory_available() -> tuple[int, int]:
     return total, total
 
 
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9)):
+        if n >= size / 10:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 1e6:.0f} MB"
 
 
 def check_memory(what: str, needed: int) -> None:
@@ -95,8 +98,8 @@ def check_memory(what: str, needed: int) -> None:
     available, total = memory_available()
     if available and needed > available:
         raise ConfigError(
-            f"{what} would need about {_gb(needed)} of memory; this machine has "
-            f"{_gb(available)} available (of {_gb(total)}): choose smaller --hidden sizes"
+            f"{what} would need about {_bytes(needed)} of memory; this machine has "
+            f"{_bytes(available)} available (of {_bytes(total)}): choose smaller --hidden sizes"
         )
 
 
