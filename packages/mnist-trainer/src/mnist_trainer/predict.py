@@ -54,8 +54,12 @@ def read_png(path: Path) -> np.ndarray:
         raise TrainerError(
             f"{path}: refused unread, it announces far more than 28x28 pixels ({exc})"
         ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        # ValueError: a text or colour-profile chunk past Pillow's size limits (a bomb)
+    except ValueError as exc:  # Pillow's limits on what a chunk may inflate to
+        raise TrainerError(
+            f"{path}: refused, a text or colour-profile chunk inflates past the size limit "
+            f"(a decompression bomb: {exc})"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as exc:
         raise TrainerError(f"{path}: cannot be read as an image ({exc})") from None
 
 
