@@ -263,7 +263,8 @@ def evaluate_main(argv: Sequence[str]) -> int:
 
             from . import data
             from .model import load_model
-            from .scoring import evaluate, format_report
+            from .scoring import format_report
+            from .train import evaluate
 
         model = load_model(args.model)
         test = data.load(args.data_dir, not args.no_download, sys.stderr.isatty(), ("test",))
