@@ -149,8 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--matmul-service-token-file", help="file holding the service's bearer token")
     add("--matmul-service-tls-ca", help="PEM file of the CA that signed the service's certificate")
     add("--matmul-service-tls-server-name", help="name to check in the service's certificate")
-    add("--service-timeout", type=float, help="seconds per remote call")
-    add("--service-retries", type=int, help="retries before giving up")
+    add("--service-timeout", type=float,
+        help="seconds a remote call may take in all, waiting for an unreachable (restarting) "
+        "service included")  # fmt: skip
+    add("--service-retries", type=int,
+        help="retries with backoff within each try (a busy or unreachable service)")  # fmt: skip
     add("--no-progress", action="store_true", help="no progress bars (summary lines only)")
     add("--tensorboard", action="store_true",
         help="also log the metrics for TensorBoard into RUN_DIR/tensorboard")  # fmt: skip
