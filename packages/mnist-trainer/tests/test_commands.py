@@ -168,3 +168,12 @@ def test_predict_refuses_bombs_odd_files_and_empty_idx_in_one_line(
         assert "\n" not in err and "internal error" not in err, err
         assert err.startswith(f"mnist-train: error: {tmp_path / name}: {complaint}"), err
         assert captured.out == ""
+
+
+def test_a_model_path_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path, capsys):
+    os.mkfifo(tmp_path / "model.pt")  # nothing writes it: reading it would block forever
+    for command in (["evaluate"], ["predict"]):
+        images = ["x.png"] if command == ["predict"] else []
+        assert main([*command, str(tmp_path / "model.pt"), *images]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"mnist-train: error: {tmp_path / 'model.pt'}: not a regular file")

@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -55,6 +56,9 @@ def signals_held() -> Iterator[None]:
     from C and goes on without it), leaving a half-imported module that fails minutes
     later. Held, the signal stops the program as soon as the imports are done.
     """
+    if threading.current_thread() is not threading.main_thread():  # only it gets signals
+        yield
+        return
     caught: list[int] = []
     held = (signal.SIGINT, signal.SIGTERM)
     previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
@@ -330,7 +334,8 @@ def guarded(
         print(f"{PROG}: {message}", file=sys.stderr)
         return code
 
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         return command()
     except ConfigError as exc:
@@ -349,7 +354,8 @@ def guarded(
         hint = "" if debug else "; run again with --debug for the traceback"
         return fail(1, f"internal error: {type(exc).__name__}: {exc}{hint}")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
