@@ -71,19 +71,26 @@ def parameter_count(hidden_sizes: tuple[int, ...] | list[int]) -> int:
 
 
 def memory_available() -> tuple[int, int]:
-    """(available, total) bytes of memory on this machine; (0, 0) where unknown."""
+    """(available, total) bytes of memory for this process; (0, 0) where unknown.
+
+    The machine's (`/proc/meminfo`, else its physical memory), within the container's
+    limit where a cgroup v2 sets one."""
     try:
         with open("/proc/meminfo") as f:
             fields = dict(line.split(":", 1) for line in f.read().splitlines())
         available, total = (int(fields[k].split()[0]) * 1024 for k in ("MemAvailable", "MemTotal"))
-        return available, total
     except (OSError, KeyError, ValueError):
-        pass
+        try:
+            available = total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return 0, 0
     try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0, 0
-    return total, total
+        cgroup = Path("/sys/fs/cgroup")
+        limit = int((cgroup / "memory.max").read_text())  # "max" (no limit) is a ValueError
+        used = int((cgroup / "memory.current").read_text())
+        return min(available, max(0, limit - used)), min(total, limit)
+    except (OSError, ValueError):
+        return available, total
 
 
 def _bytes(n: float) -> str:
