@@ -163,6 +163,44 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
     return run
 
 
+# A trainer process that stops after each epoch (its checkpoint and metrics line written)
+# until its stdin says go: a test can act on it mid-run knowing that it cannot have gone on.
+GATED_TRAINER = """
+import sys
+import mnist_trainer.train as train
+
+real_fit = train.fit
+
+def gated_fit(*args, **kwargs):
+    def gate(row):
+        print(f"gate: after epoch {row['epoch']}", flush=True)
+        sys.stdin.readline()
+
+    return real_fit(*args, on_epoch_end=gate, **kwargs)
+
+train.fit = gated_fit
+from mnist_trainer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture
+def start_gated_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.Popen]:
+    """Start `mnist-train ARGS` held after each epoch until a line is written to its stdin."""
+
+    def start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-c", GATED_TRAINER, *args],
+            env=cli_env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    return start
+
+
 def read_until(stream, needle: str) -> str:
     """Lines of `stream` up to and including the first that contains `needle`."""
     seen = ""

@@ -37,7 +37,7 @@ def one_line(stderr: str) -> str:
 @pytest.mark.parametrize(
     ("argv", "complaint"),
     [
-        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--epochs", "0"], "--epochs must be between 1 and"),
         (["--dropout", "1.2"], "--dropout must be in [0, 1)"),
         (["--hidden", "10,x"], "comma-separated list"),
         (["--activation", "softmax"], "invalid choice"),
@@ -51,6 +51,16 @@ def one_line(stderr: str) -> str:
         (["--matmul-service", "127.0.0.1:1", "--matmul-service-token-file", "/absent"],
          "--matmul-service-token-file /absent"),
         (["evaluate"], "the following arguments are required: model"),
+        (["--out", ""], "--out is empty"),
+        (["--lr", "inf"], "--lr must be a positive number"),
+        (["--lr", "nan"], "--lr must be a positive number"),
+        (["--weight-decay", "inf"], "--weight-decay must be a number >= 0"),
+        (["--weight-decay", "-1"], "--weight-decay must be a number >= 0"),
+        (["--threads", "4096"], "--threads must be between 0"),
+        (["--service-timeout", "inf"], "--service-timeout must be seconds"),
+        (["--epochs", "10000000"], "--epochs must be between 1 and"),
+        (["--hidden", "2000000"], "--hidden widths must be between 1 and"),
+        (["--hidden", "1000000,1000000"], "TB of memory; this machine has"),
     ],
 )  # fmt: skip
 def test_bad_flag_values_exit_2_with_one_line(argv, complaint, capsys):
@@ -143,32 +153,86 @@ def test_the_hint_names_the_real_invocation(monkeypatch: pytest.MonkeyPatch):
     assert cli.invocation() == "python -m mnist_trainer"
 
 
-def _interrupt_when(process, needle: str, wait_for_line) -> str:
+def _signal_when(process, needle: str, wait_for_line, signum: int, code: int) -> str:
     wait_for_line(process.stdout, needle)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    assert process.returncode == code, err
     return one_line(err)
 
 
 def _run_hint(line: str, capsys) -> None:
     """Run the command the hint printed (its arguments, in this process) and check it."""
     command = shlex.split(line.split("`")[1])
-    assert command[:3] == ["python", "-m", "mnist_trainer"]
-    assert main(command[3:]) == 0
+    assert command[0] == "mnist-train"
+    assert main(command[1:]) == 0
     assert "test accuracy" in capsys.readouterr().out
 
 
-def test_ctrl_c_after_an_epoch_prints_a_resume_command_that_works(
-    data_dir: Path, tmp_path: Path, start_cli, wait_for_line, tiny, capsys
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
+)
+def test_a_signal_after_an_epoch_prints_a_resume_command_that_works(
+    data_dir: Path, tmp_path: Path, start_gated_cli, wait_for_line, tiny, capsys, signum, code, said
 ):
+    """The run is held after epoch 1 until told to go on (never, here): the signal cannot
+    come after the end of the run, however slow the machine."""
     run = tmp_path / "run"
-    args = ["--data-dir", str(data_dir), "--out", str(run), *tiny, "--epochs", "30"]
-    line = _interrupt_when(start_cli(*args), "epoch   1/30", wait_for_line)
-    assert line.startswith("mnist-train: interrupted; continue with `python -m mnist_trainer")
-    assert f"--out {run} --resume --data-dir {data_dir}`" in line
+    args = ["--data-dir", str(data_dir), "--out", str(run), *tiny, "--epochs", "3"]
+    process = start_gated_cli(*args)
+    line = _signal_when(process, "gate: after epoch 1", wait_for_line, signum, code)
+    assert line == (
+        f"mnist-train: {said}; continue with "
+        f"`mnist-train --out {run} --resume --data-dir {data_dir}`"
+    )
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
     _run_hint(line, capsys)
-    assert len((run / "metrics.jsonl").read_text().splitlines()) == 30
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+# Stops the trainer's process inside its first `import numpy` (torch imports it from C)
+# until a line comes on stdin: a Ctrl-C sent then lands inside that import.
+IMPORT_GATE = """
+import importlib.abc
+import sys
+
+
+class Gate(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            sys.meta_path.remove(self)
+            print("importing numpy", flush=True)
+            sys.stdin.readline()
+        return None
+
+
+sys.meta_path.insert(0, Gate())
+from mnist_trainer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_inside_the_numpy_import_stops_the_run_cleanly(
+    data_dir: Path, tmp_path: Path, cli_env, tiny
+):
+    """It used to be swallowed inside the import: the run went on and later failed (or
+    finished as if nothing had been asked)."""
+    import subprocess
+
+    run = tmp_path / "run"
+    args = ["--data-dir", str(data_dir), "--out", str(run), *tiny]
+    process = subprocess.Popen(
+        [sys.executable, "-c", IMPORT_GATE, *args], env=cli_env, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout.readline() == "importing numpy\n"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate("go on\n", timeout=120)
+    assert process.returncode == 130, err
+    line = one_line(err)
+    assert line.startswith("mnist-train: interrupted; no epoch had finished")
+    assert not (run / "config.json").exists()
 
 
 def test_ctrl_c_before_the_first_epoch_says_to_start_again(
@@ -308,3 +372,64 @@ def test_a_run_folder_without_permission_is_one_line(tmp_path: Path, cli_env, ti
     finally:
         (run_dir / "config.json").chmod(0o644)
         not_mine.chmod(0o755)
+
+
+# --- issue 21: the run folder owns only its files; sizes checked before anything is built --
+
+
+def test_sizes_from_config_json_or_a_sealed_model_are_checked_before_building(
+    finished_run: Path, capsys
+):
+    config = json.loads((finished_run / "config.json").read_text())
+    (finished_run / "config.json").write_text(
+        json.dumps({**config, "hidden_sizes": [1000000, 1000000]})
+    )
+    capsys.readouterr()
+    assert main(["--out", str(finished_run), "--resume"]) == 2
+    line = one_line_error(capsys)
+    assert "--hidden 1000000,1000000 would need about" in line and "this machine has" in line
+
+    record = torch.load(finished_run / "model.pt", weights_only=True)
+    del record["sha256"]
+    record["arch"]["hidden_sizes"] = [1000000, 1000000]
+    write_sealed(record, finished_run / "model.pt")  # its checksum is right: only the size lies
+    for command in (["evaluate", str(finished_run)], ["predict", str(finished_run), "x.png"]):
+        assert main(command) == 1
+        line = one_line_error(capsys)
+        assert "model.pt (hidden layers [1000000, 1000000]) would need about" in line
+
+
+def test_a_finished_run_without_its_checkpoints_is_not_overwritten(
+    finished_run: Path, data_dir: Path, capsys, tiny
+):
+    """People prune checkpoints; a new run on the same --out used to truncate the rest."""
+    for name in ("checkpoint.pt", "checkpoint.prev.pt"):
+        (finished_run / name).unlink()
+    before = {p.name: p.read_bytes() for p in finished_run.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["--data-dir", str(data_dir), "--out", str(finished_run), *tiny]) == 2
+    line = one_line_error(capsys)
+    assert f"{finished_run} already holds a run's files (config.json, metrics.jsonl" in line
+    assert "pick a new --out (it has no checkpoint.pt to --resume from)" in line
+    assert {p.name: p.read_bytes() for p in finished_run.iterdir() if p.is_file()} == before
+
+
+def test_only_our_own_temp_files_are_cleaned_up(data_dir: Path, tmp_path: Path, capsys, tiny):
+    run = tmp_path / "run"
+    run.mkdir()
+    theirs = [run / ".notes.tmp", run / ".config.json.tmp", run / ".model.pt.x.tmp"]
+    for path in theirs:
+        path.write_text("someone else's")
+    ours = run / ".checkpoint.pt.k3j9x.mnist-train.tmp"  # a killed run of ours left it
+    ours.write_bytes(b"half")
+    assert main(["--data-dir", str(data_dir), "--out", str(run), *tiny]) == 0
+    assert all(path.read_text() == "someone else's" for path in theirs)
+    assert not ours.exists()
+
+
+def test_a_symlink_loop_as_out_is_one_clear_line(tmp_path: Path, capsys):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    assert main(["--out", str(tmp_path / "a"), "--epochs", "1"]) == 1
+    line = one_line_error(capsys)
+    assert f"--out {tmp_path / 'a'} is a symbolic link that loops or leads nowhere" in line

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +112,68 @@ def test_tensorboard_missing_is_one_line_with_the_fix(
     assert "\n" not in err
     assert "uv run --package mnist-trainer --extra tensorboard mnist-train" in err
     assert not (tmp_path / "run").exists()
+
+
+# --- issue 21: predict's inputs ---------------------------------------------------------------
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def _png(width: int, height: int, extra: bytes = b"") -> bytes:
+    """A gray PNG written by hand: its header may announce any size, chunks may be added."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = b"".join(b"\0" + bytes(width) for _ in range(height)) if width <= 28 else b""
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + extra
+            + _chunk(b"IDAT", zlib.compress(rows)) + _chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_predict_scales_a_16_bit_png_instead_of_clipping_it(trained, dataset, tmp_path, capsys):
+    from PIL import Image
+
+    image = dataset.test_images[3]
+    Image.fromarray(image).save(tmp_path / "8-bit.png")
+    Image.fromarray(image.astype(np.uint16) * 257).save(tmp_path / "16-bit.png")  # 255 -> 65535
+    capsys.readouterr()
+    assert main(["predict", str(trained), str(tmp_path / "8-bit.png")]) == 0
+    eight = capsys.readouterr().out.split(": ", 1)[1]
+    assert main(["predict", str(trained), str(tmp_path / "16-bit.png")]) == 0
+    assert capsys.readouterr().out.split(": ", 1)[1] == eight
+
+
+def test_predict_refuses_bombs_odd_files_and_empty_idx_in_one_line(
+    trained: Path, tmp_path: Path, capsys
+):
+    bomb = zlib.compress(b"a" * (64 << 20), 9)  # 64 MB that packs into 65 KB
+    (tmp_path / "huge.png").write_bytes(_png(100000, 100000))
+    (tmp_path / "text.png").write_bytes(_png(28, 28, _chunk(b"zTXt", b"k\0\0" + bomb)))
+    (tmp_path / "icc.png").write_bytes(_png(28, 28, _chunk(b"iCCP", b"p\0\0" + bomb)))
+    (tmp_path / "folder.png").mkdir()
+    os.mkfifo(tmp_path / "fifo.png")  # nothing ever writes it: opening it would block
+    (tmp_path / "empty-idx3-ubyte").write_bytes(idx_bytes(np.zeros((0, 28, 28))))
+    for name, complaint in [
+        ("huge.png", "refused unread, it announces far more than 28x28 pixels"),
+        ("text.png", "refused, a text or colour-profile chunk inflates past the size limit"),
+        ("icc.png", "refused, a text or colour-profile chunk inflates past the size limit"),
+        ("folder.png", "not a regular file (a folder)"),
+        ("fifo.png", "not a regular file (a pipe, socket or device)"),
+        ("empty-idx3-ubyte", "the IDX file holds no images"),
+    ]:
+        capsys.readouterr()
+        assert main(["predict", str(trained), str(tmp_path / name)]) == 1, name
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert "\n" not in err and "internal error" not in err, err
+        assert err.startswith(f"mnist-train: error: {tmp_path / name}: {complaint}"), err
+        assert captured.out == ""
+
+
+def test_a_model_path_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path, capsys):
+    os.mkfifo(tmp_path / "model.pt")  # nothing writes it: reading it would block forever
+    for command in (["evaluate"], ["predict"]):
+        images = ["x.png"] if command == ["predict"] else []
+        assert main([*command, str(tmp_path / "model.pt"), *images]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"mnist-train: error: {tmp_path / 'model.pt'}: not a regular file")

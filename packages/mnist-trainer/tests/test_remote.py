@@ -189,6 +189,48 @@ def test_service_lost_mid_run_keeps_the_last_checkpoint(dataset, tmp_path: Path)
     assert blob["epoch"] == 1
 
 
+def test_a_restarting_service_is_waited_for_as_long_as_the_service_timeout_says():
+    """Issue 21: the trainer gave up on a restarting service after about 2 s (3.75 s at
+    most), whatever --service-timeout said. The service comes back only once the trainer
+    reports it has waited past that old limit."""
+    settings = {"host": "127.0.0.1", "backend": "numpy"}
+    first = service_module.KernelServer(service_module.ServerConfig(port=0, **settings)).start()
+    port = first.port
+    service = MatmulService.connect(first.address, timeout=30, retries=4)
+    first.stop()
+    back: list = []
+    waited: list[float] = []
+
+    def restart_past_the_old_limit(seconds: float) -> None:
+        waited.append(seconds)
+        if seconds > 5 and not back:
+            config = service_module.ServerConfig(port=port, **settings)
+            back.append(service_module.KernelServer(config).start())
+
+    service.on_wait = restart_past_the_old_limit
+    a = torch.ones(2, 2)
+    try:
+        torch.testing.assert_close(service.matmul(a, a), 2 * torch.ones(2, 2))
+        assert back and max(waited) > 5
+    finally:
+        service.close()
+        for server in back:
+            server.stop()
+
+
+def test_a_service_that_stays_away_is_given_up_on_at_the_service_timeout():
+    config = service_module.ServerConfig(host="127.0.0.1", port=0, backend="numpy")
+    gone = service_module.KernelServer(config).start()
+    service = MatmulService.connect(gone.address, timeout=3, retries=1)
+    gone.stop()
+    waited: list[float] = []
+    service.on_wait = waited.append
+    with pytest.raises(ServiceUnavailableError, match=r"after waiting up to 3 s \(--service"):
+        service.matmul(torch.ones(2, 2), torch.ones(2, 2))
+    assert len(waited) >= 2 and max(waited) < 3
+    service.close()
+
+
 def test_embedded_service_trains(dataset, tmp_path: Path):
     config = preset(
         "fast",

@@ -34,15 +34,14 @@ def without_time(history: list[dict]) -> list[dict]:
 
 
 def test_a_second_trainer_on_a_busy_folder_exits_at_once_naming_the_first(
-    data_dir: Path, tmp_path: Path, start_cli, run_cli, wait_for_line, tiny
+    data_dir: Path, tmp_path: Path, start_gated_cli, run_cli, wait_for_line, tiny
 ):
     """D5: two trainers on one --out used to both run and mix their files."""
     run = tmp_path / "run"
     common = ["--data-dir", str(data_dir), "--out", str(run)]
-    first = start_cli(*common, *tiny, "--train-subset", "10000", "--epochs", "3")
+    first = start_gated_cli(*common, *tiny, "--epochs", "3")
     try:
-        wait_for_line(first.stdout, "training 10000 images")  # it holds the folder now
-        first.send_signal(signal.SIGSTOP)  # and keeps holding it while we look
+        wait_for_line(first.stdout, "gate: after epoch 1")  # held there, holding the folder
         second = run_cli(*common, *tiny, "--hidden", "64", "--epochs", "2", "--seed", "7")
         assert second.returncode == 1
         line = one_line(second.stderr)
@@ -51,8 +50,6 @@ def test_a_second_trainer_on_a_busy_folder_exits_at_once_naming_the_first(
         config = json.loads((run / "config.json").read_text())
         assert config["hidden_sizes"] == [32] and config["seed"] == 0  # the first run's
 
-        first.send_signal(signal.SIGCONT)
-        wait_for_line(first.stdout, "epoch   1/3")
         first.send_signal(signal.SIGKILL)  # a crash: its lock file stays, its lock does not
         first.wait()
         assert f"pid {first.pid}" in (run / ".lock").read_text()
@@ -62,8 +59,27 @@ def test_a_second_trainer_on_a_busy_folder_exits_at_once_naming_the_first(
         if first.poll() is None:
             first.kill()
             first.wait()
-        first.stdout.close()
-        first.stderr.close()
+        for stream in (first.stdin, first.stdout, first.stderr):
+            stream.close()
+
+
+def test_a_run_stopped_before_its_first_epoch_leaves_the_folder_as_it_was(dataset, tmp_path):
+    """Its "start again" hint must work: nothing of the stopped run may block --out."""
+    run = tmp_path / "run"
+    config = preset("fast", hidden_sizes=(16,), epochs=1, train_subset=500, val_size=200,
+                    batch_size=100, threads=1)  # fmt: skip
+
+    def stop_when_training_starts(line: str) -> None:
+        if line.startswith("training"):
+            assert (run / "config.json").exists()
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, run, dataset=dataset, progress=False, plots=False,
+            log=stop_when_training_starts)  # fmt: skip
+    assert {p.name for p in run.iterdir()} == {".lock"}
+    fit(config, run, dataset=dataset, progress=False, plots=False, log=lambda s: None)
+    assert len(history_of(run)) == 1
 
 
 def _flip_inside(path: Path, tensor: torch.Tensor) -> None:

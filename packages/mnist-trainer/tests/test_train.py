@@ -12,6 +12,7 @@ import torch
 
 from mnist_trainer import load_model, preset
 from mnist_trainer.errors import CheckpointError, ConfigError
+from mnist_trainer.model import fold_batch_norm, model_from_record
 from mnist_trainer.train import fit
 
 SMALL = {
@@ -173,6 +174,74 @@ def test_without_a_validation_set_the_last_epoch_is_kept(dataset, tmp_path: Path
     assert [row["val_accuracy"] for row in history] == [None, None]
     assert (tmp_path / "run" / "accuracy.png").exists()
     blob = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    last = model_from_record({**blob["best_model"], "state_dict": blob["model"]}, "checkpoint")
     final = load_model(tmp_path / "run" / "model.pt").state_dict()
-    for name, value in blob["model"].items():
+    for name, value in fold_batch_norm(last).state_dict().items():
         assert torch.equal(value, final[name]), name
+
+
+def test_model_pt_is_the_trained_network_with_batch_norm_folded_in(small_run, dataset):
+    """Issue 19: model.pt is Normalize, Linear and ReLU only, and computes what the network
+    as trained (in the checkpoint, BatchNorm and dropout and all) computes."""
+    run, _ = small_run
+    folded = load_model(run / "model.pt")
+    kinds = {type(m).__name__ for m in folded}
+    assert kinds == {"Normalize", "Linear", "ReLU"}, kinds
+    assert folded.arch["batch_norm_folded"] and not folded.arch["batch_norm"]
+    blob = torch.load(run / "checkpoint.pt", weights_only=True)
+    trained = model_from_record(blob["best_model"], "checkpoint")
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in trained)
+    images = torch.from_numpy(dataset.test_images).float() / 255
+    with torch.no_grad():
+        a, b = trained(images), folded(images)
+    difference = (a - b).abs().max().item()
+    print(f"max |logit difference| folded vs unfolded on 10,000 test images: {difference:.3g}")
+    assert difference <= 1e-4
+    assert torch.equal(a.argmax(1), b.argmax(1))
+
+
+def _tiny_from(out: Path, *where: str) -> dict:
+    """A tiny run through the CLI, the data found `where` says (--data-dir, or the lookup)."""
+    from mnist_trainer.cli import main
+
+    args = [*where, "--out", str(out), "--hidden", "16", "--epochs", "1", "--threads", "1",
+            "--train-subset", "500", "--val-size", "200", "--batch-size", "100",
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_tiny_runs_from_a_flat_folder_and_from_torchvisions_layout(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    """Issue 23: `ROOT/FashionMNIST/raw/*-ubyte(.gz)`, as torchvision keeps the files, is
+    found from --data-dir ROOT and from FASHION_MNIST_DIR=ROOT; the flat folder as before."""
+    from mnist_trainer import data
+
+    flat, root = tmp_path / "flat", tmp_path / "torchvision"
+    raw = root / "FashionMNIST" / "raw"
+    for folder in (flat, raw):
+        folder.mkdir(parents=True)
+        for spec in data.FILES.values():
+            (folder / f"{spec.stem}.gz").symlink_to(data_dir / f"{spec.stem}.gz")
+    from_flat = _tiny_from(tmp_path / "a", "--data-dir", str(flat))
+    assert f"data from {flat};" in capsys.readouterr().out
+    from_torchvision = _tiny_from(tmp_path / "b", "--data-dir", str(root))
+    assert f"data from {raw};" in capsys.readouterr().out
+    monkeypatch.setenv(data.DIR_ENV, str(root))
+    from_env = _tiny_from(tmp_path / "c")
+    assert f"data from {raw};" in capsys.readouterr().out
+    assert from_flat["test_accuracy"] == from_torchvision["test_accuracy"]
+    assert from_env["test_accuracy"] == from_flat["test_accuracy"]
+
+
+def test_a_folder_in_neither_layout_is_refused_naming_both(tmp_path: Path):
+    from mnist_trainer import data
+    from mnist_trainer.errors import DataNotFoundError
+
+    (tmp_path / "FashionMNIST" / "raw").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError) as info:
+        data.locate(tmp_path)
+    message = str(info.value)
+    assert f"--data-dir {tmp_path} lacks train-images-idx3-ubyte(.gz)" in message
+    assert f"in it or in torchvision's layout, {tmp_path / 'FashionMNIST' / 'raw'}" in message

@@ -16,13 +16,14 @@ import contextlib
 import hashlib
 import io
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .errors import CheckpointError
-from .runfolder import atomic_write
+from .runfolder import TEMP_SUFFIX, atomic_write
 
 DIGEST_KEY = "sha256"
 CHECKPOINT_FORMAT = "mnist-trainer-checkpoint/2"
@@ -75,9 +76,13 @@ def write_sealed(blob: dict[str, Any], path: str | os.PathLike[str]) -> None:
 def read_sealed(path: str | os.PathLike[str], what: str, hint: str = "") -> dict[str, Any]:
     """Load a sealed file and check its digest; `what` and `hint` go into the errors."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
+            raise CheckpointError(f"{path}: not a regular file; {hint or f'expected a {what}'}")
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file; {hint or f'expected a {what}'}") from None
+    except CheckpointError:
+        raise
     except Exception as exc:
         raise CheckpointError(
             f"{path}: cannot be read as a {what} ({str(exc).splitlines()[0]})"
@@ -130,7 +135,7 @@ _RNG_FIELDS = ("torch", "cuda", "augment")
 def save_checkpoint(blob: dict[str, Any], path: Path) -> None:
     """Write a checkpoint; the one it replaces stays as `checkpoint.prev.pt`."""
     if path.exists():
-        link = path.with_name(f".{PREVIOUS_NAME}.link.tmp")
+        link = path.with_name(f".{PREVIOUS_NAME}.link{TEMP_SUFFIX}")
         with contextlib.suppress(OSError):  # no hard links here: keep no previous copy
             link.unlink(missing_ok=True)
             os.link(path, link)

@@ -2,7 +2,7 @@
 
 Errors a user can fix come out as one line on stderr and a non-zero exit code, never a
 traceback (`--debug` shows it): 2 for bad flags, 1 for everything else (data, service,
-checkpoint, run folder), 130 when interrupted.
+checkpoint, run folder), 130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -35,6 +38,37 @@ PROG = "mnist-train"
 # Flags that say how to run this command, not what to train: never part of config.json.
 RUN_OPTIONS = {"preset", "data_dir", "no_download", "out", "resume", "no_progress",
                "tensorboard", "debug"}  # fmt: skip
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever the program is, so that it stops the way Ctrl-C does."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> NoReturn:
+    raise Terminated
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while numpy and torch are imported, then act on them.
+
+    An exception raised inside those imports can be swallowed there (torch imports numpy
+    from C and goes on without it), leaving a half-imported module that fails minutes
+    later. Held, the signal stops the program as soon as the imports are done.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only it gets signals
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if caught:
+        raise Terminated if caught[0] == signal.SIGTERM else KeyboardInterrupt
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -119,8 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--matmul-service-token-file", help="file holding the service's bearer token")
     add("--matmul-service-tls-ca", help="PEM file of the CA that signed the service's certificate")
     add("--matmul-service-tls-server-name", help="name to check in the service's certificate")
-    add("--service-timeout", type=float, help="seconds per remote call")
-    add("--service-retries", type=int, help="retries before giving up")
+    add("--service-timeout", type=float,
+        help="seconds a remote call may take in all, waiting for an unreachable (restarting) "
+        "service included")  # fmt: skip
+    add("--service-retries", type=int,
+        help="retries with backoff within each try (a busy or unreachable service)")  # fmt: skip
     add("--no-progress", action="store_true", help="no progress bars (summary lines only)")
     add("--tensorboard", action="store_true",
         help="also log the metrics for TensorBoard into RUN_DIR/tensorboard")  # fmt: skip
@@ -173,20 +210,25 @@ def train_main(argv: Sequence[str]) -> int:
         print(f"{PROG}: error: --resume needs --out RUN_DIR (the run to continue)", file=sys.stderr)
         return 2
     out = args.get("out")
+    if out is not None and not out.strip():
+        print(f"{PROG}: error: --out is empty: give the run folder, e.g. --out runs/fast",
+              file=sys.stderr)  # fmt: skip
+        return 2
 
     def train() -> int:
         nonlocal out
         config = config_from_args(args)
         out = out or f"runs/{config.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if args.get("tensorboard"):
-            from .tensorboard import check_available
-
-            check_available()
         # Idle OpenMP threads sleep instead of spinning: on a busy machine spinning threads
         # starve the working ones and an epoch can take 10x longer. Must be set before torch
         # loads OpenMP; a user's own setting wins.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        from .train import fit  # torch loads here, after the flags are known to be good
+        with signals_held():  # torch loads here, after the flags are known to be good
+            if args.get("tensorboard"):
+                from .tensorboard import check_available
+
+                check_available()
+            from .train import fit
 
         fit(
             config,
@@ -223,11 +265,13 @@ def evaluate_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
 
     def evaluate() -> int:
-        import torch
+        with signals_held():
+            import torch
 
-        from . import data
-        from .model import load_model
-        from .scoring import evaluate, format_report
+            from . import data
+            from .model import load_model
+            from .scoring import format_report
+            from .train import evaluate
 
         model = load_model(args.model)
         test = data.load(args.data_dir, not args.no_download, sys.stderr.isatty(), ("test",))
@@ -254,8 +298,9 @@ def predict_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
 
     def predict() -> int:
-        from .model import load_model
-        from .predict import classify, read_images
+        with signals_held():
+            from .model import load_model
+            from .predict import classify, read_images
 
         model = load_model(args.model)
         for path in args.images:
@@ -269,7 +314,10 @@ def predict_main(argv: Sequence[str]) -> int:
 
 def _describe(arch: dict[str, Any]) -> str:
     widths = "-".join(str(w) for w in [784, *arch["hidden_sizes"], 10])
-    return f"{widths} MLP, {arch['activation']}" + (", BatchNorm" if arch["batch_norm"] else "")
+    norm = ", BatchNorm" if arch["batch_norm"] else ""
+    if arch.get("batch_norm_folded"):
+        norm = ", BatchNorm folded into the Linear layers"
+    return f"{widths} MLP, {arch['activation']}{norm}"
 
 
 # --- one place for errors -------------------------------------------------------------------
@@ -286,20 +334,28 @@ def guarded(
         print(f"{PROG}: {message}", file=sys.stderr)
         return code
 
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         return command()
     except ConfigError as exc:
         return fail(2, f"error: {exc}")
     except TrainerError as exc:
         return fail(1, f"error: {exc}")
-    except KeyboardInterrupt:
-        return fail(130, "interrupted; " + (on_interrupt() if on_interrupt else "stopped"))
+    except KeyboardInterrupt as exc:
+        hint = on_interrupt() if on_interrupt else "stopped"
+        if isinstance(exc, Terminated):
+            return fail(128 + signal.SIGTERM, f"terminated (SIGTERM); {hint}")
+        return fail(130, f"interrupted; {hint}")
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         return fail(1, f"error: {where}{exc.strerror or exc}")
     except Exception as exc:  # a bug: still one line, with the way to see more
         hint = "" if debug else "; run again with --debug for the traceback"
         return fail(1, f"internal error: {type(exc).__name__}: {exc}{hint}")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

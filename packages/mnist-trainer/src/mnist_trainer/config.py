@@ -6,6 +6,9 @@ A run folder's `config.json` is this record, so a run can be repeated or resumed
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +49,73 @@ def parse_hidden_sizes(text: str) -> tuple[int, ...]:
     if min(sizes) < 1:
         raise ConfigError(f"--hidden layer widths must be positive integers, got {text!r}")
     return sizes
+
+
+# Sanity bounds, far above any useful run, so that a typo fails at once with a clear line.
+MAX_LAYERS = 64
+MAX_WIDTH = 1_000_000
+MAX_EPOCHS = 100_000
+MAX_SERVICE_TIMEOUT = 24 * 3600.0
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
+
+
+def parameter_count(hidden_sizes: tuple[int, ...] | list[int]) -> int:
+    """Weights and biases of the 784-...-10 MLP (BatchNorm's few per layer included)."""
+    widths = [784, *hidden_sizes, 10]
+    return sum(a * b + 3 * b for a, b in itertools.pairwise(widths))
+
+
+def memory_available() -> tuple[int, int]:
+    """(available, total) bytes of memory for this process; (0, 0) where unknown.
+
+    The machine's (`/proc/meminfo`, else its physical memory), within the container's
+    limit where a cgroup v2 sets one."""
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f.read().splitlines())
+        available, total = (int(fields[k].split()[0]) * 1024 for k in ("MemAvailable", "MemTotal"))
+    except (OSError, KeyError, ValueError):
+        try:
+            available = total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return 0, 0
+    try:
+        cgroup = Path("/sys/fs/cgroup")
+        limit = int((cgroup / "memory.max").read_text())  # "max" (no limit) is a ValueError
+        used = int((cgroup / "memory.current").read_text())
+        return min(available, max(0, limit - used)), min(total, limit)
+    except (OSError, ValueError):
+        return available, total
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9)):
+        if n >= size / 10:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 1e6:.0f} MB"
+
+
+def check_memory(what: str, needed: int) -> None:
+    """Refuse, before anything is allocated, a model that would not fit in memory."""
+    available, total = memory_available()
+    if available and needed > available:
+        raise ConfigError(
+            f"{what} would need about {_bytes(needed)} of memory; this machine has "
+            f"{_bytes(available)} available (of {_bytes(total)}): choose smaller --hidden sizes"
+        )
+
+
+def check_hidden_sizes(sizes: tuple[int, ...] | list[int], what: str = "--hidden") -> None:
+    """Bounds on the layer widths: a count and widths that are not typos."""
+    if not 1 <= len(sizes) <= MAX_LAYERS:
+        raise ConfigError(f"{what} needs 1 to {MAX_LAYERS} layer widths, got {len(sizes)}")
+    if not all(1 <= h <= MAX_WIDTH for h in sizes):
+        raise ConfigError(f"{what} widths must be between 1 and {MAX_WIDTH}, got {list(sizes)}")
 
 
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^:\[\]/\s]+):(\d+)$")
@@ -103,31 +173,41 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise `ConfigError` naming the first bad option and a value that would work."""
+        check_hidden_sizes(self.hidden_sizes)
         checks = [
-            (len(self.hidden_sizes) >= 1, "--hidden needs at least one size, e.g. 1024,1024"),
-            (all(h >= 1 for h in self.hidden_sizes), "--hidden sizes must be positive"),
             (self.activation in ACTIVATIONS, f"--activation must be one of {ACTIVATIONS}"),
             (0.0 <= self.dropout < 1.0, "--dropout must be in [0, 1), e.g. 0.2"),
-            (self.epochs >= 1, "--epochs must be at least 1"),
-            (self.batch_size >= 1, "--batch-size must be at least 1, e.g. 256"),
+            (1 <= self.epochs <= MAX_EPOCHS, f"--epochs must be between 1 and {MAX_EPOCHS}"),
+            (1 <= self.batch_size <= 60000, "--batch-size must be between 1 and 60000, e.g. 256"),
             (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {OPTIMIZERS}"),
-            (self.lr > 0, "--lr must be positive, e.g. 0.002"),
-            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
+            (math.isfinite(self.lr) and self.lr > 0, "--lr must be a positive number, e.g. 0.002"),
+            (
+                math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+                "--weight-decay must be a number >= 0, e.g. 0.05",
+            ),
             (self.schedule in SCHEDULES, f"--schedule must be one of {SCHEDULES}"),
             (0.0 <= self.warmup_fraction < 1.0, "--warmup-fraction must be in [0, 1)"),
             (0.0 <= self.label_smoothing < 1.0, "--label-smoothing must be in [0, 1)"),
             (0 <= self.shift_pixels <= 8, "--shift must be between 0 and 8 pixels"),
             (0 <= self.val_size <= 30000, "--val-size must be between 0 and 30000"),
             (self.device in DEVICES, f"--device must be one of {DEVICES}"),
-            (self.threads >= 0, "--threads must be >= 0 (0 picks one per core)"),
+            (
+                0 <= self.threads <= 4 * cpu_cores(),
+                f"--threads must be between 0 (one per core) and {4 * cpu_cores()} (4 per core)",
+            ),
+            (0 <= self.seed < 2**32, "--seed must be between 0 and 2**32 - 1"),
             (self.train_subset >= 0, "--train-subset must be >= 0 (0 uses all images)"),
-            (self.eval_batch_size >= 1, "--eval-batch-size must be at least 1"),
-            (self.service_timeout > 0, "--service-timeout must be positive (seconds)"),
-            (self.service_retries >= 0, "--service-retries must be >= 0"),
+            (1 <= self.eval_batch_size <= 60000, "--eval-batch-size must be between 1 and 60000"),
+            (
+                0 < self.service_timeout <= MAX_SERVICE_TIMEOUT,
+                f"--service-timeout must be seconds in (0, {MAX_SERVICE_TIMEOUT:.0f}], e.g. 30",
+            ),
+            (0 <= self.service_retries <= 100, "--service-retries must be between 0 and 100"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        check_memory(f"--hidden {','.join(map(str, self.hidden_sizes))}", self.memory_needed())
         if self.matmul_service is not None:
             check_service_target(self.matmul_service)
         credentials = [
@@ -155,6 +235,14 @@ class TrainConfig:
                 "the CPU: drop --device cuda or drop --matmul-service"
             )
         return self
+
+    def memory_needed(self) -> int:
+        """Bytes a run needs, roughly: 8 float copies of the weights (weights, gradients,
+        AdamW's two moments, the best weights, a checkpoint being written) and each batch's
+        activations (a few floats per unit), besides the data set (about 250 MB)."""
+        batch = max(self.batch_size, self.eval_batch_size)
+        units = 784 + sum(self.hidden_sizes) + 10
+        return 32 * parameter_count(self.hidden_sizes) + 16 * batch * units + 250_000_000
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

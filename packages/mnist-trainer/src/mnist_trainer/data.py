@@ -4,6 +4,10 @@ The lookup order is the one a user expects: an explicit `--data-dir`, then
 `$FASHION_MNIST_DIR`, then our user cache folder, then Debian's `dataset-fashion-mnist`
 install folder, and only then a download (into the cache folder). Every file is checked
 against the published digests, so a bad copy can never train silently.
+
+A folder may hold the four files itself (the flat layout) or in torchvision's layout,
+`ROOT/FashionMNIST/raw/` (where `torchvision.datasets.FashionMNIST(ROOT)` keeps them), so
+a copy made for torchvision is used as it is.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ CLASS_NAMES = (
     "Bag",
     "Ankle boot",
 )
-# Pixel statistics of the 60,000 training images scaled to [0, 1] (VERIFY.md).
+# Pixel statistics of the 60,000 training images scaled to [0, 1]; tests/test_data.py
+# recomputes them from the real files (test_real_files_load_with_published_shapes_and_checksums).
 PIXEL_MEAN = 0.2860
 PIXEL_STD = 0.3530
 
@@ -44,6 +49,7 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 OFFICIAL_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 MIRROR_ENV = "FASHION_MNIST_MIRROR"
 DIR_ENV = "FASHION_MNIST_DIR"
+TORCHVISION_SUBDIR = Path("FashionMNIST", "raw")
 
 
 @dataclass(frozen=True)
@@ -129,13 +135,20 @@ def _missing(folder: Path, files: Mapping[str, DataFile]) -> list[str]:
     return [f"{spec.stem}(.gz)" for spec in files.values() if _file_in(folder, spec) is None]
 
 
+def _layouts(folder: Path) -> tuple[Path, Path]:
+    """Where the files may be under `folder`: in it, or in torchvision's FashionMNIST/raw."""
+    return folder, folder / TORCHVISION_SUBDIR
+
+
 def find_data_dir(
     places: Sequence[Path], files: Mapping[str, DataFile] | None = None
 ) -> Path | None:
-    """The first folder that holds all four files (each `.gz` or uncompressed)."""
-    for folder in places:
-        if not _missing(folder, files or FILES):
-            return folder
+    """The first folder that holds all four files (each `.gz` or uncompressed), each place
+    looked at in both layouts."""
+    for place in places:
+        for folder in _layouts(place):
+            if not _missing(folder, files or FILES):
+                return folder
     return None
 
 
@@ -238,7 +251,8 @@ def _not_found_message(places: Sequence[Path], reason: str | None) -> str:
     searched = ", ".join(str(p) for p in places)
     local_fixes = (
         "pass --data-dir or set FASHION_MNIST_DIR to a folder holding the four official "
-        "*-ubyte(.gz) files, or `apt-get install dataset-fashion-mnist`"
+        "*-ubyte(.gz) files (in it, or in its FashionMNIST/raw as torchvision keeps them), "
+        "or `apt-get install dataset-fashion-mnist`"
     )
     if reason is None:  # downloads are off: the fixes are local ones only
         return f"Fashion-MNIST not found (searched {searched}); {local_fixes}"
@@ -257,21 +271,23 @@ def locate(
 ) -> Path:
     """Return the folder to read from, downloading into the cache folder if needed.
 
-    An explicit `data_dir` is the only place looked at: a folder without the four files
-    is an error naming what is missing, never a silent fall-back to another copy.
+    An explicit `data_dir` is the only place looked at (in both layouts): a folder without
+    the four files is an error naming what is missing, never a silent fall-back to another
+    copy.
     """
     files = files or FILES
     if data_dir is not None:
         folder = Path(data_dir)
         if not folder.is_dir():
             raise DataNotFoundError(f"--data-dir {folder} is not a folder")
-        missing = _missing(folder, files)
-        if missing:
+        found = find_data_dir([folder], files)
+        if found is None:
             raise DataNotFoundError(
-                f"--data-dir {folder} lacks {', '.join(missing)}: it must hold the four "
-                "official Fashion-MNIST files, .gz or not"
+                f"--data-dir {folder} lacks {', '.join(_missing(folder, files))}: it must "
+                "hold the four official Fashion-MNIST files (.gz or not), in it or in "
+                f"torchvision's layout, {folder / TORCHVISION_SUBDIR}"
             )
-        return folder
+        return found
     places = candidate_dirs(None)
     found = find_data_dir(places, files)
     if found is not None:

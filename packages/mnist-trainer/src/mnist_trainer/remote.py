@@ -10,6 +10,7 @@ unchanged (a saved model loads as plain Linear layers).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,25 +88,34 @@ class MatmulService:
         server: Any = None,
         credentials: Credentials | None = None,
     ) -> None:
-        from cuda_kernels.rpc.client import KernelClient
-
-        credentials = credentials or Credentials()
         self.target, self.server = target, server
-        self.secure = credentials.tls_ca is not None
-        # The client retries UNAVAILABLE with exponential backoff within `timeout`.
-        self.client = KernelClient(
-            target,
-            token=credentials.token,
-            tls_ca=credentials.tls_ca,
-            timeout=timeout,
-            retries=retries,
-            initial_backoff=0.25,
-            max_backoff=4.0,
-            tls_server_name=credentials.tls_server_name,
-        )
+        self.timeout, self.retries = timeout, retries
+        self.credentials = credentials or Credentials()
+        self.secure = self.credentials.tls_ca is not None
+        self.client = self._new_client(timeout)
         self.calls = 0
         self.seconds = 0.0
         self.backend = "?"
+        # Called with the seconds waited so far before each pause for an unreachable service.
+        self.on_wait: Callable[[float], None] | None = None
+
+    def _new_client(self, timeout: float) -> Any:
+        """A client on a fresh channel (one that dials at once, with no reconnect backoff).
+
+        It retries UNAVAILABLE and busy refusals itself, with exponential backoff, within
+        `timeout`."""
+        from cuda_kernels.rpc.client import KernelClient
+
+        return KernelClient(
+            self.target,
+            token=self.credentials.token,
+            tls_ca=self.credentials.tls_ca,
+            timeout=timeout,
+            retries=self.retries,
+            initial_backoff=0.25,
+            max_backoff=4.0,
+            tls_server_name=self.credentials.tls_server_name,
+        )
 
     @classmethod
     def connect(
@@ -129,7 +139,7 @@ class MatmulService:
                 server.stop()
             raise ConfigError(f"--matmul-service {target!r}: {exc}") from None
         try:
-            info = service._call(service.client.info)
+            info = service._call("info")
         except BaseException:
             service.close()
             raise
@@ -140,45 +150,69 @@ class MatmulService:
         where = "embedded, " if self.server is not None else ("TLS, " if self.secure else "")
         return f"{self.target} ({where}{self.backend})"
 
-    def _call(self, function: Any, *args: Any) -> Any:
+    def _call(self, method: str, *args: Any) -> Any:
+        """`self.client.<method>(*args)`, waiting up to `timeout` seconds in all for a
+        service that is unreachable (restarting): pauses of 0.25 s doubling to 2 s, each
+        retry on a fresh channel that gets only the time left."""
         from cuda_kernels.rpc.client import KernelServiceError
 
         started = time.perf_counter()
+        deadline = time.monotonic() + self.timeout
+        pause = 0.25
         try:
-            return function(*args)
-        except KernelServiceError as exc:
-            if exc.retry_after is not None:
-                raise ServiceUnavailableError(
-                    f"matmul service {self.target} stayed busy ({exc.details}) after retries "
-                    "with backoff; raise --service-retries or --service-timeout, or use a "
-                    "less loaded service"
-                ) from None
-            if exc.code.name in _UNREACHABLE:
-                tls = (
-                    " and that --matmul-service-tls-ca holds the CA of its certificate"
-                    if self.secure
-                    else ""
-                )
-                raise ServiceUnavailableError(
-                    f"matmul service {self.target} unreachable ({exc.code.name}: {exc.details}) "
-                    f"after retries with backoff; check that it runs and the address is "
-                    f"right{tls}"
-                ) from None
-            fix = (
-                "; check --matmul-service-token-file"
-                if exc.code.name in ("UNAUTHENTICATED", "PERMISSION_DENIED")
-                else ""
-            )
-            raise TrainerError(f"matmul service {self.target} refused a call: {exc}{fix}") from None
+            while True:
+                try:
+                    return getattr(self.client, method)(*args)
+                except KernelServiceError as exc:
+                    left = deadline - time.monotonic()
+                    if exc.code.name != "UNAVAILABLE" or exc.retry_after is not None:
+                        raise self._error(exc) from None
+                    if left <= 0.01:
+                        raise self._error(exc) from None
+                    if self.on_wait is not None:
+                        self.on_wait(time.perf_counter() - started)
+                    time.sleep(min(pause, left / 2))
+                    pause = min(2 * pause, 2.0)
+                    self.client.close()
+                    self.client = self._new_client(max(deadline - time.monotonic(), 0.01))
         finally:
             self.calls += 1
             self.seconds += time.perf_counter() - started
+            if self.client.timeout != self.timeout:  # the next call gets its full patience
+                self.client.close()
+                self.client = self._new_client(self.timeout)
+
+    def _error(self, exc: Any) -> TrainerError:
+        """The client's error as one that names the service and says what to do."""
+        if exc.retry_after is not None:
+            return ServiceUnavailableError(
+                f"matmul service {self.target} stayed busy ({exc.details}) after retries "
+                "with backoff; raise --service-retries or --service-timeout, or use a "
+                "less loaded service"
+            )
+        if exc.code.name in _UNREACHABLE:
+            tls = (
+                " and that --matmul-service-tls-ca holds the CA of its certificate"
+                if self.secure
+                else ""
+            )
+            return ServiceUnavailableError(
+                f"matmul service {self.target} unreachable ({exc.code.name}: {exc.details}) "
+                f"after waiting up to {self.timeout:g} s (--service-timeout); check that it "
+                f"runs and the address is right{tls}"
+            )
+        fix = (
+            "; check --matmul-service-token-file"
+            if exc.code.name in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+            else ""
+        )
+        return TrainerError(f"matmul service {self.target} refused a call: {exc}{fix}")
 
     def matmul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """a·b on the service (float32 CPU tensors in and out)."""
         a_np = np.ascontiguousarray(a.detach().to(torch.float32).cpu().numpy())
         b_np = np.ascontiguousarray(b.detach().to(torch.float32).cpu().numpy())
-        return torch.from_numpy(self._call(self.client.matmul, a_np, b_np))
+        return torch.from_numpy(self._call("matmul", a_np, b_np))
 
     def close(self) -> None:
         self.client.close()

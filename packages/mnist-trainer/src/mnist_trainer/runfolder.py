@@ -16,8 +16,10 @@ people, possibly while a run writes it. Three rules keep it trustworthy:
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +31,13 @@ from .errors import RunFolderError
 
 LOCK_NAME = ".lock"
 METRICS_NAME = "metrics.jsonl"
+# What a run leaves behind: a folder holding any of these is a run, never a fresh --out.
+RUN_FILES = ("config.json", METRICS_NAME, "metrics.json", "model.pt", "checkpoint.pt",
+             "checkpoint.prev.pt", "loss.png", "accuracy.png", "confusion.png",
+             "tensorboard")  # fmt: skip
+# Our temp files are `.NAME.RANDOM.mnist-train.tmp`: no other program's file matches, so
+# cleaning up after a killed run deletes only what a run of ours began to write.
+TEMP_SUFFIX = ".mnist-train.tmp"
 Content = bytes | str | Callable[[BinaryIO], None]
 
 
@@ -63,7 +72,9 @@ def atomic_write(path: str | os.PathLike[str], content: Content) -> None:
     path = Path(path)
     tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX
+        )
         os.fchmod(fd, _default_file_mode())
         with os.fdopen(fd, "wb") as f:
             if callable(content):
@@ -98,6 +109,10 @@ class RunFolder:
     def __truediv__(self, name: str) -> Path:
         return self.path / name
 
+    def run_files(self) -> list[str]:
+        """The files of a run (finished or not) already in this folder."""
+        return [name for name in RUN_FILES if os.path.lexists(self.path / name)]
+
     # --- ownership ----------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -106,6 +121,13 @@ class RunFolder:
         if not self.writer:
             yield self
             return
+        if os.path.lexists(self.path) and not self.path.is_dir():
+            what = (
+                "a symbolic link that loops or leads nowhere"
+                if self.path.is_symlink()
+                else "not a folder"
+            )
+            raise RunFolderError(f"--out {self.path} is {what}: pick another --out")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -148,16 +170,27 @@ class RunFolder:
             self._lock_fd = None
 
     def remove_stale_temp_files(self) -> None:
-        """Delete half-written temp files left by a run that was killed mid-write."""
+        """Delete half-written temp files left by a run of ours killed mid-write (only those)."""
         if self.writer:
-            for stale in self.path.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
+            for name in RUN_FILES:
+                for stale in self.path.glob(f".{glob.escape(name)}.*{TEMP_SUFFIX}"):
+                    stale.unlink(missing_ok=True)
 
     # --- files ----------------------------------------------------------------------------
 
     def write(self, name: str, content: Content) -> None:
         if self.writer:
             atomic_write(self.path / name, content)
+
+    def remove_files(self, names: Sequence[str]) -> None:
+        """Delete files this run wrote (when it stops before its first epoch ends)."""
+        if self.writer:
+            for name in names:
+                path = self.path / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
     def write_json(self, name: str, obj: Any) -> None:
         self.write(name, json.dumps(obj, indent=2) + "\n")

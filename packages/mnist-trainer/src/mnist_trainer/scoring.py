@@ -1,47 +1,20 @@
-"""Scoring a model on a labelled set: loss, accuracy, per-class accuracy, confusion matrix.
+"""Reporting a model's score: per-class accuracy, the confusion matrix, the text report.
 
-Shared by training (validation each epoch, the test set once at the end), by
-`mnist-train evaluate` and by the notebook, so every number is computed one way.
+The score itself (loss, accuracy, predictions) comes from `train.evaluate`, the one path
+for validation, the test set and `mnist-train evaluate`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from .data import CLASS_NAMES
 
-
-@dataclass
-class Evaluation:
-    loss: float  # mean cross-entropy, no label smoothing
-    accuracy: float
-    predictions: torch.Tensor  # (N,) int64 on the CPU
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000
-) -> Evaluation:
-    """Score `model` in eval mode on images (N, 28, 28) in [0, 1] and int64 labels (N,)."""
-    was_training = model.training
-    model.eval()
-    total_loss, predictions = 0.0, []
-    for start in range(0, len(labels), batch_size):
-        logits = model(images[start : start + batch_size])
-        total_loss += F.cross_entropy(
-            logits, labels[start : start + batch_size], reduction="sum"
-        ).item()
-        predictions.append(logits.argmax(1))
-    model.train(was_training)
-    predicted = torch.cat(predictions) if predictions else labels[:0]
-    n = max(1, len(labels))
-    correct = (predicted == labels).sum().item()
-    return Evaluation(total_loss / n, correct / n, predicted.cpu())
+if TYPE_CHECKING:
+    from .train import Evaluation
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor) -> np.ndarray:
