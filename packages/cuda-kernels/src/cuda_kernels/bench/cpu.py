@@ -5,33 +5,14 @@ numpy is in every run as the CPU baseline, and is all that runs on a machine wit
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from cuda_kernels.backends.numpy_backend import NumpyBackend
-from cuda_kernels.bench.contenders import Contender, DoublifyBench
 from cuda_kernels.bench.timing import Timing, rotations_for, time_wall
 from cuda_kernels.bench.validate import random_matrix
 
 #: Doublify shapes validated on the CPU: edge cases and odd shapes.
 DOUBLIFY_CHECK_SHAPES = ((1, 1), (17, 33), (1000, 1001))
-
-
-def numpy_contender(
-    backend: NumpyBackend, repeats: int, warmup: int, rng: np.random.Generator, max_n: int
-) -> Contender:
-    """numpy's BLAS matmul, timed by wall clock up to `max_n`."""
-    timer = partial(time_numpy_matmul, backend, repeats=repeats, warmup=warmup, rng=rng)
-    return Contender("numpy", "wall clock", backend.matmul, timer, max_n)
-
-
-def numpy_doublify(
-    backend: NumpyBackend, repeats: int, warmup: int, rng: np.random.Generator
-) -> DoublifyBench:
-    """Doublify through numpy, beside np.copyto of the same bytes."""
-    timer = partial(time_numpy_doublify, backend, repeats=repeats, warmup=warmup, rng=rng)
-    return DoublifyBench("numpy", backend.doublify, timer, DOUBLIFY_CHECK_SHAPES)
 
 
 def time_numpy_matmul(

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from cuda_kernels import __version__
 from cuda_kernels.backends import BACKEND_NAMES, BackendUnavailableError, get_backend
 from cuda_kernels.bench import cpu, report
 from cuda_kernels.bench.contenders import Contender, DoublifyBench
+from cuda_kernels.bench.timing import GPU_TIMER
 from cuda_kernels.bench.validate import VALIDATION_SHAPES, Check, check_doublify, check_matmul
 from cuda_kernels.kernels.ladder import KERNELS
 from cuda_kernels.settings import setting
@@ -199,15 +201,25 @@ class BenchRun:
         """The GPU when usable (and not --backend numpy), else numpy; the GPU's context is
         current while the run uses it."""
         s = self.settings
-        numpy_backend = get_backend("numpy")
-        numpy = cpu.numpy_contender(numpy_backend, s.repeats, s.warmup, rng, s.numpy_max_n)
+        timed = {"repeats": s.repeats, "warmup": s.warmup, "rng": rng}
+        cpu_backend = get_backend("numpy")
+        numpy = Contender(
+            "numpy",
+            "wall clock",
+            cpu_backend.matmul,
+            partial(cpu.time_numpy_matmul, cpu_backend, **timed),
+            s.numpy_max_n,
+        )
         wanted_numpy = [numpy] if "numpy" in s.kernels else []
         gpu, why_not = _pick_gpu(s.backend)
         if gpu is None:
+            doublify_timer = partial(cpu.time_numpy_doublify, cpu_backend, **timed)
             yield Target(
-                facts={"name": numpy_backend.device, "backend": "numpy"},
+                facts={"name": cpu_backend.device, "backend": "numpy"},
                 contenders=wanted_numpy,
-                doublify=cpu.numpy_doublify(numpy_backend, s.repeats, s.warmup, rng),
+                doublify=DoublifyBench(
+                    "numpy", cpu_backend.doublify, doublify_timer, cpu.DOUBLIFY_CHECK_SHAPES
+                ),
                 doublify_sizes=DEFAULT_DOUBLIFY_SIZES_CPU,
                 notes={"gpu_note": NO_GPU_NOTE.format(reason=why_not)},
                 why_missing=f"no usable GPU ({why_not})",
@@ -217,20 +229,33 @@ class BenchRun:
 
         with gpu.activated():
             facts = {"backend": "pycuda", **gpu_bench.device_facts(gpu)}
-            ladder = [k for k in KERNELS if k in s.kernels]
-            contenders = gpu_bench.ladder_contenders(gpu, ladder, s.repeats, s.warmup, rng)
+            contenders = [
+                Contender(
+                    kernel,
+                    GPU_TIMER,
+                    partial(gpu.matmul, kernel=kernel),
+                    partial(gpu_bench.time_kernel, gpu, kernel, **timed),
+                )
+                for kernel in KERNELS
+                if kernel in s.kernels
+            ]
             notes = {}
             if "cublas" in s.kernels:
-                cublas, detail = gpu_bench.cublas_contender(gpu, s.repeats, s.warmup, rng)
+                cublas, why = gpu_bench.find_cublas()
                 if cublas is None:
-                    notes["cublas_note"] = f"cuBLAS baseline unavailable: {detail}"
+                    notes["cublas_note"] = f"cuBLAS baseline unavailable: {why}"
                 else:
-                    contenders.append(cublas)
-                    facts["cublas_via"] = detail
+                    check = partial(gpu_bench.check_cublas, cublas)
+                    timer = partial(gpu_bench.time_cublas, gpu, cublas, **timed)
+                    contenders.append(Contender("cublas", GPU_TIMER, check, timer))
+                    facts["cublas_via"] = cublas.library
+            doublify_timer = partial(gpu_bench.time_doublify_and_copy, gpu, **timed)
             yield Target(
                 facts=facts,
                 contenders=contenders + wanted_numpy,
-                doublify=gpu_bench.gpu_doublify(gpu, s.repeats, s.warmup, rng),
+                doublify=DoublifyBench(
+                    "pycuda", gpu.doublify, doublify_timer, gpu_bench.DOUBLIFY_CHECK_SHAPES
+                ),
                 doublify_sizes=DEFAULT_DOUBLIFY_SIZES_GPU,
                 notes=notes,
                 why_missing="; ".join(notes.values()),

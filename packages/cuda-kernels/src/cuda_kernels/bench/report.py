@@ -4,6 +4,8 @@ plots. The plots need matplotlib, the `bench` extra; it is imported only to draw
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cuda_kernels.bench.timing import Timing
@@ -44,29 +46,41 @@ def add_cublas_shares(rows: list[dict]) -> None:
         row["pct_of_cublas"] = None if base is None else 100.0 * base / row["median_ms"]
 
 
+def fixed_width(columns: Sequence[tuple[str, str]], rows: Iterable[Sequence]) -> list[str]:
+    """A header line and one line per row: `columns` are (title, format spec) pairs, a
+    `None` cell shows as '-', and cells past the last column are appended as they are."""
+
+    def width(spec: str) -> str:
+        return re.match(r"[<>^]?\d*", spec).group()
+
+    lines = [" ".join(format(title, width(spec)) for title, spec in columns)]
+    for row in rows:
+        cells = [
+            format("-" if value is None else value, width(spec) if value is None else spec)
+            for (_, spec), value in zip(columns, row, strict=False)
+        ]
+        lines.append(" ".join(cells) + "".join(row[len(columns) :]))
+    return lines
+
+
 def matmul_table(rows: list[dict]) -> str:
     """Fixed-width table of matmul rows, ordered by size then speed."""
-    lines = [f"{'n':>6}  {'kernel':<11} {'median ms':>10} {'GFLOP/s':>10} {'% cuBLAS':>9}"]
-    for row in sorted(rows, key=lambda r: (r["n"], r["median_ms"])):
-        share = "" if row["pct_of_cublas"] is None else f"{row['pct_of_cublas']:.1f}"
-        lines.append(
-            f"{row['n']:>6}  {row['kernel']:<11} {row['median_ms']:>10.3f} "
-            f"{row['gflops']:>10.1f} {share:>9}{_gap_mark(row)}"
-        )
+    columns = [("n", ">6"), ("kernel", "<11"), ("median ms", ">10.3f"), ("GFLOP/s", ">10.1f"),
+               ("% cuBLAS", ">9.1f")]  # fmt: skip
+    lines = fixed_width(
+        columns,
+        ((r["n"], r["kernel"], r["median_ms"], r["gflops"], r["pct_of_cublas"], _gap_mark(r))
+         for r in sorted(rows, key=lambda r: (r["n"], r["median_ms"]))),
+    )  # fmt: skip
     return "\n".join(lines + _gap_note(rows))
 
 
 def doublify_table(rows: list[dict]) -> str:
     """Fixed-width table of doublify rows with the copy bandwidth beside each."""
-    lines = [
-        f"{'n':>6} {'MB':>8} {'median ms':>10} {'GB/s':>9} {'copy GB/s':>10} {'% copy':>7}"
-    ]
-    for row in rows:
-        lines.append(
-            f"{row['n']:>6} {row['array_mb']:>8.1f} {row['median_ms']:>10.3f} "
-            f"{row['gb_s']:>9.1f} {row['copy_gb_s']:>10.1f} {row['pct_of_copy']:>7.1f}"
-            f"{_gap_mark(row)}"
-        )
+    columns = [("n", ">6"), ("MB", ">8.1f"), ("median ms", ">10.3f"), ("GB/s", ">9.1f"),
+               ("copy GB/s", ">10.1f"), ("% copy", ">7.1f")]  # fmt: skip
+    keys = ("n", "array_mb", "median_ms", "gb_s", "copy_gb_s", "pct_of_copy")
+    lines = fixed_width(columns, ([*(r[k] for k in keys), _gap_mark(r)] for r in rows))
     return "\n".join(lines + _gap_note(rows))
 
 

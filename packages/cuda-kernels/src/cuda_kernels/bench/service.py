@@ -17,7 +17,6 @@ Every result is checked against numpy before it is timed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -26,8 +25,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
@@ -35,6 +34,7 @@ import numpy as np
 
 from cuda_kernels import __version__
 from cuda_kernels.backends import BACKEND_NAMES, get_backend
+from cuda_kernels.bench.report import fixed_width
 from cuda_kernels.rpc.client import KernelClient
 from cuda_kernels.rpc.protocol.auth import read_token_file
 from cuda_kernels.rpc.protocol.tensors import MIB
@@ -115,8 +115,10 @@ class LocalServer:
                 self.process.wait()
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """p50 and p99 of timed calls, in milliseconds."""
+    p50, p99 = np.percentile(np.asarray(seconds), [50, 99]) * 1e3
+    return {"p50_ms": float(p50), "p99_ms": float(p99)}
 
 
 def measure_throughput(client: KernelClient, settings: ServiceBenchSettings, max_message: int):
@@ -197,58 +199,45 @@ def measure_latency(target: str, settings: ServiceBenchSettings, n_clients: int)
     return {
         "clients": n_clients,
         "calls": len(flat),
-        "p50_ms": _percentile(flat, 50) * 1e3,
-        "p99_ms": _percentile(flat, 99) * 1e3,
+        **percentiles(flat),
         "mean_ms": statistics.fmean(flat) * 1e3,
         "calls_per_s": len(flat) / wall,
     }
 
 
 def measure_in_process(backend_name: str, settings: ServiceBenchSettings) -> dict:
-    """The same 256×256 matmul on the same backend, called directly (no gRPC), with numpy's
-    BLAS threads as the local server sets them."""
+    """The same matmul on the same backend, called directly (no gRPC), with numpy's BLAS
+    threads as the local server sets them."""
     backend = get_backend(backend_name)
-    with _blas_threads(settings.blas_threads if backend.name == "numpy" else 0):
-        return _time_in_process(backend, settings)
-
-
-@contextlib.contextmanager
-def _blas_threads(threads: int) -> Iterator[None]:
-    """numpy's BLAS pinned to `threads` (0: unchanged) inside the block, the way a serving
-    server pins it (`rpc.server.blas`), when the 'serve' extra's threadpoolctl is there."""
-    if not threads:
-        yield
-        return
-    try:
-        from cuda_kernels.rpc.server.blas import pin_blas_threads
-
-        unpin = pin_blas_threads(threads)
-    except ImportError:  # no server parts here: the baseline runs with the library's threads
-        yield
-        return
-    try:
-        yield
-    finally:
-        unpin()
-
-
-def _time_in_process(backend, settings: ServiceBenchSettings) -> dict:
     n = settings.matmul_size
     rng = np.random.default_rng(1)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    for _ in range(10):
-        backend.matmul(a, b)
     times = []
-    for _ in range(max(settings.calls_per_client, 200)):
-        start = time.perf_counter()
-        backend.matmul(a, b)
-        times.append(time.perf_counter() - start)
-    return {
-        "backend": backend.name,
-        "p50_ms": _percentile(times, 50) * 1e3,
-        "p99_ms": _percentile(times, 99) * 1e3,
-    }
+    unpin = _pin_blas_threads(settings.blas_threads if backend.name == "numpy" else 0)
+    try:
+        for _ in range(10):
+            backend.matmul(a, b)
+        for _ in range(max(settings.calls_per_client, 200)):
+            start = time.perf_counter()
+            backend.matmul(a, b)
+            times.append(time.perf_counter() - start)
+    finally:
+        unpin()
+    return {"backend": backend.name, **percentiles(times)}
+
+
+def _pin_blas_threads(threads: int) -> Callable[[], None]:
+    """numpy's BLAS pinned to `threads` (0: unchanged) the way a serving server pins it
+    (`rpc.server.blas`), when the 'serve' extra's threadpoolctl is there; returns the unpin."""
+    if threads:
+        try:
+            from cuda_kernels.rpc.server.blas import pin_blas_threads
+
+            return pin_blas_threads(threads)
+        except ImportError:  # no server parts here: the baseline runs with the library's threads
+            pass
+    return lambda: None
 
 
 def compare_blas_threads(settings: ServiceBenchSettings) -> list[dict]:
@@ -312,14 +301,8 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
             "device": info.device,
             "max_message_bytes": info.max_message_bytes,
         },
-        "settings": {
-            "sizes_mib": list(settings.sizes_mib),
-            "clients": list(settings.clients),
-            "matmul_size": settings.matmul_size,
-            "calls_per_client": settings.calls_per_client,
-            "repeats": settings.repeats,
-            "blas_threads": settings.blas_threads,
-            "stalled_streams": settings.stalled_streams,
+        "settings": {  # the server's own, and no secret, are left out
+            k: v for k, v in asdict(settings).items() if k not in ("target", "token", "tls_ca")
         },
         "throughput": throughput,
         "latency": latency,
@@ -367,39 +350,53 @@ def _overhead(latency: list[dict], in_process: dict) -> dict | None:
 def format_table(results: dict) -> str:
     """The printed summary of `run_benchmark`'s results."""
     blas = ", ".join(f"{k}={v}" for k, v in results["machine"]["blas_threads_env"].items())
+    n = results["settings"]["matmul_size"]
     lines = [
         f"server: {results['server']['backend']} on {results['server']['device']} ({blas})",
         "",
         "Doublify payload throughput (x up, 2x down; GB/s = 1e9 bytes/s)",
-        f"{'size':>8} {'transport':>9} {'median ms':>10} {'up GB/s':>8} {'both GB/s':>10}",
-    ]
-    for row in results["throughput"]:
-        size = f"{row['size_mib']} MiB"
-        if "skipped" in row:
-            lines.append(f"{size:>8} {row['transport']:>9}  skipped: {row['skipped']}")
-            continue
-        lines.append(
-            f"{size:>8} {row['transport']:>9} {row['median_s'] * 1e3:>10.1f} "
-            f"{row['up_gbps']:>8.2f} {row['both_ways_gbps']:>10.2f}"
-        )
-    n = results["settings"]["matmul_size"]
-    lines += [
+        *fixed_width(
+            [("size MiB", ">8"), ("transport", ">9"), ("median ms", ">10.1f"),
+             ("up GB/s", ">8.2f"), ("both GB/s", ">10.2f")],
+            ([r["size_mib"], r["transport"], *_throughput_cells(r)]
+             for r in results["throughput"]),
+        ),
         "",
         f"MatMul {n}x{n} round trips (unary)",
-        f"{'clients':>8} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}",
-    ]
-    for row in results["latency"]:
-        lines.append(
-            f"{row['clients']:>8} {row['calls']:>6} {row['p50_ms']:>8.3f} "
-            f"{row['p99_ms']:>8.3f} {row['calls_per_s']:>9.0f}"
-        )
-    lines += _stall_lines(results.get("health_under_stall"))
-    lines += _blas_lines(results.get("blas_threads"))
-    in_process = results["in_process"]
+        *fixed_width(
+            [("clients", ">8"), ("calls", ">6"), ("p50 ms", ">8.3f"), ("p99 ms", ">8.3f"),
+             ("calls/s", ">9.0f")],
+            ([r[k] for k in ("clients", "calls", "p50_ms", "p99_ms", "calls_per_s")]
+             for r in results["latency"]),
+        ),
+    ]  # fmt: skip
+    stall = results.get("health_under_stall")
+    if stall:
+        lines += [
+            "",
+            f"While {stall['stalled_streams']} streams are stalled "
+            f"(each call's timeout {stall['timeout_s']:g} s)",
+            *fixed_width(
+                [("call", ">12"), ("ok", ">5"), ("failed", ">7"), ("p50 ms", ">8.3f"),
+                 ("p99 ms", ">8.3f")],
+                ([name, stall[name]["ok"], stall[name]["failures"], stall[name].get("p50_ms"),
+                  stall[name].get("p99_ms")] for name in ("health", "matmul_2x2")),
+            ),
+        ]  # fmt: skip
+    if results.get("blas_threads"):
+        lines += [
+            "",
+            f"1 client, {n}x{n} MatMul, by numpy's BLAS threads in the server",
+            *fixed_width(
+                [("BLAS threads", ">16"), ("p50 ms", ">8.3f"), ("p99 ms", ">8.3f")],
+                ([str(r["blas_threads"]), r["p50_ms"], r["p99_ms"]]
+                 for r in results["blas_threads"]),
+            ),
+        ]  # fmt: skip
+    in_process, overhead = results["in_process"], results["overhead"]
     if "skipped" in in_process:
         lines.append(f"\nin-process baseline skipped: {in_process['skipped']}")
     else:
-        overhead = results["overhead"]
         lines.append(
             f"\nin-process {in_process['backend']} matmul p50 {in_process['p50_ms']:.3f} ms; "
             f"over gRPC (1 client) p50 {overhead['remote_p50_ms']:.3f} ms: "
@@ -408,31 +405,10 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _stall_lines(stall: dict | None) -> list[str]:
-    if not stall:
-        return []
-    lines = [
-        "",
-        f"While {stall['stalled_streams']} streams are stalled "
-        f"(each call's timeout {stall['timeout_s']:g} s)",
-        f"{'call':>12} {'ok':>5} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8}",
-    ]
-    for name in ("health", "matmul_2x2"):
-        row = stall[name]
-        p50 = f"{row['p50_ms']:>8.3f}" if "p50_ms" in row else f"{'-':>8}"
-        p99 = f"{row['p99_ms']:>8.3f}" if "p99_ms" in row else f"{'-':>8}"
-        lines.append(f"{name:>12} {row['ok']:>5} {row['failures']:>7} {p50} {p99}")
-    return lines
-
-
-def _blas_lines(rows: list[dict] | None) -> list[str]:
-    if not rows:
-        return []
-    lines = ["", "1 client, 256x256 MatMul, by numpy's BLAS threads in the server",
-             f"{'BLAS threads':>16} {'p50 ms':>8} {'p99 ms':>8}"]  # fmt: skip
-    for row in rows:
-        lines.append(f"{row['blas_threads']!s:>16} {row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f}")
-    return lines
+def _throughput_cells(row: dict) -> list:
+    if "skipped" in row:
+        return [None, None, None, f"  skipped: {row['skipped']}"]
+    return [row["median_s"] * 1e3, row["up_gbps"], row["both_ways_gbps"]]
 
 
 def check_json_name(name: str) -> None:
