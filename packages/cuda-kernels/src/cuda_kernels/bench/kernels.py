@@ -1,12 +1,9 @@
-"""The kernel benchmark: validate every contender, then time it, in one place.
+"""`cuda-kernels bench`: check every contender (the matmul ladder, cuBLAS, numpy, doublify)
+against a float64 reference, then time those that passed.
 
-As in llm.c's dev/cuda, `BenchRun(settings).run()` reads top to bottom: pick the device
-and what it can run of what was asked (the matmul ladder, cuBLAS, numpy, doublify); check
-every contender against a float64 reference on fresh random inputs (tile multiples and
-odd shapes); then time only those that passed, with cuBLAS and numpy measured in the same
-run, so every ratio compares numbers taken minutes apart on the same machine. The run
-keeps its settings, the device's facts, the checks and the timed rows; `report` turns
-them into a table, results.json and plots.
+Why in one run: cuBLAS and numpy are timed beside the kernels, so every ratio compares
+numbers taken minutes apart on the same machine, and a kernel that computes wrong numbers
+is never timed. `gpu` is the GPU side (it imports pycuda, so only when a GPU is usable).
 """
 
 from __future__ import annotations
@@ -24,10 +21,16 @@ import numpy as np
 
 from cuda_kernels import __version__
 from cuda_kernels.backends import BACKEND_NAMES, BackendUnavailableError, get_backend
-from cuda_kernels.bench import cpu, report
-from cuda_kernels.bench.contenders import Contender, DoublifyBench
-from cuda_kernels.bench.timing import GPU_TIMER
-from cuda_kernels.bench.validate import VALIDATION_SHAPES, Check, check_doublify, check_matmul
+from cuda_kernels.backends.numpy_backend import NumpyBackend
+from cuda_kernels.bench import report
+from cuda_kernels.bench.timing import Timing, rotations_for, time_wall
+from cuda_kernels.bench.validate import (
+    VALIDATION_SHAPES,
+    Check,
+    check_doublify,
+    check_matmul,
+    random_matrix,
+)
 from cuda_kernels.kernels.ladder import KERNELS
 from cuda_kernels.settings import setting
 
@@ -35,10 +38,12 @@ BASELINES = ("cublas", "numpy")
 ALL_KERNELS = (*KERNELS, *BASELINES)
 DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
 DOUBLIFY_N = 4096  # the task's n = 2^12: a 4096×4096 array, always measured
-DEFAULT_DOUBLIFY_SIZES_GPU = (1024, 2048, 4096, 8192, 16384)
+DEFAULT_DOUBLIFY_SIZES_GPU = (1024, 2048, 4096, 8192, 16384)  # read by `gpu` too
 DEFAULT_DOUBLIFY_SIZES_CPU = (1024, 2048, 4096, 8192)
 REFERENCE_MAX_N = 2048  # bench sizes up to this are validated too (float64 reference cost)
 MAX_N = 65536
+#: Doublify shapes validated on the CPU: edge cases and odd shapes.
+CPU_DOUBLIFY_CHECK_SHAPES = ((1, 1), (17, 33), (1000, 1001))
 NO_GPU_NOTE = (
     "No usable GPU here ({reason}). Only the numpy CPU backend was measured; GPU numbers "
     "need a GPU (scripts/gpu_check.py runs the whole GPU check on one)."
@@ -51,6 +56,28 @@ class NothingToRunError(RuntimeError):
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One matmul implementation in the table (a rung of the ladder, cuBLAS, numpy):
+    `run(a, b)` for validation, `time(n)` for an n×n×n median."""
+
+    name: str
+    timer: str  # "cuda events" or "wall clock"
+    run: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    time: Callable[[int], Timing]
+    max_n: int | None = None  # larger sizes are not timed (numpy is slow)
+
+
+@dataclass(frozen=True)
+class DoublifyBench:
+    """Doublify on one backend: `run(x)` for validation, `time(n)` for (doublify, copy)."""
+
+    backend: str
+    run: Callable[[np.ndarray], np.ndarray]
+    time: Callable[[int], tuple[Timing, Timing]]
+    check_shapes: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -207,18 +234,18 @@ class BenchRun:
             "numpy",
             "wall clock",
             cpu_backend.matmul,
-            partial(cpu.time_numpy_matmul, cpu_backend, **timed),
+            partial(time_numpy_matmul, cpu_backend, **timed),
             s.numpy_max_n,
         )
         wanted_numpy = [numpy] if "numpy" in s.kernels else []
         gpu, why_not = _pick_gpu(s.backend)
         if gpu is None:
-            doublify_timer = partial(cpu.time_numpy_doublify, cpu_backend, **timed)
+            doublify_timer = partial(time_numpy_doublify, cpu_backend, **timed)
             yield Target(
                 facts={"name": cpu_backend.device, "backend": "numpy"},
                 contenders=wanted_numpy,
                 doublify=DoublifyBench(
-                    "numpy", cpu_backend.doublify, doublify_timer, cpu.DOUBLIFY_CHECK_SHAPES
+                    "numpy", cpu_backend.doublify, doublify_timer, CPU_DOUBLIFY_CHECK_SHAPES
                 ),
                 doublify_sizes=DEFAULT_DOUBLIFY_SIZES_CPU,
                 notes={"gpu_note": NO_GPU_NOTE.format(reason=why_not)},
@@ -228,38 +255,9 @@ class BenchRun:
         from cuda_kernels.bench import gpu as gpu_bench
 
         with gpu.activated():
-            facts = {"backend": "pycuda", **gpu_bench.device_facts(gpu)}
-            contenders = [
-                Contender(
-                    kernel,
-                    GPU_TIMER,
-                    partial(gpu.matmul, kernel=kernel),
-                    partial(gpu_bench.time_kernel, gpu, kernel, **timed),
-                )
-                for kernel in KERNELS
-                if kernel in s.kernels
-            ]
-            notes = {}
-            if "cublas" in s.kernels:
-                cublas, why = gpu_bench.find_cublas()
-                if cublas is None:
-                    notes["cublas_note"] = f"cuBLAS baseline unavailable: {why}"
-                else:
-                    check = partial(gpu_bench.check_cublas, cublas)
-                    timer = partial(gpu_bench.time_cublas, gpu, cublas, **timed)
-                    contenders.append(Contender("cublas", GPU_TIMER, check, timer))
-                    facts["cublas_via"] = cublas.library
-            doublify_timer = partial(gpu_bench.time_doublify_and_copy, gpu, **timed)
-            yield Target(
-                facts=facts,
-                contenders=contenders + wanted_numpy,
-                doublify=DoublifyBench(
-                    "pycuda", gpu.doublify, doublify_timer, gpu_bench.DOUBLIFY_CHECK_SHAPES
-                ),
-                doublify_sizes=DEFAULT_DOUBLIFY_SIZES_GPU,
-                notes=notes,
-                why_missing="; ".join(notes.values()),
-            )
+            target = gpu_bench.gpu_target(gpu, s.kernels, timed)
+            target.contenders += wanted_numpy
+            yield target
 
     def as_json(self) -> dict:
         """results.json: settings, host and device facts, checks and rows."""
@@ -301,3 +299,28 @@ def _pick_gpu(backend: str):
         if backend == "pycuda":
             raise
         return None, str(exc)
+
+
+def time_numpy_matmul(
+    backend: NumpyBackend, n: int, repeats: int, warmup: int, rng: np.random.Generator
+) -> Timing:
+    """Median time of an n×n×n float32 matmul through the numpy backend."""
+    sets = rotations_for(3 * n * n * 4, cap=8)
+    inputs = [(random_matrix(rng, n, n), random_matrix(rng, n, n)) for _ in range(sets)]
+    return time_wall(lambda i: backend.matmul(*inputs[i % sets]), repeats, warmup)
+
+
+def time_numpy_doublify(
+    backend: NumpyBackend, n: int, repeats: int, warmup: int, rng: np.random.Generator
+) -> tuple[Timing, Timing]:
+    """(doublify, copy) median times for an n×n float32 array on the CPU.
+
+    The copy (np.copyto into a preallocated array) is the CPU's counterpart of the GPU's
+    device-to-device copy: the bandwidth doublify is compared with.
+    """
+    sets = rotations_for(2 * n * n * 4, cap=8)
+    xs = [random_matrix(rng, n, n) for _ in range(sets)]
+    out = np.empty_like(xs[0])
+    doublify = time_wall(lambda i: backend.doublify(xs[i % sets]), repeats, warmup)
+    copy = time_wall(lambda i: np.copyto(out, xs[i % sets]), repeats, warmup)
+    return doublify, copy

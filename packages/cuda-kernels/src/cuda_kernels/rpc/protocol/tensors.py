@@ -60,16 +60,6 @@ def nbytes_of(shape: tuple[int, ...]) -> int:
     return math.prod(shape) * WIRE_DTYPE.itemsize
 
 
-def check_data_length(name: str, shape: tuple[int, ...], length: int) -> None:
-    """INVALID_ARGUMENT unless `length` is exactly product(shape) * 4."""
-    expected = nbytes_of(shape)
-    if length != expected:
-        raise invalid(
-            f"tensor {name} has {length} bytes of data but shape {shape_text(shape)} "
-            f"of float32 needs {expected} (product(shape) * 4)"
-        )
-
-
 def to_array(data: bytes | bytearray | memoryview, shape: tuple[int, ...]) -> np.ndarray:
     """A float32 view of checked wire bytes (no copy; read-only for `bytes`)."""
     return np.frombuffer(data, dtype=WIRE_DTYPE).reshape(shape)
@@ -106,5 +96,9 @@ def from_tensor(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> np.ndarr
     """Check a complete unary `Tensor` and return it as a float32 matrix."""
     shape = check_header(tensor, name, max_tensor_bytes)
     data = tensor.data  # each read of a bytes field copies it (upb): read it once
-    check_data_length(name, shape, len(data))
+    if len(data) != nbytes_of(shape):
+        raise invalid(
+            f"tensor {name} has {len(data)} bytes of data but shape {shape_text(shape)} "
+            f"of float32 needs {nbytes_of(shape)} (product(shape) * 4)"
+        )
     return to_array(data, shape)
