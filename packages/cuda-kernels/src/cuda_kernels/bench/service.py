@@ -1,18 +1,9 @@
-"""`cuda-kernels bench-service`: what the service costs on top of the backend.
+"""`cuda-kernels bench-service`: what the service costs on top of the backend (what it
+measures: the command's description, `commands.bench_service`).
 
-Five measurements in one run, against one server (a local `cuda-kernels serve` started as
-a subprocess, so client and server do not share a GIL, or `--target`):
-
-1. payload throughput of Doublify (x up, 2·x down) at 1, 16, 64 MiB, unary and streamed;
-2. latency of 256×256 MatMul round trips (p50/p99) with 1, 8 and 32 concurrent clients,
-   each client its own channel on its own thread;
-3. Health.Check and 2x2 MatMul latency while 64 streams are open and stalled
-   (`service_stall`);
-4. the same matmul called in-process on the same backend: the overhead baseline;
-5. for a local numpy server, the 1-client 256×256 latency with numpy's BLAS pinned to
-   `--blas-threads` and with the library's default threads, one server after the other.
-
-Every result is checked against numpy before it is timed.
+The local server is a `cuda-kernels serve` subprocess, so client and server do not share a
+GIL; each concurrent client has its own channel on its own thread; every result is
+checked against numpy before it is timed.
 """
 
 from __future__ import annotations
