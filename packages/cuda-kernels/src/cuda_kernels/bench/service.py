@@ -8,6 +8,7 @@ checked against numpy before it is timed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -16,8 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -76,34 +77,29 @@ class ServiceBenchSettings:
             raise ValueError("--blas-threads and --stalled-streams must be >= 0")
 
 
-class LocalServer:
-    """`cuda-kernels serve --port 0` in a subprocess; reads its `listening on` line."""
-
-    def __init__(
-        self, backend: str, blas_threads: int = 1, max_message_mb: int = LOCAL_MAX_MESSAGE_MB
-    ) -> None:
-        command = [
-            sys.executable, "-m", "cuda_kernels.cli", "serve", "--host", "127.0.0.1",
-            "--port", "0", "--backend", backend, "--max-message-mb", str(max_message_mb),
-            "--grace-seconds", "2", "--blas-threads", str(blas_threads),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        line = self.process.stdout.readline() if self.process.stdout else ""
-        if not line.startswith("listening on "):
-            self.close()
-            raise RuntimeError(f"the local server did not start (it printed {line!r})")
-        self.address = line.split()[2]
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+@contextlib.contextmanager
+def local_server(backend: str, blas_threads: int) -> Iterator[str]:
+    """`cuda-kernels serve --port 0` in a subprocess, stopped on exit; yields its address,
+    read from its `listening on` line."""
+    command = [
+        sys.executable, "-m", "cuda_kernels.cli", "serve", "--host", "127.0.0.1",
+        "--port", "0", "--backend", backend, "--max-message-mb", str(LOCAL_MAX_MESSAGE_MB),
+        "--grace-seconds", "2", "--blas-threads", str(blas_threads),
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        try:
+            line = process.stdout.readline() if process.stdout else ""
+            if not line.startswith("listening on "):
+                raise RuntimeError(f"the local server did not start (it printed {line!r})")
+            yield line.split()[2]
+        finally:
+            process.terminate()
             try:
-                self.process.wait(timeout=10)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                process.kill()
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -233,14 +229,10 @@ def _pin_blas_threads(threads: int) -> Callable[[], None]:
 
 def compare_blas_threads(settings: ServiceBenchSettings) -> list[dict]:
     """1-client latency of local numpy servers with numpy's BLAS pinned and not pinned."""
-    one_client = ServiceBenchSettings(**{**settings.__dict__, "clients": (1,)})
     rows = []
     for threads in (settings.blas_threads or 1, 0):
-        server = LocalServer("numpy", blas_threads=threads)
-        try:
-            row = measure_latency(server.address, one_client, 1)
-        finally:
-            server.close()
+        with local_server("numpy", threads) as address:
+            row = measure_latency(address, replace(settings, clients=(1,)), 1)
         rows.append({"blas_threads": threads or "library default", **row})
     return rows
 
@@ -249,9 +241,10 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
     """All the measurements; returns the JSON-ready results."""
     settings.check()
     load_at_start = list(os.getloadavg())
-    local = None if settings.target else LocalServer(settings.backend, settings.blas_threads)
-    target = settings.target or local.address
-    try:
+    with contextlib.ExitStack() as stack:
+        target = settings.target or stack.enter_context(
+            local_server(settings.backend, settings.blas_threads)
+        )
         with KernelClient(
             target,
             token=settings.token,
@@ -271,11 +264,8 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
             stall = measure_health_under_stall(
                 target, settings.stalled_streams, token=settings.token, tls_ca=settings.tls_ca
             )
-    finally:
-        if local is not None:
-            local.close()
     blas = None
-    if local is not None and info.backend == "numpy" and settings.compare_blas:
+    if settings.target is None and info.backend == "numpy" and settings.compare_blas:
         blas = compare_blas_threads(settings)
     try:
         in_process = measure_in_process(info.backend, settings)
