@@ -123,63 +123,60 @@ def summary(results: dict) -> str:
 def write_outputs(results: dict, out_dir: Path) -> list[Path]:
     """results.json, table.txt and the plots into `out_dir` (created if needed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = out_dir / "table.txt"
+    table, data = out_dir / "table.txt", out_dir / "results.json"
     table.write_text(summary(results), encoding="utf-8")
-    return [write_json(results, out_dir), table, *write_plots(results, out_dir)]
-
-
-def write_json(results: dict, out_dir: Path) -> Path:
-    path = out_dir / "results.json"
-    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    return path
+    data.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return [data, table, *write_plots(results, out_dir)]
 
 
 def write_plots(results: dict, out_dir: Path) -> list[Path]:
     """runtime_vs_n.png (log-log), gflops_vs_n.png and doublify_bandwidth.png."""
+    device, rows = results["device"]["name"], results["matmul"]
+    kernels = list(dict.fromkeys(r["kernel"] for r in rows))
+    paths = []
+    for name, key, ylabel in (
+        ("runtime_vs_n.png", "median_ms", "median runtime (ms)"),
+        ("gflops_vs_n.png", "gflops", "GFLOP/s"),
+    ):
+        lines = []
+        for kernel in kernels:
+            points = sorted((r["n"], r[key]) for r in rows if r["kernel"] == kernel)
+            style = "--o" if kernel in ("cublas", "numpy") else "-o"
+            lines.append((*zip(*points, strict=True), style, kernel))
+        xlabel, title = "n (C = A·B with n×n matrices)", f"float32 matmul on {device}"
+        log_y = key == "median_ms"
+        paths.append(_plot(out_dir / name, lines, xlabel, ylabel, title, log_y))
+    if doublify := results["doublify"]:
+        mb = [r["array_mb"] for r in doublify]
+        lines = [
+            (mb, [r["gb_s"] for r in doublify], "-o", "doublify"),
+            (mb, [r["copy_gb_s"] for r in doublify], "--o", "copy (same bytes)"),
+        ]
+        title = f"doublify bandwidth on {device}"
+        path = out_dir / "doublify_bandwidth.png"
+        paths.append(_plot(path, lines, "array size (MB)", "GB/s (read + write)", title))
+    return paths
+
+
+def _plot(
+    path: Path, lines: list[tuple], xlabel: str, ylabel: str, title: str, log_y: bool = False
+) -> Path:
+    """One PNG: every (xs, ys, style, label) line, x on a log2 scale."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    device = results["device"]["name"]
-    rows = results["matmul"]
-    kernels = list(dict.fromkeys(r["kernel"] for r in rows))
-    paths = []
-    for name, key, ylabel, log_y in (
-        ("runtime_vs_n.png", "median_ms", "median runtime (ms)", True),
-        ("gflops_vs_n.png", "gflops", "GFLOP/s", False),
-    ):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for kernel in kernels:
-            points = sorted((r["n"], r[key]) for r in rows if r["kernel"] == kernel)
-            style = "--" if kernel in ("cublas", "numpy") else "-"
-            ax.plot(*zip(*points, strict=True), style, marker="o", label=kernel)
-        ax.set_xscale("log", base=2)
-        if log_y:
-            ax.set_yscale("log")
-        ax.set_xlabel("n (C = A·B with n×n matrices)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(f"float32 matmul on {device}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=120)
-        plt.close(fig)
-        paths.append(out_dir / name)
-    doublify = results["doublify"]
-    if doublify:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        mb = [r["array_mb"] for r in doublify]
-        ax.plot(mb, [r["gb_s"] for r in doublify], "-o", label="doublify")
-        ax.plot(mb, [r["copy_gb_s"] for r in doublify], "--o", label="copy (same bytes)")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("array size (MB)")
-        ax.set_ylabel("GB/s (read + write)")
-        ax.set_title(f"doublify bandwidth on {device}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out_dir / "doublify_bandwidth.png", dpi=120)
-        plt.close(fig)
-        paths.append(out_dir / "doublify_bandwidth.png")
-    return paths
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for xs, ys, style, label in lines:
+        ax.plot(xs, ys, style, label=label)
+    ax.set_xscale("log", base=2)
+    if log_y:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
