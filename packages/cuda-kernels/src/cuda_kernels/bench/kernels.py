@@ -14,7 +14,7 @@ import platform
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 
 import numpy as np
@@ -261,20 +261,15 @@ class BenchRun:
 
     def as_json(self) -> dict:
         """results.json: settings, host and device facts, checks and rows."""
-        s = self.settings
         results = {
             "schema": 1,
             "created_utc": self.created_utc,
             "cuda_kernels_version": __version__,
             "host": self.host,
             "settings": {
-                "sizes": self.sizes,
-                "kernels": list(s.kernels),
-                "repeats": s.repeats,
-                "warmup": s.warmup,
-                "seed": s.seed,
-                "numpy_max_n": s.numpy_max_n,
-                "doublify_sizes": self.doublify_sizes,
+                **asdict(self.settings),
+                "sizes": self.sizes,  # sorted, each once
+                "doublify_sizes": self.doublify_sizes,  # with the defaults and DOUBLIFY_N
                 "error_measure": "max|C-C_ref|/max|C_ref| against float64",
             },
             "gpu_note": self.notes.get("gpu_note"),
