@@ -14,17 +14,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
 
 import numpy as np
 import pycuda.driver as cuda
 
 from cuda_kernels.backends.pycuda_backend import PycudaBackend
-from cuda_kernels.bench.kernels import DEFAULT_DOUBLIFY_SIZES_GPU, Contender, DoublifyBench, Target
 from cuda_kernels.bench.timing import GPU_TIMER, Timing, rotations_for, time_gpu_batches
 from cuda_kernels.bench.validate import random_matrix
-from cuda_kernels.kernels.ladder import KERNELS
 
 #: Inputs rotate through this many times the L2 per timed series, so no launch finds its
 #: operands in the cache from an earlier one.
@@ -60,45 +56,6 @@ def _rotations(backend: PycudaBackend, bytes_per_set: int) -> int:
 
 #: Doublify shapes validated on the GPU: edge cases, odd shapes and the 4096×4096 of the task.
 DOUBLIFY_CHECK_SHAPES = ((1, 1), (17, 33), (1000, 1001), (4096, 4096))
-
-
-def gpu_target(
-    backend: PycudaBackend, kernels: tuple[str, ...], timed: dict[str, Any]
-) -> Target:
-    """The rungs of the ladder in `kernels`, cuBLAS when asked for and available, and
-    doublify, on `backend` (whose context must be current while they run); `timed` holds
-    the timers' repeats, warmup and rng."""
-    facts = {"backend": "pycuda", **device_facts(backend)}
-    contenders = [
-        Contender(
-            kernel,
-            GPU_TIMER,
-            partial(backend.matmul, kernel=kernel),
-            partial(time_kernel, backend, kernel, **timed),
-        )
-        for kernel in KERNELS
-        if kernel in kernels
-    ]
-    notes = {}
-    if "cublas" in kernels:
-        cublas, why = find_cublas()
-        if cublas is None:
-            notes["cublas_note"] = f"cuBLAS baseline unavailable: {why}"
-        else:
-            timer = partial(time_cublas, backend, cublas, **timed)
-            contenders.append(Contender("cublas", GPU_TIMER, partial(check_cublas, cublas), timer))
-            facts["cublas_via"] = cublas.library
-    doublify_timer = partial(time_doublify_and_copy, backend, **timed)
-    return Target(
-        facts=facts,
-        contenders=contenders,
-        doublify=DoublifyBench(
-            "pycuda", backend.doublify, doublify_timer, DOUBLIFY_CHECK_SHAPES
-        ),
-        doublify_sizes=DEFAULT_DOUBLIFY_SIZES_GPU,
-        notes=notes,
-        why_missing="; ".join(notes.values()),
-    )
 
 
 @dataclass

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from cuda_kernels import __version__
 from cuda_kernels.backends import BACKEND_NAMES, BackendUnavailableError, get_backend
 from cuda_kernels.backends.numpy_backend import NumpyBackend
 from cuda_kernels.bench import report
-from cuda_kernels.bench.timing import Timing, rotations_for, time_wall
+from cuda_kernels.bench.timing import GPU_TIMER, Timing, rotations_for, time_wall
 from cuda_kernels.bench.validate import (
     VALIDATION_SHAPES,
     Check,
@@ -34,11 +35,14 @@ from cuda_kernels.bench.validate import (
 from cuda_kernels.kernels.ladder import KERNELS
 from cuda_kernels.settings import setting
 
+if TYPE_CHECKING:
+    from cuda_kernels.backends.pycuda_backend import PycudaBackend
+
 BASELINES = ("cublas", "numpy")
 ALL_KERNELS = (*KERNELS, *BASELINES)
 DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
 DOUBLIFY_N = 4096  # the task's n = 2^12: a 4096×4096 array, always measured
-DEFAULT_DOUBLIFY_SIZES_GPU = (1024, 2048, 4096, 8192, 16384)  # read by `gpu` too
+DEFAULT_DOUBLIFY_SIZES_GPU = (1024, 2048, 4096, 8192, 16384)
 DEFAULT_DOUBLIFY_SIZES_CPU = (1024, 2048, 4096, 8192)
 REFERENCE_MAX_N = 2048  # bench sizes up to this are validated too (float64 reference cost)
 MAX_N = 65536
@@ -252,10 +256,8 @@ class BenchRun:
                 why_missing=f"no usable GPU ({why_not})",
             )
             return
-        from cuda_kernels.bench import gpu as gpu_bench
-
         with gpu.activated():
-            target = gpu_bench.gpu_target(gpu, s.kernels, timed)
+            target = _gpu_target(gpu, s.kernels, timed)
             target.contenders += wanted_numpy
             yield target
 
@@ -281,6 +283,48 @@ class BenchRun:
         if "cublas_note" in self.notes:
             results["cublas_note"] = self.notes["cublas_note"]
         return results
+
+
+def _gpu_target(
+    backend: PycudaBackend, kernels: tuple[str, ...], timed: dict[str, Any]
+) -> Target:
+    """The rungs of the ladder in `kernels`, cuBLAS when asked for and available, and
+    doublify, on `backend` (whose context must be current while they run); `timed` holds
+    the timers' repeats, warmup and rng."""
+    from cuda_kernels.bench import gpu as gpu_bench  # imports pycuda: only with a GPU
+
+    facts = {"backend": "pycuda", **gpu_bench.device_facts(backend)}
+    contenders = [
+        Contender(
+            kernel,
+            GPU_TIMER,
+            partial(backend.matmul, kernel=kernel),
+            partial(gpu_bench.time_kernel, backend, kernel, **timed),
+        )
+        for kernel in KERNELS
+        if kernel in kernels
+    ]
+    notes = {}
+    if "cublas" in kernels:
+        cublas, why = gpu_bench.find_cublas()
+        if cublas is None:
+            notes["cublas_note"] = f"cuBLAS baseline unavailable: {why}"
+        else:
+            check = partial(gpu_bench.check_cublas, cublas)
+            timer = partial(gpu_bench.time_cublas, backend, cublas, **timed)
+            contenders.append(Contender("cublas", GPU_TIMER, check, timer))
+            facts["cublas_via"] = cublas.library
+    doublify_timer = partial(gpu_bench.time_doublify_and_copy, backend, **timed)
+    return Target(
+        facts=facts,
+        contenders=contenders,
+        doublify=DoublifyBench(
+            "pycuda", backend.doublify, doublify_timer, gpu_bench.DOUBLIFY_CHECK_SHAPES
+        ),
+        doublify_sizes=DEFAULT_DOUBLIFY_SIZES_GPU,
+        notes=notes,
+        why_missing="; ".join(notes.values()),
+    )
 
 
 def _pick_gpu(backend: str):

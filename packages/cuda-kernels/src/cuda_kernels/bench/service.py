@@ -27,6 +27,7 @@ import numpy as np
 from cuda_kernels import __version__
 from cuda_kernels.backends import BACKEND_NAMES, get_backend
 from cuda_kernels.bench.report import fixed_width
+from cuda_kernels.bench.timing import percentiles
 from cuda_kernels.rpc.client import KernelClient
 from cuda_kernels.rpc.protocol.auth import read_token_file
 from cuda_kernels.rpc.protocol.tensors import MIB
@@ -100,12 +101,6 @@ def local_server(backend: str, blas_threads: int) -> Iterator[str]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    """p50 and p99 of timed calls, in milliseconds."""
-    p50, p99 = np.percentile(np.asarray(seconds), [50, 99]) * 1e3
-    return {"p50_ms": float(p50), "p99_ms": float(p99)}
 
 
 def measure_throughput(client: KernelClient, settings: ServiceBenchSettings, max_message: int):

@@ -18,7 +18,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cuda_kernels._proto import kernels_pb2 as pb
-from cuda_kernels.bench.service import percentiles
+from cuda_kernels.bench.timing import percentiles
 from cuda_kernels.rpc.client import KernelClient, KernelServiceError
 from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value
 from cuda_kernels.rpc.protocol.methods import client_methods

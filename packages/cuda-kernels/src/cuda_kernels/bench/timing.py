@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 DEFAULT_FLUSH_BYTES = 128 * 2**20
 #: GPU time one event pair should span: long enough that event resolution (about 0.5 µs)
 #: and the first launch's start-up are noise, short enough to take many samples.
@@ -78,6 +80,12 @@ def time_wall(run: Callable[[int], object], repeats: int, warmup: int) -> Timing
         run(warmup + i)
         samples.append((time.perf_counter() - start) * 1e3)
     return Timing(tuple(samples))
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """p50 and p99 of timed calls, in milliseconds."""
+    p50, p99 = np.percentile(np.asarray(seconds), [50, 99]) * 1e3
+    return {"p50_ms": float(p50), "p99_ms": float(p99)}
 
 
 class GpuClock(Protocol):
