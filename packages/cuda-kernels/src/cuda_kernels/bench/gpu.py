@@ -3,8 +3,7 @@
 Everything runs inside `backend.activated()` (primary context current, GPU lock held) and
 is timed with CUDA events on the default stream, a batch of launches per event pair after a
 spin kernel (`timing.time_gpu_batches`); CuPy and torch share that primary context and
-stream, so one set of events times all of them. Inputs rotate through enough copies to
-exceed three times the GPU's own L2, read off the device.
+stream, so one set of events times all of them.
 """
 
 from __future__ import annotations

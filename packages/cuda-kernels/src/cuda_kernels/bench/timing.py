@@ -1,8 +1,8 @@
 """Medians of repeated measurements, with rotated inputs so caches do not flatter them.
 
 `rotations_for` picks how many copies of the inputs to cycle through so that one pass over
-them is larger than `flush_bytes`: on a GPU, a few times its L2 (50 MB on an H100, 60 MB on
-an H200, read off the device); on the CPU, 128 MiB, more than a last-level cache.
+them is larger than `flush_bytes`: on a GPU, a few times its L2 (`gpu.L2_MULTIPLE`); on the
+CPU, 128 MiB, more than a last-level cache.
 
 On the GPU, `time_gpu_batches` times a batch of launches between one pair of CUDA events,
 right after a spin kernel that keeps the GPU busy while the host queues the batch. Timing
