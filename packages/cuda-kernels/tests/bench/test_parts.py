@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from cuda_kernels.bench import report
-from cuda_kernels.bench.contenders import Contender, DoublifyBench
-from cuda_kernels.bench.kernels import BenchRun, BenchSettings, Target
+from cuda_kernels.bench.kernels import BenchRun, BenchSettings, Contender, DoublifyBench, Target
 from cuda_kernels.bench.timing import (
     DEFAULT_FLUSH_BYTES,
     Timing,

@@ -28,7 +28,7 @@ from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels._proto import kernels_pb2_grpc as pb_grpc
 from cuda_kernels.rpc.client import KernelClient, KernelServiceError
 from cuda_kernels.rpc.protocol.chunking import iter_chunks
-from cuda_kernels.rpc.protocol.tensors import MIB, array_bytes
+from cuda_kernels.rpc.protocol.tensors import MIB
 from cuda_kernels.rpc.server import KernelServer
 from cuda_kernels.rpc.tls import self_signed_certificate
 
@@ -154,8 +154,8 @@ def test_get_info_and_echoed_request_id(client: KernelClient, server_info, stub)
     assert server_info.max_tensor_bytes >= server_info.max_message_bytes
     a = rand(np.random.default_rng(1), 2, 3)
     response = stub.MatMul(
-        pb.MatMulRequest(request_id="abc-123", a=tensor(shape=(2, 3), data=array_bytes(a)),
-                         b=tensor(shape=(3, 1), data=array_bytes(np.ones((3, 1), np.float32))))
+        pb.MatMulRequest(request_id="abc-123", a=tensor(shape=(2, 3), data=a.tobytes()),
+                         b=tensor(shape=(3, 1), data=np.ones((3, 1), np.float32).tobytes()))
     )  # fmt: skip
     assert response.request_id == "abc-123"
     assert response.backend == server_info.backend

@@ -105,7 +105,10 @@ class PycudaBackend(Backend):
             why = f"the prebuilt fatbins have no image for {self.arch}"
         else:
             try:
-                modules = {source: self._load_prebuilt(source) for source in SOURCE_FILES}
+                modules = {
+                    source: cuda.module_from_buffer(prebuilt.read_fatbin(source))
+                    for source in SOURCE_FILES
+                }
                 return image.describe(capability), modules
             except cuda.Error as exc:
                 why = f"the driver refused the prebuilt fatbin ({exc})"
@@ -117,10 +120,6 @@ class PycudaBackend(Backend):
         _log.warning("cuda_kernels: %s; compiling the kernels with nvcc", why)
         modules = {source: self._compile(source) for source in SOURCE_FILES}
         return f"compiled from source by nvcc for {self.arch} ({why})", modules
-
-    def _load_prebuilt(self, filename: str):
-        """The shipped fatbin of `filename`; the driver picks the image for this GPU."""
-        return cuda.module_from_buffer(prebuilt.read_fatbin(filename))
 
     def _compile(self, filename: str) -> SourceModule:
         """nvcc for this device's arch, with the ladder's tile sizes as -D defines.

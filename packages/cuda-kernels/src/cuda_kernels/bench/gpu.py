@@ -3,29 +3,23 @@
 Everything runs inside `backend.activated()` (primary context current, GPU lock held) and
 is timed with CUDA events on the default stream, a batch of launches per event pair after a
 spin kernel (`timing.time_gpu_batches`); CuPy and torch share that primary context and
-stream, so one set of events times all of them. Inputs rotate through enough copies to
-exceed three times the GPU's own L2, read off the device, up to 256 copies (see L2_MULTIPLE).
+stream, so one set of events times all of them.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import pycuda.driver as cuda
 
 from cuda_kernels.backends.pycuda_backend import PycudaBackend
-from cuda_kernels.bench.contenders import Contender, DoublifyBench
 from cuda_kernels.bench.timing import GPU_TIMER, Timing, rotations_for, time_gpu_batches
 from cuda_kernels.bench.validate import random_matrix
-
-_log = logging.getLogger(__name__)
 
 #: Inputs rotate through this many times the L2 per timed series, so no launch finds its
 #: operands in the cache from an earlier one. `rotations_for` caps the copies at 256, so on a
@@ -63,43 +57,6 @@ def _rotations(backend: PycudaBackend, bytes_per_set: int) -> int:
 
 #: Doublify shapes validated on the GPU: edge cases, odd shapes and the 4096×4096 of the task.
 DOUBLIFY_CHECK_SHAPES = ((1, 1), (17, 33), (1000, 1001), (4096, 4096))
-
-
-def ladder_contenders(
-    backend: PycudaBackend,
-    kernels: list[str],
-    repeats: int,
-    warmup: int,
-    rng: np.random.Generator,
-) -> list[Contender]:
-    """The named rungs of the ladder, run through the backend, timed with CUDA events."""
-    contenders = []
-    for kernel in kernels:
-        run = partial(backend.matmul, kernel=kernel)
-        timer = partial(time_kernel, backend, kernel, repeats=repeats, warmup=warmup, rng=rng)
-        contenders.append(Contender(kernel, GPU_TIMER, run, timer))
-    return contenders
-
-
-def cublas_contender(
-    backend: PycudaBackend, repeats: int, warmup: int, rng: np.random.Generator
-) -> tuple[Contender | None, str]:
-    """cuBLAS SGEMM as one more contender and the library it comes through (CuPy or
-    torch), or (None, why neither works)."""
-    cublas, why = find_cublas()
-    if cublas is None:
-        return None, why
-    run = partial(check_cublas, cublas)
-    timer = partial(time_cublas, backend, cublas, repeats=repeats, warmup=warmup, rng=rng)
-    return Contender("cublas", GPU_TIMER, run, timer), cublas.library
-
-
-def gpu_doublify(
-    backend: PycudaBackend, repeats: int, warmup: int, rng: np.random.Generator
-) -> DoublifyBench:
-    """The doublify kernel, beside a device-to-device copy of the same bytes."""
-    timer = partial(time_doublify_and_copy, backend, repeats=repeats, warmup=warmup, rng=rng)
-    return DoublifyBench("pycuda", backend.doublify, timer, DOUBLIFY_CHECK_SHAPES)
 
 
 @dataclass

@@ -1,12 +1,9 @@
-"""The kernel benchmark: validate every contender, then time it, in one place.
+"""`cuda-kernels bench`: check every contender (the matmul ladder, cuBLAS, numpy, doublify)
+against a float64 reference, then time those that passed.
 
-As in llm.c's dev/cuda, `BenchRun(settings).run()` reads top to bottom: pick the device
-and what it can run of what was asked (the matmul ladder, cuBLAS, numpy, doublify); check
-every contender against a float64 reference on fresh random inputs (tile multiples and
-odd shapes); then time only those that passed, with cuBLAS and numpy measured in the same
-run, so every ratio compares numbers taken minutes apart on the same machine. The run
-keeps its settings, the device's facts, the checks and the timed rows; `report` turns
-them into a table, results.json and plots.
+Why in one run: cuBLAS and numpy are timed beside the kernels, so every ratio compares
+numbers taken minutes apart on the same machine, and a kernel that computes wrong numbers
+is never timed. `gpu` is the GPU side (it imports pycuda, so only when a GPU is usable).
 """
 
 from __future__ import annotations
@@ -17,17 +14,29 @@ import platform
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cuda_kernels import __version__
 from cuda_kernels.backends import BACKEND_NAMES, BackendUnavailableError, get_backend
-from cuda_kernels.bench import cpu, report
-from cuda_kernels.bench.contenders import Contender, DoublifyBench
-from cuda_kernels.bench.validate import VALIDATION_SHAPES, Check, check_doublify, check_matmul
+from cuda_kernels.backends.numpy_backend import NumpyBackend
+from cuda_kernels.bench import report
+from cuda_kernels.bench.timing import GPU_TIMER, Timing, rotations_for, time_wall
+from cuda_kernels.bench.validate import (
+    VALIDATION_SHAPES,
+    Check,
+    check_doublify,
+    check_matmul,
+    random_matrix,
+)
 from cuda_kernels.kernels.ladder import KERNELS
 from cuda_kernels.settings import setting
+
+if TYPE_CHECKING:
+    from cuda_kernels.backends.pycuda_backend import PycudaBackend
 
 BASELINES = ("cublas", "numpy")
 ALL_KERNELS = (*KERNELS, *BASELINES)
@@ -37,6 +46,8 @@ DEFAULT_DOUBLIFY_SIZES_GPU = (1024, 2048, 4096, 8192, 16384)
 DEFAULT_DOUBLIFY_SIZES_CPU = (1024, 2048, 4096, 8192)
 REFERENCE_MAX_N = 2048  # bench sizes up to this are validated too (float64 reference cost)
 MAX_N = 65536
+#: Doublify shapes validated on the CPU: edge cases and odd shapes.
+CPU_DOUBLIFY_CHECK_SHAPES = ((1, 1), (17, 33), (1000, 1001))
 NO_GPU_NOTE = (
     "No usable GPU here ({reason}). Only the numpy CPU backend was measured; GPU numbers "
     "need a GPU (scripts/gpu_check.py runs the whole GPU check on one)."
@@ -49,6 +60,28 @@ class NothingToRunError(RuntimeError):
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One matmul implementation in the table (a rung of the ladder, cuBLAS, numpy):
+    `run(a, b)` for validation, `time(n)` for an n×n×n median."""
+
+    name: str
+    timer: str  # "cuda events" or "wall clock"
+    run: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    time: Callable[[int], Timing]
+    max_n: int | None = None  # larger sizes are not timed (numpy is slow)
+
+
+@dataclass(frozen=True)
+class DoublifyBench:
+    """Doublify on one backend: `run(x)` for validation, `time(n)` for (doublify, copy)."""
+
+    backend: str
+    run: Callable[[np.ndarray], np.ndarray]
+    time: Callable[[int], tuple[Timing, Timing]]
+    check_shapes: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -199,59 +232,46 @@ class BenchRun:
         """The GPU when usable (and not --backend numpy), else numpy; the GPU's context is
         current while the run uses it."""
         s = self.settings
-        numpy_backend = get_backend("numpy")
-        numpy = cpu.numpy_contender(numpy_backend, s.repeats, s.warmup, rng, s.numpy_max_n)
+        timed = {"repeats": s.repeats, "warmup": s.warmup, "rng": rng}
+        cpu_backend = get_backend("numpy")
+        numpy = Contender(
+            "numpy",
+            "wall clock",
+            cpu_backend.matmul,
+            partial(time_numpy_matmul, cpu_backend, **timed),
+            s.numpy_max_n,
+        )
         wanted_numpy = [numpy] if "numpy" in s.kernels else []
         gpu, why_not = _pick_gpu(s.backend)
         if gpu is None:
+            doublify_timer = partial(time_numpy_doublify, cpu_backend, **timed)
             yield Target(
-                facts={"name": numpy_backend.device, "backend": "numpy"},
+                facts={"name": cpu_backend.device, "backend": "numpy"},
                 contenders=wanted_numpy,
-                doublify=cpu.numpy_doublify(numpy_backend, s.repeats, s.warmup, rng),
+                doublify=DoublifyBench(
+                    "numpy", cpu_backend.doublify, doublify_timer, CPU_DOUBLIFY_CHECK_SHAPES
+                ),
                 doublify_sizes=DEFAULT_DOUBLIFY_SIZES_CPU,
                 notes={"gpu_note": NO_GPU_NOTE.format(reason=why_not)},
                 why_missing=f"no usable GPU ({why_not})",
             )
             return
-        from cuda_kernels.bench import gpu as gpu_bench
-
         with gpu.activated():
-            facts = {"backend": "pycuda", **gpu_bench.device_facts(gpu)}
-            ladder = [k for k in KERNELS if k in s.kernels]
-            contenders = gpu_bench.ladder_contenders(gpu, ladder, s.repeats, s.warmup, rng)
-            notes = {}
-            if "cublas" in s.kernels:
-                cublas, detail = gpu_bench.cublas_contender(gpu, s.repeats, s.warmup, rng)
-                if cublas is None:
-                    notes["cublas_note"] = f"cuBLAS baseline unavailable: {detail}"
-                else:
-                    contenders.append(cublas)
-                    facts["cublas_via"] = detail
-            yield Target(
-                facts=facts,
-                contenders=contenders + wanted_numpy,
-                doublify=gpu_bench.gpu_doublify(gpu, s.repeats, s.warmup, rng),
-                doublify_sizes=DEFAULT_DOUBLIFY_SIZES_GPU,
-                notes=notes,
-                why_missing="; ".join(notes.values()),
-            )
+            target = _gpu_target(gpu, s.kernels, timed)
+            target.contenders += wanted_numpy
+            yield target
 
     def as_json(self) -> dict:
         """results.json: settings, host and device facts, checks and rows."""
-        s = self.settings
         results = {
             "schema": 1,
             "created_utc": self.created_utc,
             "cuda_kernels_version": __version__,
             "host": self.host,
             "settings": {
-                "sizes": self.sizes,
-                "kernels": list(s.kernels),
-                "repeats": s.repeats,
-                "warmup": s.warmup,
-                "seed": s.seed,
-                "numpy_max_n": s.numpy_max_n,
-                "doublify_sizes": self.doublify_sizes,
+                **asdict(self.settings),
+                "sizes": self.sizes,  # sorted, each once
+                "doublify_sizes": self.doublify_sizes,  # with the defaults and DOUBLIFY_N
                 "error_measure": "max|C-C_ref|/max|C_ref| against float64",
             },
             "gpu_note": self.notes.get("gpu_note"),
@@ -265,6 +285,48 @@ class BenchRun:
         return results
 
 
+def _gpu_target(
+    backend: PycudaBackend, kernels: tuple[str, ...], timed: dict[str, Any]
+) -> Target:
+    """The rungs of the ladder in `kernels`, cuBLAS when asked for and available, and
+    doublify, on `backend` (whose context must be current while they run); `timed` holds
+    the timers' repeats, warmup and rng."""
+    from cuda_kernels.bench import gpu as gpu_bench  # imports pycuda: only with a GPU
+
+    facts = {"backend": "pycuda", **gpu_bench.device_facts(backend)}
+    contenders = [
+        Contender(
+            kernel,
+            GPU_TIMER,
+            partial(backend.matmul, kernel=kernel),
+            partial(gpu_bench.time_kernel, backend, kernel, **timed),
+        )
+        for kernel in KERNELS
+        if kernel in kernels
+    ]
+    notes = {}
+    if "cublas" in kernels:
+        cublas, why = gpu_bench.find_cublas()
+        if cublas is None:
+            notes["cublas_note"] = f"cuBLAS baseline unavailable: {why}"
+        else:
+            check = partial(gpu_bench.check_cublas, cublas)
+            timer = partial(gpu_bench.time_cublas, backend, cublas, **timed)
+            contenders.append(Contender("cublas", GPU_TIMER, check, timer))
+            facts["cublas_via"] = cublas.library
+    doublify_timer = partial(gpu_bench.time_doublify_and_copy, backend, **timed)
+    return Target(
+        facts=facts,
+        contenders=contenders,
+        doublify=DoublifyBench(
+            "pycuda", backend.doublify, doublify_timer, gpu_bench.DOUBLIFY_CHECK_SHAPES
+        ),
+        doublify_sizes=DEFAULT_DOUBLIFY_SIZES_GPU,
+        notes=notes,
+        why_missing="; ".join(notes.values()),
+    )
+
+
 def _pick_gpu(backend: str):
     """(the pycuda backend, "") or (None, why there is none); --backend pycuda that cannot
     run raises BackendUnavailableError."""
@@ -276,3 +338,28 @@ def _pick_gpu(backend: str):
         if backend == "pycuda":
             raise
         return None, str(exc)
+
+
+def time_numpy_matmul(
+    backend: NumpyBackend, n: int, repeats: int, warmup: int, rng: np.random.Generator
+) -> Timing:
+    """Median time of an n×n×n float32 matmul through the numpy backend."""
+    sets = rotations_for(3 * n * n * 4, cap=8)
+    inputs = [(random_matrix(rng, n, n), random_matrix(rng, n, n)) for _ in range(sets)]
+    return time_wall(lambda i: backend.matmul(*inputs[i % sets]), repeats, warmup)
+
+
+def time_numpy_doublify(
+    backend: NumpyBackend, n: int, repeats: int, warmup: int, rng: np.random.Generator
+) -> tuple[Timing, Timing]:
+    """(doublify, copy) median times for an n×n float32 array on the CPU.
+
+    The copy (np.copyto into a preallocated array) is the CPU's counterpart of the GPU's
+    device-to-device copy: the bandwidth doublify is compared with.
+    """
+    sets = rotations_for(2 * n * n * 4, cap=8)
+    xs = [random_matrix(rng, n, n) for _ in range(sets)]
+    out = np.empty_like(xs[0])
+    doublify = time_wall(lambda i: backend.doublify(xs[i % sets]), repeats, warmup)
+    copy = time_wall(lambda i: np.copyto(out, xs[i % sets]), repeats, warmup)
+    return doublify, copy

@@ -4,6 +4,8 @@ plots. The plots need matplotlib, the `bench` extra; it is imported only to draw
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cuda_kernels.bench.timing import Timing
@@ -44,29 +46,41 @@ def add_cublas_shares(rows: list[dict]) -> None:
         row["pct_of_cublas"] = None if base is None else 100.0 * base / row["median_ms"]
 
 
+def fixed_width(columns: Sequence[tuple[str, str]], rows: Iterable[Sequence]) -> list[str]:
+    """A header line and one line per row: `columns` are (title, format spec) pairs, a
+    `None` cell shows as '-', and cells past the last column are appended as they are."""
+
+    def width(spec: str) -> str:
+        return re.match(r"[<>^]?\d*", spec).group()
+
+    lines = [" ".join(format(title, width(spec)) for title, spec in columns)]
+    for row in rows:
+        cells = [
+            format("-" if value is None else value, width(spec) if value is None else spec)
+            for (_, spec), value in zip(columns, row, strict=False)
+        ]
+        lines.append(" ".join(cells) + "".join(row[len(columns) :]))
+    return lines
+
+
 def matmul_table(rows: list[dict]) -> str:
     """Fixed-width table of matmul rows, ordered by size then speed."""
-    lines = [f"{'n':>6}  {'kernel':<11} {'median ms':>10} {'GFLOP/s':>10} {'% cuBLAS':>9}"]
-    for row in sorted(rows, key=lambda r: (r["n"], r["median_ms"])):
-        share = "" if row["pct_of_cublas"] is None else f"{row['pct_of_cublas']:.1f}"
-        lines.append(
-            f"{row['n']:>6}  {row['kernel']:<11} {row['median_ms']:>10.3f} "
-            f"{row['gflops']:>10.1f} {share:>9}{_gap_mark(row)}"
-        )
+    columns = [("n", ">6"), ("kernel", "<11"), ("median ms", ">10.3f"), ("GFLOP/s", ">10.1f"),
+               ("% cuBLAS", ">9.1f")]  # fmt: skip
+    lines = fixed_width(
+        columns,
+        ((r["n"], r["kernel"], r["median_ms"], r["gflops"], r["pct_of_cublas"], _gap_mark(r))
+         for r in sorted(rows, key=lambda r: (r["n"], r["median_ms"]))),
+    )  # fmt: skip
     return "\n".join(lines + _gap_note(rows))
 
 
 def doublify_table(rows: list[dict]) -> str:
     """Fixed-width table of doublify rows with the copy bandwidth beside each."""
-    lines = [
-        f"{'n':>6} {'MB':>8} {'median ms':>10} {'GB/s':>9} {'copy GB/s':>10} {'% copy':>7}"
-    ]
-    for row in rows:
-        lines.append(
-            f"{row['n']:>6} {row['array_mb']:>8.1f} {row['median_ms']:>10.3f} "
-            f"{row['gb_s']:>9.1f} {row['copy_gb_s']:>10.1f} {row['pct_of_copy']:>7.1f}"
-            f"{_gap_mark(row)}"
-        )
+    columns = [("n", ">6"), ("MB", ">8.1f"), ("median ms", ">10.3f"), ("GB/s", ">9.1f"),
+               ("copy GB/s", ">10.1f"), ("% copy", ">7.1f")]  # fmt: skip
+    keys = ("n", "array_mb", "median_ms", "gb_s", "copy_gb_s", "pct_of_copy")
+    lines = fixed_width(columns, ([*(r[k] for k in keys), _gap_mark(r)] for r in rows))
     return "\n".join(lines + _gap_note(rows))
 
 
@@ -109,63 +123,60 @@ def summary(results: dict) -> str:
 def write_outputs(results: dict, out_dir: Path) -> list[Path]:
     """results.json, table.txt and the plots into `out_dir` (created if needed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = out_dir / "table.txt"
+    table, data = out_dir / "table.txt", out_dir / "results.json"
     table.write_text(summary(results), encoding="utf-8")
-    return [write_json(results, out_dir), table, *write_plots(results, out_dir)]
-
-
-def write_json(results: dict, out_dir: Path) -> Path:
-    path = out_dir / "results.json"
-    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    return path
+    data.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return [data, table, *write_plots(results, out_dir)]
 
 
 def write_plots(results: dict, out_dir: Path) -> list[Path]:
     """runtime_vs_n.png (log-log), gflops_vs_n.png and doublify_bandwidth.png."""
+    device, rows = results["device"]["name"], results["matmul"]
+    kernels = list(dict.fromkeys(r["kernel"] for r in rows))
+    paths = []
+    for name, key, ylabel in (
+        ("runtime_vs_n.png", "median_ms", "median runtime (ms)"),
+        ("gflops_vs_n.png", "gflops", "GFLOP/s"),
+    ):
+        lines = []
+        for kernel in kernels:
+            points = sorted((r["n"], r[key]) for r in rows if r["kernel"] == kernel)
+            style = "--o" if kernel in ("cublas", "numpy") else "-o"
+            lines.append((*zip(*points, strict=True), style, kernel))
+        xlabel, title = "n (C = A·B with n×n matrices)", f"float32 matmul on {device}"
+        log_y = key == "median_ms"
+        paths.append(_plot(out_dir / name, lines, xlabel, ylabel, title, log_y))
+    if doublify := results["doublify"]:
+        mb = [r["array_mb"] for r in doublify]
+        lines = [
+            (mb, [r["gb_s"] for r in doublify], "-o", "doublify"),
+            (mb, [r["copy_gb_s"] for r in doublify], "--o", "copy (same bytes)"),
+        ]
+        title = f"doublify bandwidth on {device}"
+        path = out_dir / "doublify_bandwidth.png"
+        paths.append(_plot(path, lines, "array size (MB)", "GB/s (read + write)", title))
+    return paths
+
+
+def _plot(
+    path: Path, lines: list[tuple], xlabel: str, ylabel: str, title: str, log_y: bool = False
+) -> Path:
+    """One PNG: every (xs, ys, style, label) line, x on a log2 scale."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    device = results["device"]["name"]
-    rows = results["matmul"]
-    kernels = list(dict.fromkeys(r["kernel"] for r in rows))
-    paths = []
-    for name, key, ylabel, log_y in (
-        ("runtime_vs_n.png", "median_ms", "median runtime (ms)", True),
-        ("gflops_vs_n.png", "gflops", "GFLOP/s", False),
-    ):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for kernel in kernels:
-            points = sorted((r["n"], r[key]) for r in rows if r["kernel"] == kernel)
-            style = "--" if kernel in ("cublas", "numpy") else "-"
-            ax.plot(*zip(*points, strict=True), style, marker="o", label=kernel)
-        ax.set_xscale("log", base=2)
-        if log_y:
-            ax.set_yscale("log")
-        ax.set_xlabel("n (C = A·B with n×n matrices)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(f"float32 matmul on {device}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=120)
-        plt.close(fig)
-        paths.append(out_dir / name)
-    doublify = results["doublify"]
-    if doublify:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        mb = [r["array_mb"] for r in doublify]
-        ax.plot(mb, [r["gb_s"] for r in doublify], "-o", label="doublify")
-        ax.plot(mb, [r["copy_gb_s"] for r in doublify], "--o", label="copy (same bytes)")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("array size (MB)")
-        ax.set_ylabel("GB/s (read + write)")
-        ax.set_title(f"doublify bandwidth on {device}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(out_dir / "doublify_bandwidth.png", dpi=120)
-        plt.close(fig)
-        paths.append(out_dir / "doublify_bandwidth.png")
-    return paths
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for xs, ys, style, label in lines:
+        ax.plot(xs, ys, style, label=label)
+    ax.set_xscale("log", base=2)
+    if log_y:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,18 +1,9 @@
-"""`cuda-kernels bench-service`: what the service costs on top of the backend.
+"""`cuda-kernels bench-service`: what the service costs on top of the backend (what it
+measures: the command's description, `commands.bench_service`).
 
-Five measurements in one run, against one server (a local `cuda-kernels serve` started as
-a subprocess, so client and server do not share a GIL, or `--target`):
-
-1. payload throughput of Doublify (x up, 2·x down) at 1, 16, 64 MiB, unary and streamed;
-2. latency of 256×256 MatMul round trips (p50/p99) with 1, 8 and 32 concurrent clients,
-   each client its own channel on its own thread;
-3. Health.Check and 2x2 MatMul latency while 64 streams are open and stalled
-   (`service_stall`);
-4. the same matmul called in-process on the same backend: the overhead baseline;
-5. for a local numpy server, the 1-client 256×256 latency with numpy's BLAS pinned to
-   `--blas-threads` and with the library's default threads, one server after the other.
-
-Every result is checked against numpy before it is timed.
+The local server is a `cuda-kernels serve` subprocess, so client and server do not share a
+GIL; each concurrent client has its own channel on its own thread; every result is
+checked against numpy before it is timed.
 """
 
 from __future__ import annotations
@@ -26,8 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -35,6 +26,8 @@ import numpy as np
 
 from cuda_kernels import __version__
 from cuda_kernels.backends import BACKEND_NAMES, get_backend
+from cuda_kernels.bench.report import fixed_width
+from cuda_kernels.bench.timing import percentiles
 from cuda_kernels.rpc.client import KernelClient
 from cuda_kernels.rpc.protocol.auth import read_token_file
 from cuda_kernels.rpc.protocol.files import read_regular_file
@@ -86,38 +79,29 @@ class ServiceBenchSettings:
             raise ValueError("--blas-threads and --stalled-streams must be >= 0")
 
 
-class LocalServer:
-    """`cuda-kernels serve --port 0` in a subprocess; reads its `listening on` line."""
-
-    def __init__(
-        self, backend: str, blas_threads: int = 1, max_message_mb: int = LOCAL_MAX_MESSAGE_MB
-    ) -> None:
-        command = [
-            sys.executable, "-m", "cuda_kernels.cli", "serve", "--host", "127.0.0.1",
-            "--port", "0", "--backend", backend, "--max-message-mb", str(max_message_mb),
-            "--grace-seconds", "2", "--blas-threads", str(blas_threads),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        line = self.process.stdout.readline() if self.process.stdout else ""
-        if not line.startswith("listening on "):
-            self.close()
-            raise RuntimeError(f"the local server did not start (it printed {line!r})")
-        self.address = line.split()[2]
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+@contextlib.contextmanager
+def local_server(backend: str, blas_threads: int) -> Iterator[str]:
+    """`cuda-kernels serve --port 0` in a subprocess, stopped on exit; yields its address,
+    read from its `listening on` line."""
+    command = [
+        sys.executable, "-m", "cuda_kernels.cli", "serve", "--host", "127.0.0.1",
+        "--port", "0", "--backend", backend, "--max-message-mb", str(LOCAL_MAX_MESSAGE_MB),
+        "--grace-seconds", "2", "--blas-threads", str(blas_threads),
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        try:
+            line = process.stdout.readline() if process.stdout else ""
+            if not line.startswith("listening on "):
+                raise RuntimeError(f"the local server did not start (it printed {line!r})")
+            yield line.split()[2]
+        finally:
+            process.terminate()
             try:
-                self.process.wait(timeout=10)
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+                process.kill()
 
 
 def measure_throughput(client: KernelClient, settings: ServiceBenchSettings, max_message: int):
@@ -198,70 +182,53 @@ def measure_latency(target: str, settings: ServiceBenchSettings, n_clients: int)
     return {
         "clients": n_clients,
         "calls": len(flat),
-        "p50_ms": _percentile(flat, 50) * 1e3,
-        "p99_ms": _percentile(flat, 99) * 1e3,
+        **percentiles(flat),
         "mean_ms": statistics.fmean(flat) * 1e3,
         "calls_per_s": len(flat) / wall,
     }
 
 
 def measure_in_process(backend_name: str, settings: ServiceBenchSettings) -> dict:
-    """The same 256×256 matmul on the same backend, called directly (no gRPC), with numpy's
-    BLAS threads as the local server sets them."""
+    """The same matmul on the same backend, called directly (no gRPC), with numpy's BLAS
+    threads as the local server sets them."""
     backend = get_backend(backend_name)
-    with _blas_threads(settings.blas_threads if backend.name == "numpy" else 0):
-        return _time_in_process(backend, settings)
-
-
-@contextlib.contextmanager
-def _blas_threads(threads: int) -> Iterator[None]:
-    """numpy's BLAS pinned to `threads` (0: unchanged) inside the block, the way a serving
-    server pins it (`rpc.server.blas`), when the 'serve' extra's threadpoolctl is there."""
-    if not threads:
-        yield
-        return
-    try:
-        from cuda_kernels.rpc.server.blas import pin_blas_threads
-
-        unpin = pin_blas_threads(threads)
-    except ImportError:  # no server parts here: the baseline runs with the library's threads
-        yield
-        return
-    try:
-        yield
-    finally:
-        unpin()
-
-
-def _time_in_process(backend, settings: ServiceBenchSettings) -> dict:
     n = settings.matmul_size
     rng = np.random.default_rng(1)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    for _ in range(10):
-        backend.matmul(a, b)
     times = []
-    for _ in range(max(settings.calls_per_client, 200)):
-        start = time.perf_counter()
-        backend.matmul(a, b)
-        times.append(time.perf_counter() - start)
-    return {
-        "backend": backend.name,
-        "p50_ms": _percentile(times, 50) * 1e3,
-        "p99_ms": _percentile(times, 99) * 1e3,
-    }
+    unpin = _pin_blas_threads(settings.blas_threads if backend.name == "numpy" else 0)
+    try:
+        for _ in range(10):
+            backend.matmul(a, b)
+        for _ in range(max(settings.calls_per_client, 200)):
+            start = time.perf_counter()
+            backend.matmul(a, b)
+            times.append(time.perf_counter() - start)
+    finally:
+        unpin()
+    return {"backend": backend.name, **percentiles(times)}
+
+
+def _pin_blas_threads(threads: int) -> Callable[[], None]:
+    """numpy's BLAS pinned to `threads` (0: unchanged) the way a serving server pins it
+    (`rpc.server.blas`), when the 'serve' extra's threadpoolctl is there; returns the unpin."""
+    if threads:
+        try:
+            from cuda_kernels.rpc.server.blas import pin_blas_threads
+
+            return pin_blas_threads(threads)
+        except ImportError:  # no server parts here: the baseline runs with the library's threads
+            pass
+    return lambda: None
 
 
 def compare_blas_threads(settings: ServiceBenchSettings) -> list[dict]:
     """1-client latency of local numpy servers with numpy's BLAS pinned and not pinned."""
-    one_client = ServiceBenchSettings(**{**settings.__dict__, "clients": (1,)})
     rows = []
     for threads in (settings.blas_threads or 1, 0):
-        server = LocalServer("numpy", blas_threads=threads)
-        try:
-            row = measure_latency(server.address, one_client, 1)
-        finally:
-            server.close()
+        with local_server("numpy", threads) as address:
+            row = measure_latency(address, replace(settings, clients=(1,)), 1)
         rows.append({"blas_threads": threads or "library default", **row})
     return rows
 
@@ -270,9 +237,10 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
     """All the measurements; returns the JSON-ready results."""
     settings.check()
     load_at_start = list(os.getloadavg())
-    local = None if settings.target else LocalServer(settings.backend, settings.blas_threads)
-    target = settings.target or local.address
-    try:
+    with contextlib.ExitStack() as stack:
+        target = settings.target or stack.enter_context(
+            local_server(settings.backend, settings.blas_threads)
+        )
         with KernelClient(
             target,
             token=settings.token,
@@ -292,11 +260,8 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
             stall = measure_health_under_stall(
                 target, settings.stalled_streams, token=settings.token, tls_ca=settings.tls_ca
             )
-    finally:
-        if local is not None:
-            local.close()
     blas = None
-    if local is not None and info.backend == "numpy" and settings.compare_blas:
+    if settings.target is None and info.backend == "numpy" and settings.compare_blas:
         blas = compare_blas_threads(settings)
     try:
         in_process = measure_in_process(info.backend, settings)
@@ -313,14 +278,8 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
             "device": info.device,
             "max_message_bytes": info.max_message_bytes,
         },
-        "settings": {
-            "sizes_mib": list(settings.sizes_mib),
-            "clients": list(settings.clients),
-            "matmul_size": settings.matmul_size,
-            "calls_per_client": settings.calls_per_client,
-            "repeats": settings.repeats,
-            "blas_threads": settings.blas_threads,
-            "stalled_streams": settings.stalled_streams,
+        "settings": {  # the server's own, and no secret, are left out
+            k: v for k, v in asdict(settings).items() if k not in ("target", "token", "tls_ca")
         },
         "throughput": throughput,
         "latency": latency,
@@ -368,39 +327,53 @@ def _overhead(latency: list[dict], in_process: dict) -> dict | None:
 def format_table(results: dict) -> str:
     """The printed summary of `run_benchmark`'s results."""
     blas = ", ".join(f"{k}={v}" for k, v in results["machine"]["blas_threads_env"].items())
+    n = results["settings"]["matmul_size"]
     lines = [
         f"server: {results['server']['backend']} on {results['server']['device']} ({blas})",
         "",
         "Doublify payload throughput (x up, 2x down; GB/s = 1e9 bytes/s)",
-        f"{'size':>8} {'transport':>9} {'median ms':>10} {'up GB/s':>8} {'both GB/s':>10}",
-    ]
-    for row in results["throughput"]:
-        size = f"{row['size_mib']} MiB"
-        if "skipped" in row:
-            lines.append(f"{size:>8} {row['transport']:>9}  skipped: {row['skipped']}")
-            continue
-        lines.append(
-            f"{size:>8} {row['transport']:>9} {row['median_s'] * 1e3:>10.1f} "
-            f"{row['up_gbps']:>8.2f} {row['both_ways_gbps']:>10.2f}"
-        )
-    n = results["settings"]["matmul_size"]
-    lines += [
+        *fixed_width(
+            [("size MiB", ">8"), ("transport", ">9"), ("median ms", ">10.1f"),
+             ("up GB/s", ">8.2f"), ("both GB/s", ">10.2f")],
+            ([r["size_mib"], r["transport"], *_throughput_cells(r)]
+             for r in results["throughput"]),
+        ),
         "",
         f"MatMul {n}x{n} round trips (unary)",
-        f"{'clients':>8} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'calls/s':>9}",
-    ]
-    for row in results["latency"]:
-        lines.append(
-            f"{row['clients']:>8} {row['calls']:>6} {row['p50_ms']:>8.3f} "
-            f"{row['p99_ms']:>8.3f} {row['calls_per_s']:>9.0f}"
-        )
-    lines += _stall_lines(results.get("health_under_stall"))
-    lines += _blas_lines(results.get("blas_threads"))
-    in_process = results["in_process"]
+        *fixed_width(
+            [("clients", ">8"), ("calls", ">6"), ("p50 ms", ">8.3f"), ("p99 ms", ">8.3f"),
+             ("calls/s", ">9.0f")],
+            ([r[k] for k in ("clients", "calls", "p50_ms", "p99_ms", "calls_per_s")]
+             for r in results["latency"]),
+        ),
+    ]  # fmt: skip
+    stall = results.get("health_under_stall")
+    if stall:
+        lines += [
+            "",
+            f"While {stall['stalled_streams']} streams are stalled "
+            f"(each call's timeout {stall['timeout_s']:g} s)",
+            *fixed_width(
+                [("call", ">12"), ("ok", ">5"), ("failed", ">7"), ("p50 ms", ">8.3f"),
+                 ("p99 ms", ">8.3f")],
+                ([name, stall[name]["ok"], stall[name]["failures"], stall[name].get("p50_ms"),
+                  stall[name].get("p99_ms")] for name in ("health", "matmul_2x2")),
+            ),
+        ]  # fmt: skip
+    if results.get("blas_threads"):
+        lines += [
+            "",
+            f"1 client, {n}x{n} MatMul, by numpy's BLAS threads in the server",
+            *fixed_width(
+                [("BLAS threads", ">16"), ("p50 ms", ">8.3f"), ("p99 ms", ">8.3f")],
+                ([str(r["blas_threads"]), r["p50_ms"], r["p99_ms"]]
+                 for r in results["blas_threads"]),
+            ),
+        ]  # fmt: skip
+    in_process, overhead = results["in_process"], results["overhead"]
     if "skipped" in in_process:
         lines.append(f"\nin-process baseline skipped: {in_process['skipped']}")
     else:
-        overhead = results["overhead"]
         lines.append(
             f"\nin-process {in_process['backend']} matmul p50 {in_process['p50_ms']:.3f} ms; "
             f"over gRPC (1 client) p50 {overhead['remote_p50_ms']:.3f} ms: "
@@ -409,31 +382,10 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _stall_lines(stall: dict | None) -> list[str]:
-    if not stall:
-        return []
-    lines = [
-        "",
-        f"While {stall['stalled_streams']} streams are stalled "
-        f"(each call's timeout {stall['timeout_s']:g} s)",
-        f"{'call':>12} {'ok':>5} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8}",
-    ]
-    for name in ("health", "matmul_2x2"):
-        row = stall[name]
-        p50 = f"{row['p50_ms']:>8.3f}" if "p50_ms" in row else f"{'-':>8}"
-        p99 = f"{row['p99_ms']:>8.3f}" if "p99_ms" in row else f"{'-':>8}"
-        lines.append(f"{name:>12} {row['ok']:>5} {row['failures']:>7} {p50} {p99}")
-    return lines
-
-
-def _blas_lines(rows: list[dict] | None) -> list[str]:
-    if not rows:
-        return []
-    lines = ["", "1 client, 256x256 MatMul, by numpy's BLAS threads in the server",
-             f"{'BLAS threads':>16} {'p50 ms':>8} {'p99 ms':>8}"]  # fmt: skip
-    for row in rows:
-        lines.append(f"{row['blas_threads']!s:>16} {row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f}")
-    return lines
+def _throughput_cells(row: dict) -> list:
+    if "skipped" in row:
+        return [None, None, None, f"  skipped: {row['skipped']}"]
+    return [row["median_s"] * 1e3, row["up_gbps"], row["both_ways_gbps"]]
 
 
 def check_json_name(name: str) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cuda_kernels._proto import kernels_pb2 as pb
+from cuda_kernels.bench.timing import percentiles
 from cuda_kernels.rpc.client import KernelClient, KernelServiceError
 from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value
 from cuda_kernels.rpc.protocol.methods import client_methods
@@ -53,12 +54,7 @@ def _timed_calls(call, count: int, timeout_s: float) -> dict:
         in_a_row = 0
         times.append(time.perf_counter() - start)
     row = {"attempted": len(times) + failures, "ok": len(times), "failures": failures}
-    if times:
-        row.update(
-            p50_ms=float(np.percentile(times, 50)) * 1e3,
-            p99_ms=float(np.percentile(times, 99)) * 1e3,
-        )
-    return row
+    return {**row, **percentiles(times)} if times else row
 
 
 def measure_health_under_stall(

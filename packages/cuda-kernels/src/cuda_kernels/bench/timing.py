@@ -1,8 +1,8 @@
 """Medians of repeated measurements, with rotated inputs so caches do not flatter them.
 
 `rotations_for` picks how many copies of the inputs to cycle through so that one pass over
-them is larger than `flush_bytes`: on a GPU, a few times its L2 (50 MB on an H100, 60 MB on
-an H200, read off the device); on the CPU, 128 MiB, more than a last-level cache.
+them is larger than `flush_bytes`: on a GPU, a few times its L2 (`gpu.L2_MULTIPLE`); on the
+CPU, 128 MiB, more than a last-level cache.
 
 On the GPU, `time_gpu_batches` times a batch of launches between one pair of CUDA events,
 right after a spin kernel that keeps the GPU busy while the host queues the batch. Timing
@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
 
 DEFAULT_FLUSH_BYTES = 128 * 2**20
 #: GPU time one event pair should span: long enough that event resolution (about 0.5 µs)
@@ -78,6 +80,12 @@ def time_wall(run: Callable[[int], object], repeats: int, warmup: int) -> Timing
         run(warmup + i)
         samples.append((time.perf_counter() - start) * 1e3)
     return Timing(tuple(samples))
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    """p50 and p99 of timed calls, in milliseconds."""
+    p50, p99 = np.percentile(np.asarray(seconds), [50, 99]) * 1e3
+    return {"p50_ms": float(p50), "p99_ms": float(p99)}
 
 
 class GpuClock(Protocol):

@@ -17,7 +17,6 @@ from cuda_kernels.validation import check_matrix_shape, shape_text
 
 MIB = 1 << 20  # the unit of the size flags and defaults (--max-message-mb, chunk size)
 WIRE_DTYPE = np.dtype("<f4")  # DTYPE_FLOAT32 on the wire: little-endian IEEE float32
-ITEMSIZE = {pb.DTYPE_FLOAT32: WIRE_DTYPE.itemsize}
 
 
 def dtype_name(dtype: int) -> str:
@@ -37,7 +36,7 @@ def check_header(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> tuple[i
     """
     if tensor.dtype == pb.DTYPE_UNSPECIFIED:
         raise invalid(f"tensor {name} has dtype DTYPE_UNSPECIFIED; set it to DTYPE_FLOAT32")
-    if tensor.dtype not in ITEMSIZE:
+    if tensor.dtype != pb.DTYPE_FLOAT32:
         raise invalid(
             f"tensor {name} has unsupported dtype {dtype_name(tensor.dtype)}; "
             "only DTYPE_FLOAT32 is supported"
@@ -46,7 +45,7 @@ def check_header(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> tuple[i
         shape = check_matrix_shape(tensor.shape, f"tensor {name}")
     except ValueError as exc:
         raise invalid(str(exc)) from None
-    nbytes = math.prod(shape) * ITEMSIZE[tensor.dtype]
+    nbytes = nbytes_of(shape)
     if nbytes > max_tensor_bytes:
         raise too_large(
             f"tensor {name} ({shape_text(shape)}, {nbytes} bytes) is larger than this "
@@ -60,24 +59,9 @@ def nbytes_of(shape: tuple[int, ...]) -> int:
     return math.prod(shape) * WIRE_DTYPE.itemsize
 
 
-def check_data_length(name: str, shape: tuple[int, ...], length: int) -> None:
-    """INVALID_ARGUMENT unless `length` is exactly product(shape) * 4."""
-    expected = nbytes_of(shape)
-    if length != expected:
-        raise invalid(
-            f"tensor {name} has {length} bytes of data but shape {shape_text(shape)} "
-            f"of float32 needs {expected} (product(shape) * 4)"
-        )
-
-
 def to_array(data: bytes | bytearray | memoryview, shape: tuple[int, ...]) -> np.ndarray:
     """A float32 view of checked wire bytes (no copy; read-only for `bytes`)."""
     return np.frombuffer(data, dtype=WIRE_DTYPE).reshape(shape)
-
-
-def array_bytes(array: np.ndarray) -> bytes:
-    """The wire bytes of a float32 matrix: C order, little-endian."""
-    return np.ascontiguousarray(array, dtype=WIRE_DTYPE).tobytes()
 
 
 def array_view(array: np.ndarray) -> memoryview:
@@ -97,14 +81,17 @@ def fill_tensor(target: pb.Tensor, array: np.ndarray) -> None:
     In place, because `Message(x=tensor)` and `CopyFrom` copy the tensor's bytes again,
     which costs more than the serialization itself for large tensors.
     """
-    target.dtype = pb.DTYPE_FLOAT32
-    target.shape[:] = array.shape
-    target.data = array_bytes(array)
+    fill_header(target, array)
+    target.data = np.ascontiguousarray(array, dtype=WIRE_DTYPE).tobytes()
 
 
 def from_tensor(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> np.ndarray:
     """Check a complete unary `Tensor` and return it as a float32 matrix."""
     shape = check_header(tensor, name, max_tensor_bytes)
     data = tensor.data  # each read of a bytes field copies it (upb): read it once
-    check_data_length(name, shape, len(data))
+    if len(data) != nbytes_of(shape):
+        raise invalid(
+            f"tensor {name} has {len(data)} bytes of data but shape {shape_text(shape)} "
+            f"of float32 needs {nbytes_of(shape)} (product(shape) * 4)"
+        )
     return to_array(data, shape)

@@ -1,19 +1,6 @@
 """The KernelService server (needs the `serve` extra: grpcio-health-checking,
-grpcio-reflection, prometheus-client, threadpoolctl).
-
-- `server.KernelServer`: the asyncio gRPC server around a backend (health, reflection,
-  auth, TLS, size caps, drain) behind a synchronous face; `config.ServerConfig` its settings.
-- `servicer.KernelServicer`: each RPC, from checked request to backend call to reply;
-  `operations.OPERATIONS`: the table of what it serves (one entry per operation).
-- `budget.MemoryBudget`: the bytes calls in flight may hold; `workers.KernelWorkers`: the
-  threads that run kernel work, and their queue; `pacing`: the idle and rate rules of
-  streams.
-- `interceptors`: bearer-token auth, and each call's log line and metrics (`metrics`,
-  served over HTTP by `metrics_http`); `calls`: that call's record.
-- `connections`: gRPC's own limits on connections (idle, age, streams, count) and the
-  refusal of oversized metadata.
-- `blas`: numpy's BLAS threads pinned while a numpy server runs.
-- `serve.serve_until_signalled`: what `cuda-kernels serve` runs.
+grpcio-reflection, prometheus-client, threadpoolctl): `server.KernelServer` and its
+`config.ServerConfig`; the package README lists the other modules, each says its part.
 """
 
 from __future__ import annotations

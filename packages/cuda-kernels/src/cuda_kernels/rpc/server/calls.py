@@ -22,8 +22,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from cuda_kernels.validation import shape_text
-
 LOGGABLE_CHARS = 64  # a client string is cut to this many characters in logs and errors
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/+@~-]+")
 
@@ -88,11 +86,6 @@ def count_bytes(received: int = 0, sent: int = 0) -> None:
     if record is not None:
         record.bytes_in += received
         record.bytes_out += sent
-
-
-def describe_shapes(named: list[tuple[str, tuple[int, ...]]]) -> str:
-    """`a:3x4 b:4x5` for the log line."""
-    return " ".join(f"{name}:{shape_text(shape)}" for name, shape in named)
 
 
 class InFlight:

@@ -23,8 +23,8 @@ from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.backends.base import Backend
 from cuda_kernels.rpc.protocol.errors import invalid
 from cuda_kernels.rpc.protocol.methods import METHODS
-from cuda_kernels.rpc.server.calls import annotate_call, describe_shapes, loggable
-from cuda_kernels.validation import check_matmul_shapes
+from cuda_kernels.rpc.server.calls import annotate_call, loggable
+from cuda_kernels.validation import check_matmul_shapes, shape_text
 
 # Unary work small enough to run on the event loop when the server is otherwise idle
 # (`workers.KernelWorkers.run(inline=True)`): about 0.3 ms of numpy at most. Only numpy:
@@ -72,7 +72,8 @@ class Operation:
 
     def plan(self, backend: Backend, request: Any, shapes: list[Shape]) -> Plan:
         """`check`, with the shapes and its decisions noted in the call's record."""
-        annotate_call(shapes=describe_shapes(list(zip(self.operands, shapes, strict=True))))
+        named = zip(self.operands, shapes, strict=True)
+        annotate_call(shapes=" ".join(f"{name}:{shape_text(shape)}" for name, shape in named))
         plan = self.check(backend, request, shapes)
         annotate_call(**plan.fields)
         return plan

@@ -1,10 +1,6 @@
-"""Run a `KernelServer` in the foreground until SIGTERM or SIGINT, then drain.
-
-What `cuda-kernels serve` does once its flags are parsed (`cuda_kernels.commands.serve`):
-print the ready line `listening on HOST:PORT (backend=..., device=...)` that scripts and
-tests wait for (and `metrics on http://HOST:PORT/metrics` when asked), serve, and on a
-signal drain (health NOT_SERVING, calls in flight finish within the grace period). A second
-signal during the drain stops at once, cancelling what is still running.
+"""What `cuda-kernels serve` runs once its flags are parsed: a `KernelServer` in the
+foreground until SIGTERM or SIGINT, then a drain (the command's description says what
+users see); the ready line it prints is what scripts and tests wait for.
 """
 
 from __future__ import annotations
