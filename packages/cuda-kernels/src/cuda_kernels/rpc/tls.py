@@ -33,6 +33,8 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from cuda_kernels.rpc.protocol.auth import target_addresses
+
 _CERT_MARK = b"-----BEGIN CERTIFICATE-----"
 _KEY_MARK = b"PRIVATE KEY-----"
 
@@ -209,31 +211,8 @@ def _handshake(context, family, kind, proto, address, name: str, timeout: float)
             return f"the server closed the connection during the handshake ({exc})"
 
 
-def target_addresses(target: str) -> list[tuple[str, int]]:
-    """(host, port) of each address in a gRPC target ("h:p", "ipv4:h:p,h:p",
-    "dns:///h:p", "[::1]:p"; port 443 when none is given); empty for a Unix socket."""
-    if target.startswith(("unix:", "unix-abstract:")):
-        return []
-    for scheme in ("ipv4:", "ipv6:", "dns:///", "dns:"):
-        if target.startswith(scheme):
-            target = target[len(scheme) :]
-            break
-    addresses = []
-    for address in target.split(","):
-        if address.startswith("["):
-            host, _, rest = address[1:].partition("]")
-            port = rest.lstrip(":")
-        elif address.count(":") == 1:
-            host, port = address.split(":")
-        else:
-            host, port = address, ""
-        addresses.append((host, int(port) if port.isdigit() else 443))
-    return addresses
-
-
 __all__ = [
     "check_server_credentials",
     "diagnose_tls",
     "self_signed_certificate",
-    "target_addresses",
 ]

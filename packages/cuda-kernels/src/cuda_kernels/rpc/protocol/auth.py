@@ -100,24 +100,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def target_hosts(target: str) -> list[str]:
-    """The hosts a gRPC target names ("h:p", "ipv4:h:p,h:p", "dns:///h:p", "[::1]:p");
-    empty for a Unix socket, which never leaves the machine."""
+def target_addresses(target: str) -> list[tuple[str, int]]:
+    """(host, port) of each address in a gRPC target ("h:p", "ipv4:h:p,h:p",
+    "dns:///h:p", "[::1]:p"; port 443 when none is given); empty for a Unix socket."""
     if target.startswith(("unix:", "unix-abstract:")):
         return []
     for scheme in ("ipv4:", "ipv6:", "dns:///", "dns:"):
         if target.startswith(scheme):
             target = target[len(scheme) :]
             break
-    hosts = []
+    addresses = []
     for address in target.split(","):
         if address.startswith("["):
-            hosts.append(address[1 : address.find("]")])
+            host, _, rest = address[1:].partition("]")
+            port = rest.lstrip(":")
+        elif address.count(":") == 1:
+            host, port = address.split(":")
         else:
-            hosts.append(address.rsplit(":", 1)[0] if address.count(":") == 1 else address)
-    return hosts
+            host, port = address, ""
+        addresses.append((host, int(port) if port.isdigit() else 443))
+    return addresses
 
 
 def leaves_the_machine(target: str) -> bool:
     """Some host of `target` is not this machine (so a plaintext token could be read)."""
-    return not all(is_loopback(host) for host in target_hosts(target))
+    return not all(is_loopback(host) for host, _ in target_addresses(target))
