@@ -164,16 +164,16 @@ def print_plan(args: argparse.Namespace, package: cp.Package, new: Version, tag:
     for command in (
         ["uv", "run", "--package", name, "pytest", folder, "-q"],
         ["uv", "version", "--package", name, "--bump", args.bump, "--no-sync"],
-        [f"move the notes of {folder}/CHANGELOG.md under '## {new} - {args.date.isoformat()}'"],
+        [f"would move the notes of {folder}/CHANGELOG.md under '## {new} - {args.date.isoformat()}'"],
         ["uv", "build", "--package", name, "--no-sources", "--out-dir", f"dist/{name}"],
-        [f"install {name} and each extra ({', '.join(package.extras)}) from the wheels into "
+        [f"would install {name} and each extra ({', '.join(package.extras)}) from the wheels into "
          "fresh environments and run their smoke checks"],
         ["git", "commit", "-m", f"Release {name} {new}"],
         ["git", "tag", "-a", tag, "-m", f"{name} {new}"],
         ["uv", "publish", "--publish-url", args.index_url, f"dist/{name}/*"] if args.publish
-        else ["not publishing (no --publish)"],
+        else ["and not publish (no --publish)"],
     ):  # fmt: skip
-        print(f"  would run: {show(command)}" if len(command) > 1 else f"  would {command[0]}")
+        print(f"  would run: {show(command)}" if len(command) > 1 else f"  {command[0]}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,91 +1,121 @@
-"""Every command the docs show is registered, and the cheap ones leave `git status` clean."""
+"""Every ```bash block of the docs runs in a fresh clone and leaves `git status` clean.
+
+The docs are every tracked README.md and BENCHMARKS.md, and docs/**/*.md. How a block is
+tested lives in its fence's info string, so there is no second list to keep in step:
+
+    ```bash                               every command runs as shown
+    ```bash skip="needs a GPU"            not run; the reason says why (GPU, minutes, a server)
+    ```bash test_args="--sizes 64"        every command runs with these arguments appended
+
+Only cheap commands run (seconds each); each must write only where git ignores (`runs/`,
+`dist/`, `build/`, `.venv/`).
+"""
 
 from __future__ import annotations
 
-import os
+import re
 import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent.parent
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import documented_commands as dc  # noqa: E402
-
-DOCS = dc.documented_commands()
-RUNNABLE_DOCS = sorted({d.path for d in DOCS if dc.command_to_run(d) is not None})
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FENCE = re.compile(r"^\s*(?P<fence>`{3,}|~{3,})\s*(?P<info>.*)$")
+ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
+KNOWN = {"skip", "test_args"}
 COMMAND_TIMEOUT_S = 300
 
 
-def test_every_documented_command_is_registered() -> None:
-    missing = [str(d) for d in DOCS if d.command not in dc.REGISTRY]
-    assert missing == [], "add these to REGISTRY in scripts/documented_commands.py:\n" + "\n".join(
-        missing
+@dataclass(frozen=True)
+class Block:
+    """One ```bash block: where it starts, its commands, and its info-string attributes."""
+
+    where: str
+    commands: list[str]
+    attributes: dict[str, str]
+
+
+def strip_comment(line: str) -> str:
+    """`cmd  # note` -> `cmd`; a `#` inside quotes or a word (`a#b`) is kept."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
+
+
+def bash_blocks(text: str, path: str) -> list[Block]:
+    """The ```bash blocks of one Markdown text, with `\\` continuations joined."""
+    blocks, fence = [], None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        match = FENCE.match(raw)
+        if fence is None:
+            if match and match["info"].split(" ")[0] in {"bash", "sh", "shell"}:
+                fence, pending = match["fence"], ""
+                blocks.append(Block(f"{path}:{number}", [], dict(ATTRIBUTE.findall(match["info"]))))
+        elif match and match["fence"].startswith(fence) and not match["info"]:
+            fence = None
+        else:
+            line = strip_comment(raw).strip()
+            if line.endswith("\\"):
+                pending += line[:-1] + " "
+            elif command := " ".join((pending + line).split()):
+                blocks[-1].commands.append(command)
+                pending = ""
+    return blocks
+
+
+def documented_blocks(root: Path) -> list[Block]:
+    listing = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    docs = sorted(n for n in listing.split("\0") if Path(n).name in {"README.md", "BENCHMARKS.md"}
+                  or (n.startswith("docs/") and n.endswith(".md")))  # fmt: skip
+    return [b for name in docs for b in bash_blocks((root / name).read_text("utf-8"), name)]
+
+
+def test_reads_commands_comments_continuations_and_attributes() -> None:
+    text = (
+        '# T\n\n```bash skip="needs a GPU"\nuv run a  # why\n```\n\n```python\nx = 1\n```\n\n'
+        "```bash\nuv run b --name '#1' \\\n    --out runs/x\n\n  echo  two\n```\n"
     )
-
-
-def test_every_registered_command_is_still_documented() -> None:
-    stale = sorted(set(dc.REGISTRY) - {d.command for d in DOCS})
-    assert stale == [], f"no doc shows these any more; remove them from REGISTRY: {stale}"
-
-
-def test_every_skipped_command_says_why() -> None:
-    assert [c for c, e in dc.REGISTRY.items() if e.run is None and not e.reason.strip()] == []
-
-
-MARKDOWN = """\
-Intro `pip install x` in prose is not a command.
-
-```bash
-uv run pytest                      # the whole suite
-uv run python a.py --name '#1' \\
-    --out runs/x   # joined
-```
-
-```python
-print("not shell")
-```
-
-~~~sh
-echo  two   spaces
-~~~
-"""
-
-
-def test_extracts_commands_from_shell_blocks_only() -> None:
-    found = dc.commands_in_markdown(MARKDOWN, "README.md")
-    assert [(d.line, d.command) for d in found] == [
-        (4, "uv run pytest"),
-        (5, "uv run python a.py --name '#1' --out runs/x"),
-        (14, "echo two spaces"),
+    blocks = bash_blocks(text, "README.md")
+    assert [(b.where, b.commands, b.attributes) for b in blocks] == [
+        ("README.md:3", ["uv run a"], {"skip": "needs a GPU"}),
+        ("README.md:11", ["uv run b --name '#1' --out runs/x", "echo two"], {}),
     ]
 
 
-def test_searches_readmes_and_benchmarks_at_any_depth(repo_root) -> None:
-    files = dc.doc_files(repo_root)
-    assert "README.md" in files
-    assert all(Path(f).name in {"README.md", "BENCHMARKS.md"} or f.startswith("docs/")
-               for f in files)  # fmt: skip
+def test_every_marker_is_known_and_every_skip_says_why() -> None:
+    blocks = documented_blocks(REPO_ROOT)
+    assert len(blocks) > 30 and any("skip" not in b.attributes for b in blocks)
+    for block in blocks:
+        assert set(block.attributes) <= KNOWN, f"{block.where}: markers are {sorted(KNOWN)}"
+        assert block.attributes.get("skip", "reason").strip(), f"{block.where}: say why"
 
 
-def test_documented_commands_leave_git_status_clean(tmp_path, git_env) -> None:
-    """The runnable commands of every doc, in order, in one fresh clone (a user's checkout)."""
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "--quiet", str(dc.REPO_ROOT), str(clone)], check=True)
-    ran = []
-    for documented in dc.documented_commands(clone):
-        command = dc.command_to_run(documented)
-        if command is None:
+def test_documented_commands_leave_git_status_clean(clone, git_env) -> None:
+    """The runnable blocks of every doc, in order, in one fresh clone (a user's checkout)."""
+    ran = 0
+    for block in documented_blocks(clone):
+        if "skip" in block.attributes:
             continue
-        proc = subprocess.run(
-            ["bash", "-c", command], cwd=clone, env=git_env, text=True, capture_output=True,
-            timeout=COMMAND_TIMEOUT_S, check=False,
-        )  # fmt: skip
-        tail = (proc.stdout + proc.stderr).strip().splitlines()[-10:]
-        assert proc.returncode == 0, f"{documented}: exit {proc.returncode}\n" + "\n".join(tail)
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, env=os.environ,
-                                capture_output=True, text=True, check=True).stdout  # fmt: skip
-        assert status == "", f"{documented}: left the tree changed:\n{status}"
-        ran.append(documented.path)
-    assert set(ran) == set(RUNNABLE_DOCS)  # the clone's docs are this checkout's
+        for command in block.commands:
+            command += (
+                f" {block.attributes['test_args']}" if "test_args" in block.attributes else ""
+            )
+            proc = subprocess.run(
+                ["bash", "-c", command], cwd=clone, env=git_env, text=True, capture_output=True,
+                timeout=COMMAND_TIMEOUT_S, check=False,
+            )  # fmt: skip
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
+            assert proc.returncode == 0, (
+                f"{block.where}: `{command}` exited {proc.returncode}\n{tail}"
+            )
+            status = subprocess.run(["git", "status", "--porcelain"], cwd=clone,
+                                    capture_output=True, text=True, check=True).stdout  # fmt: skip
+            assert status == "", f"{block.where}: `{command}` left the tree changed:\n{status}"
+            ran += 1
+    assert ran > 10
