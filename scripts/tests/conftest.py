@@ -1,15 +1,13 @@
-"""Fixtures for the release tools' tests: the scripts folder on sys.path, small workspaces."""
+"""Fixtures of the tools' tests: the scripts folder on sys.path, clones, local indexes."""
 
 from __future__ import annotations
 
 import contextlib
 import http.server
-import json
 import os
 import re
 import subprocess
 import sys
-import textwrap
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -28,45 +26,6 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_NAME": "Release Test",
     "GIT_COMMITTER_EMAIL": "release-test@example.invalid",
 }
-
-ROOT_PYPROJECT = """\
-[tool.uv.workspace]
-members = ["packages/*"]
-"""
-
-
-def member_pyproject(name: str, version: str, deps: list[str], sources: list[str]) -> str:
-    import_name = name.replace("-", "_")
-    source_lines = "\n".join(f"{s} = {{ workspace = true }}" for s in sources)
-    return textwrap.dedent(
-        f"""\
-        [project]
-        name = "{name}"
-        version = "{version}"
-        dependencies = {deps!r}
-
-        [tool.uv.sources]
-        {source_lines}
-
-        [tool.hatch.build.targets.wheel]
-        packages = ["src/{import_name}"]
-        """
-    ).replace("'", '"')
-
-
-@pytest.fixture
-def make_workspace(tmp_path: Path) -> Callable[..., Path]:
-    """Write a workspace of members `{name: (version, deps, workspace_sources)}` to tmp_path."""
-
-    def make(members: dict[str, tuple[str, list[str], list[str]]]) -> Path:
-        (tmp_path / "pyproject.toml").write_text(ROOT_PYPROJECT)
-        for name, (version, deps, sources) in members.items():
-            folder = tmp_path / "packages" / name
-            (folder / "src" / name.replace("-", "_")).mkdir(parents=True)
-            (folder / "pyproject.toml").write_text(member_pyproject(name, version, deps, sources))
-        return tmp_path
-
-    return make
 
 
 @pytest.fixture
@@ -127,60 +86,18 @@ def run_script(git_env: dict[str, str]) -> Callable[..., subprocess.CompletedPro
     return _run_script
 
 
-class _UploadRecorder(http.server.BaseHTTPRequestHandler):
-    """Accepts legacy-API uploads (what `uv publish` sends) and records the file names."""
-
-    uploads: list[str]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        match = re.search(rb'filename="([^"]+)"', body)
-        self.uploads.append(match.group(1).decode() if match else "<no file>")
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"OK")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def upload_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
-    """(upload URL, names uploaded so far) of a throw-away index on 127.0.0.1."""
-    uploads: list[str] = []
-    handler = type("Recorder", (_UploadRecorder,), {"uploads": uploads})
-    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    monkeypatch.setenv("UV_PUBLISH_USERNAME", "release-test")
-    monkeypatch.setenv("UV_PUBLISH_PASSWORD", "not-a-secret")
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/legacy/", uploads
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def write_wheel(
     folder: Path,
     name: str,
     version: str,
     files: dict[str, str],
     *,
-    requires: tuple[str, ...] = (),
-    extras: dict[str, list[str]] | None = None,
     license_text: str | None = None,
 ) -> Path:
     """A small, valid pure-Python wheel written by hand: no build backend, no network."""
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     metadata = ["Metadata-Version: 2.4", f"Name: {name}", f"Version: {version}"]
-    metadata += [f"Requires-Dist: {r}" for r in requires]
-    for extra, reqs in (extras or {}).items():
-        metadata.append(f"Provides-Extra: {extra}")
-        metadata += [f'Requires-Dist: {r}; extra == "{extra}"' for r in reqs]
     contents = dict(files)
     if license_text is not None:
         metadata += ["License-Expression: MIT", "License-File: LICENSE"]
@@ -200,7 +117,7 @@ def write_wheel(
 
 @pytest.fixture
 def make_wheel() -> Callable[..., Path]:
-    """`make_wheel(folder, name, version, files, requires=..., extras=..., license_text=...)`."""
+    """`make_wheel(folder, name, version, files, license_text=None)`."""
     return write_wheel
 
 
@@ -222,34 +139,6 @@ def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def fake_pypi() -> Iterator[Callable[..., str]]:
-    """`fake_pypi({name: (version, summary)}, status=200)`: base URL of a PyPI JSON API.
-
-    Projects not in the map answer 404; a `status` other than 200 makes every answer that.
-    """
-    with contextlib.ExitStack() as stack:
-
-        def start(projects: dict[str, tuple[str, str]], status: int = 200) -> str:
-            class Handler(_QuietHandler):
-                def do_GET(self) -> None:
-                    match = re.fullmatch(r"/pypi/([^/]+)/json", self.path)
-                    project = projects.get(match[1]) if match else None
-                    code = status if status != 200 else (200 if project else 404)
-                    body = b""
-                    if code == 200 and project and match:
-                        info = {"name": match[1], "version": project[0], "summary": project[1]}
-                        body = json.dumps({"info": info}).encode()
-                    self.send_response(code)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-
-            return stack.enter_context(_serve(Handler))
-
-        yield start
 
 
 @pytest.fixture
@@ -293,3 +182,27 @@ def team_index() -> Iterator[Callable[[list[Path]], tuple[str, list[str]]]]:
             return stack.enter_context(_serve(Handler)) + "/simple/", requests
 
         yield start
+
+
+class _UploadRecorder(_QuietHandler):
+    """Accepts legacy-API uploads (what `uv publish` sends) and records the file names."""
+
+    uploads: list[str]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        match = re.search(rb'filename="([^"]+)"', body)
+        self.uploads.append(match.group(1).decode() if match else "<no file>")
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+
+@pytest.fixture
+def upload_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """(upload URL, names uploaded so far) of a throw-away index on 127.0.0.1."""
+    uploads: list[str] = []
+    monkeypatch.setenv("UV_PUBLISH_USERNAME", "release-test")
+    monkeypatch.setenv("UV_PUBLISH_PASSWORD", "not-a-secret")
+    with _serve(type("Recorder", (_UploadRecorder,), {"uploads": uploads})) as url:
+        yield f"{url}/legacy/", uploads

@@ -15,8 +15,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from release_tools.environments import venv_python
-from release_tools.workspace import load_workspace
+from check_packages import load_workspace
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +39,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def versions(repo_root: Path) -> dict[str, str]:
-    return {m.name: str(m.version) for m in load_workspace(repo_root).members}
+    return {p.name: str(p.version) for p in load_workspace(repo_root).values()}
 
 
 def test_install_with_index_url_takes_nn_and_its_sibling_from_the_team_index(
@@ -50,11 +49,11 @@ def test_install_with_index_url_takes_nn_and_its_sibling_from_the_team_index(
     venv = tmp_path / "venv"
     subprocess.run(["uv", "venv", "--quiet", "--python", sys.executable, str(venv)],
                    check=True, env=clean_env)  # fmt: skip
-    subprocess.run(["uv", "pip", "install", "--quiet", "--python", str(venv_python(venv)),
+    subprocess.run(["uv", "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
                     "--index-url", url, "nn"], cwd=tmp_path, check=True, env=clean_env)  # fmt: skip
     probe = ("import autograd, nn; "
              "print(autograd.__version__, nn.__version__, hasattr(autograd, 'Value'))")  # fmt: skip
-    out = subprocess.run([str(venv_python(venv)), "-c", probe], cwd=tmp_path, check=True,
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, check=True,
                          capture_output=True, text=True).stdout.split()  # fmt: skip
     expected = versions(repo_root)
     assert out == [expected["autograd"], expected["nn"], "True"]
