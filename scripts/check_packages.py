@@ -136,13 +136,6 @@ def siblings(packages: dict[str, Package], package: Package, extra: str | None) 
     return sorted(found.values(), key=lambda p: p.name)
 
 
-def upper_bound(version: Version) -> str:
-    """The bound we write for a sibling: the same minor before 1.0, the same major after."""
-    major, minor = version.release[:2]
-    upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
-    return f">={major}.{minor},<{upper}"
-
-
 def bound_problems(
     packages: dict[str, Package], versions: dict[str, Version], only: str | None = None
 ) -> list[str]:
@@ -150,46 +143,40 @@ def bound_problems(
 
     `versions` overrides declared versions, e.g. with the one a release is about to set; `only`
     keeps the problems of requirements of or on that package. The upper bound keeps out most
-    versions of the foreign packages that share our names.
+    versions of the foreign packages that share our names: the same minor before 1.0.
     """
     problems = []
     for dependent in packages.values():
-        for extra, reqs in dependent.requires.items():
-            for req in (r for r in reqs if canonicalize_name(r.name) in packages):
-                name = canonicalize_name(req.name)
-                if only not in (None, name, dependent.name):
-                    continue
-                version = versions.get(name, packages[name].version)
-                table = f"optional-dependencies.{extra}" if extra else "dependencies"
-                fix = (
-                    f"change it to '{req.name}{upper_bound(version)}' in packages/"
-                    f"{dependent.folder.name}/pyproject.toml [project] {table}"
-                )
-                if not any(s.operator in {"<", "<=", "==", "~=", "==="} for s in req.specifier):
-                    problems.append(
-                        f"{dependent.name} requires '{req}' without an upper bound, "
-                        f"so a foreign package of that name could satisfy it: {fix}"
-                    )
-                elif not req.specifier.contains(version, prereleases=True):
-                    problems.append(
-                        f"{dependent.name} requires '{req}', which does not admit "
-                        f"{name} {version}: {fix}"
-                    )
-                elif name not in dependent.workspace_sources:
-                    problems.append(
-                        f"{dependent.name} requires {name} but has no `{name} = "
-                        "{ workspace = true }` under [tool.uv.sources]"
-                    )
+        for extra, req in ((e, r) for e, reqs in dependent.requires.items() for r in reqs):
+            name = canonicalize_name(req.name)
+            if name not in packages or only not in (None, name, dependent.name):
+                continue
+            version = versions.get(name, packages[name].version)
+            major, minor = version.release[:2]
+            bound = f">={major}.{minor},<" + (f"0.{minor + 1}" if major == 0 else f"{major + 1}")
+            table = f"optional-dependencies.{extra}" if extra else "dependencies"
+            where = f"packages/{dependent.folder.name}/pyproject.toml [project] {table}"
+            fix = f"'{req.name}{bound}' in {where}"
+            unbounded = not any(s.operator in {"<", "<=", "==", "~=", "==="} for s in req.specifier)
+            if unbounded or not req.specifier.contains(version, prereleases=True):
+                why = ("without an upper bound, so a foreign package of that name could satisfy it"
+                       if unbounded else f"which does not admit {name} {version}")  # fmt: skip
+                problems.append(f"{dependent.name} requires '{req}', {why}: change it to {fix}")
+            elif name not in dependent.workspace_sources:
+                problems.append(f"{dependent.name} requires {name} but has no `{name} = "
+                                "{ workspace = true }` under [tool.uv.sources]")  # fmt: skip
     return problems
 
 
 def build(root: Path, package: Package, out: Path, wheel_only: bool = False) -> list[Path]:
-    """[wheel] or [wheel, sdist] of `package`, built into an emptied `out` as users get it."""
-    shutil.rmtree(out, ignore_errors=True)
+    """[wheel] or [wheel, sdist] of `package`, built into `out` as users get it."""
+    stem = f"{package.name.replace('-', '_')}-{package.version}"
+    for stale in out.glob(f"{stem}[-.]*"):  # left by an earlier, failed attempt
+        stale.unlink()
     argv = ["uv", "build", "--package", package.name, "--no-sources", "--out-dir", out]
     run([*argv, *(["--wheel"] if wheel_only else [])], cwd=root, what=f"build {package.name}",
         quiet=True)  # fmt: skip
-    return sorted(out.glob("*.whl")) + sorted(out.glob("*.tar.gz"))
+    return sorted(out.glob(f"{stem}-*.whl")) + sorted(out.glob(f"{stem}.tar.gz"))
 
 
 def check_artifacts(root: Path, package: Package, wheel: Path, sdist: Path) -> None:
@@ -281,18 +268,40 @@ def smoke(inst: Install, package: Package, extra: str | None = None) -> str:
     return f"ok with sibling wheels: {', '.join(s.name for s in needed) or 'none'}"
 
 
-def check_all(inst: Install, selected: list[Package]) -> list[str]:
-    """Core and extras of every selected package; one failure line per problem."""
-    failures = []
-    for package in selected:
-        for extra in [None, *package.extras]:
-            key = f"{package.name}[{extra}]" if extra else package.name
-            try:
-                print(f"{key}: {smoke(inst, package, extra)}", flush=True)
-            except ReleaseError as error:
-                print(f"{key}: FAILED: {error}", flush=True)
-                failures.append(f"{key}: {error}")
-    return failures
+def check(root: Path, names: list[str], wheelhouse: Path | None = None, dist: Path | None = None):
+    """Build the named packages (default: all) and every check above; their [wheel, sdist, ...].
+
+    With `dist` the named packages are built into `dist/<name>/` (a release's artifacts). The
+    siblings their installs need are built too. A problem raises one line.
+    """
+    packages = load_workspace(root)
+    selected = [member(packages, n) for n in names] or list(packages.values())
+    work = root / "build" / "check-packages"
+    shutil.rmtree(work, ignore_errors=True)
+    needed = {s.name for p in selected for e in [None, *p.extras] for s in siblings(packages, p, e)}
+    wheels, artifacts = {}, []
+    for package in (p for p in packages.values() if p in selected or p.name in needed):
+        if package not in selected:
+            wheels[package.name] = build(root, package, work / package.name, wheel_only=True)[0]
+            continue
+        wheel, sdist = build(root, package, (dist or work) / package.name)
+        check_artifacts(root, package, wheel, sdist)
+        print(f"{package.name} {package.version}: the wheel ships its sources; LICENSE in both")
+        wheels[package.name], artifacts = wheel, [*artifacts, wheel, sdist]
+    constraints = lock_constraints(root, work / "constraints.txt")
+    inst = Install(root, packages, wheels, work, constraints, wheelhouse)
+    failures = bound_problems(packages, {})
+    for package, extra in ((p, e) for p in selected for e in [None, *p.extras]):
+        key = f"{package.name}[{extra}]" if extra else package.name
+        try:
+            print(f"{key}: {smoke(inst, package, extra)}", flush=True)
+        except ReleaseError as error:
+            print(f"{key}: FAILED: {error}", flush=True)
+            failures.append(f"{key}: {error}")
+    shutil.rmtree(work, ignore_errors=True)
+    if failures:
+        raise ReleaseError(f"{len(failures)} problem(s), the first: {failures[0]}")
+    return artifacts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,27 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.wheelhouse is not None and not args.wheelhouse.is_dir():
         parser.error(f"--wheelhouse {args.wheelhouse} is not a folder")
-    root = args.root.resolve()
-    packages = load_workspace(root)
-    selected = [member(packages, n) for n in args.packages] or list(packages.values())
-    failures = bound_problems(packages, {})
-    work = root / "build" / "check-packages"
-    shutil.rmtree(work, ignore_errors=True)
-    needed = {s.name for p in selected for e in [None, *p.extras] for s in siblings(packages, p, e)}
-    wheels = {}
-    for package in (p for p in packages.values() if p in selected or p.name in needed):
-        wheel, sdist = build(root, package, work / "dist" / package.name)
-        wheels[package.name] = wheel
-        if package in selected:
-            check_artifacts(root, package, wheel, sdist)
-            print(f"{package.name} {package.version}: wheel ships its sources, LICENSE in both")
-    constraints = lock_constraints(root, work / "constraints.txt")
-    failures += check_all(Install(root, packages, wheels, work, constraints, args.wheelhouse),
-                          selected)  # fmt: skip
-    shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        raise ReleaseError(f"{len(failures)} problem(s), the first: {failures[0]}")
-    print(f"check_packages: {len(selected)} package(s) OK")
+    artifacts = check(args.root.resolve(), args.packages, args.wheelhouse)
+    print(f"check_packages: {len(artifacts) // 2} package(s) OK")
     return 0
 
 

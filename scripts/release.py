@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-import shutil
 import urllib.parse
 from pathlib import Path
 
@@ -105,27 +104,6 @@ def preflight(args: argparse.Namespace, package: cp.Package, new: Version, tag: 
     return problems
 
 
-def build_and_check(root: Path, name: str, dist: Path) -> list[Path]:
-    """Build into `dist` and prove the artifacts install alone, with each extra; (wheel, sdist)."""
-    packages = cp.load_workspace(root)  # re-read: the version changed
-    package = packages[name]
-    wheel, sdist = cp.build(root, package, dist)
-    cp.check_artifacts(root, package, wheel, sdist)
-    work = root / "build" / "release"
-    wheels = {name: wheel}
-    for extra in [None, *package.extras]:
-        for sibling in cp.siblings(packages, package, extra):
-            if sibling.name not in wheels:
-                out = work / "siblings" / sibling.name
-                wheels[sibling.name] = cp.build(root, sibling, out, wheel_only=True)[0]
-    constraints = cp.lock_constraints(root, work / "constraints.txt")
-    inst = cp.Install(root, packages, wheels, work, constraints)
-    for extra in [None, *package.extras]:
-        print(f"  {name}{f'[{extra}]' if extra else ''}: {cp.smoke(inst, package, extra)}")
-    shutil.rmtree(work, ignore_errors=True)
-    return [wheel, sdist]
-
-
 def release(args: argparse.Namespace, package: cp.Package, new: Version, tag: str) -> None:
     """The real run; the changed files are restored if a step before the commit fails."""
     root, name = args.root, package.name
@@ -141,7 +119,7 @@ def release(args: argparse.Namespace, package: cp.Package, new: Version, tag: st
         where = changelog.relative_to(root).as_posix()
         text = released_changelog(changelog.read_text(encoding="utf-8"), str(new), args.date, where)
         changelog.write_text(text, encoding="utf-8")
-        artifacts = build_and_check(root, name, dist)
+        artifacts = cp.check(root, [name], dist=root / "dist")  # re-read: new version
         run(["git", "add", *changed], cwd=root, what="stage the release")
         run(["git", "commit", "--quiet", "-m", f"Release {name} {new}"], cwd=root, what="commit")
     except BaseException:
@@ -164,7 +142,7 @@ def print_plan(args: argparse.Namespace, package: cp.Package, new: Version, tag:
     for command in (
         ["uv", "run", "--package", name, "pytest", folder, "-q"],
         ["uv", "version", "--package", name, "--bump", args.bump, "--no-sync"],
-        [f"would move the notes of {folder}/CHANGELOG.md under '## {new} - {args.date.isoformat()}'"],
+        [f"would move the notes of {folder}/CHANGELOG.md under '## {new} - {args.date}'"],
         ["uv", "build", "--package", name, "--no-sources", "--out-dir", f"dist/{name}"],
         [f"would install {name} and each extra ({', '.join(package.extras)}) from the wheels into "
          "fresh environments and run their smoke checks"],
