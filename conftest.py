@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 import tomllib
@@ -27,6 +26,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parent
 PACKAGES = ROOT / "packages"
@@ -66,10 +66,6 @@ class Selection:
     folders: frozenset[Path]
     requested: str | None
     reason: str
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @cache
@@ -152,8 +148,8 @@ def _importable(distribution: str) -> bool:
 def selection() -> Selection:
     members = _member_distributions()
     uv_run = find_uv_run()
-    wanted = _canonical(uv_run.package) if uv_run and uv_run.package else None
-    folders = frozenset(f for f, name in members.items() if _canonical(name) == wanted)
+    wanted = canonicalize_name(uv_run.package) if uv_run and uv_run.package else None
+    folders = frozenset(f for f, name in members.items() if canonicalize_name(name) == wanted)
     if uv_run is not None and folders:
         return Selection(folders, uv_run.package, f"`uv run --package {uv_run.package}`")
     importable = frozenset(f for f, name in members.items() if _importable(name))
