@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.server
 import os
 import re
@@ -20,19 +21,13 @@ REPO_ROOT = SCRIPTS.parent
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))  # the scripts import `release_tools` from beside them
 
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Release Test",
-    "GIT_AUTHOR_EMAIL": "release-test@example.invalid",
-    "GIT_COMMITTER_NAME": "Release Test",
-    "GIT_COMMITTER_EMAIL": "release-test@example.invalid",
-}
-
 
 @pytest.fixture
 def git_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """An environment for commands that commit in temporary repositories and run uv there."""
-    for key, value in GIT_IDENTITY.items():
-        monkeypatch.setenv(key, value)
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Release Test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "release-test@example.invalid")
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)  # the clone gets its own .venv
     return dict(os.environ)
 
@@ -41,11 +36,8 @@ def git_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def clone(tmp_path: Path, git_env: dict[str, str]) -> Path:
     """A temporary `git clone` of this repository: committed files only, clean tree."""
     target = tmp_path / "clone"
-    subprocess.run(
-        ["git", "clone", "--quiet", "--no-hardlinks", str(REPO_ROOT), str(target)],
-        check=True,
-        env=git_env,
-    )
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO_ROOT), str(target)],
+                   check=True, env=git_env)  # fmt: skip
     return target
 
 
@@ -55,85 +47,59 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
-def _git(repo: Path, *args: str) -> str:
-    assert repo.resolve() != REPO_ROOT.resolve(), "tests must not write to the real checkout"
-    result = subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=os.environ
-    )
-    return result.stdout
-
-
 @pytest.fixture
 def git(git_env: dict[str, str]) -> Callable[..., str]:
     """`git(repo, *args)`: run git in a temporary repository (never in the checkout)."""
-    return _git
 
+    def run(repo: Path, *args: str) -> str:
+        assert repo.resolve() != REPO_ROOT.resolve(), "tests must not write to the checkout"
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                              text=True).stdout  # fmt: skip
 
-def _run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPTS / script), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=os.environ,
-    )
+    return run
 
 
 @pytest.fixture
 def run_script(git_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
     """`run_script("release.py", *args, cwd=...)`: this checkout's script, this interpreter."""
-    return _run_script
-
-
-def write_wheel(
-    folder: Path,
-    name: str,
-    version: str,
-    files: dict[str, str],
-    *,
-    license_text: str | None = None,
-) -> Path:
-    """A small, valid pure-Python wheel written by hand: no build backend, no network."""
-    dist = name.replace("-", "_")
-    info = f"{dist}-{version}.dist-info"
-    metadata = ["Metadata-Version: 2.4", f"Name: {name}", f"Version: {version}"]
-    contents = dict(files)
-    if license_text is not None:
-        metadata += ["License-Expression: MIT", "License-File: LICENSE"]
-        contents[f"{info}/licenses/LICENSE"] = license_text
-    contents[f"{info}/METADATA"] = "\n".join(metadata) + "\n"
-    contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
-    contents[f"{info}/WHEEL"] += "Tag: py3-none-any\n"
-    record = [f"{path},," for path in [*contents, f"{info}/RECORD"]]
-    contents[f"{info}/RECORD"] = "\n".join(record) + "\n"
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in contents.items():
-            archive.writestr(path, text)
-    return wheel
+    return lambda script, *args, cwd: subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args], cwd=cwd, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
 
 
 @pytest.fixture
 def make_wheel() -> Callable[..., Path]:
-    """`make_wheel(folder, name, version, files, license_text=None)`."""
-    return write_wheel
+    """`make_wheel(folder, name, version, files, license_text=None)`: a pure-Python wheel
+    written by hand, with no build backend and no network."""
 
+    def write(folder: Path, name: str, version: str, files: dict[str, str],
+              license_text: str | None = None) -> Path:  # fmt: skip
+        info = f"{name.replace('-', '_')}-{version}.dist-info"
+        metadata = f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n"
+        contents = dict(files)
+        if license_text is not None:
+            metadata += "License-Expression: MIT\nLicense-File: LICENSE\n"
+            contents[f"{info}/licenses/LICENSE"] = license_text
+        contents[f"{info}/METADATA"] = metadata
+        contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        contents[f"{info}/RECORD"] = "".join(f"{p},,\n" for p in [*contents, f"{info}/RECORD"])
+        folder.mkdir(parents=True, exist_ok=True)
+        wheel = folder / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            for path, text in contents.items():
+                archive.writestr(path, text)
+        return wheel
 
-class _QuietHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
+    return write
 
 
 @contextlib.contextmanager
-def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+def _serve(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     """Run `handler` on 127.0.0.1 (a free port) for the block; yield its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()  # fmt: skip
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
@@ -142,49 +108,36 @@ def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
 
 
 @pytest.fixture
-def team_index() -> Iterator[Callable[[list[Path]], tuple[str, list[str]]]]:
+def team_index(tmp_path: Path) -> Iterator[Callable[[list[Path]], tuple[str, list[str]]]]:
     """`team_index(wheels)`: (simple-index URL, paths requested so far) of a PEP 503 index.
 
-    It serves only the given wheel files, as the team's index would serve our packages.
+    A static tree (`simple/<project>/index.html`, `files/`) served from 127.0.0.1: it serves
+    only the given wheel files, as the team's index would serve our packages.
     """
     with contextlib.ExitStack() as stack:
 
         def start(wheels: list[Path]) -> tuple[str, list[str]]:
-            by_project: dict[str, list[Path]] = {}
+            root = tmp_path / f"index-{len(list(tmp_path.glob('index-*')))}"
             for wheel in wheels:
-                project = wheel.name.split("-")[0].replace("_", "-").lower()
-                by_project.setdefault(project, []).append(wheel)
-            files = {w.name: w for w in wheels}
+                project = root / "simple" / wheel.name.split("-")[0].replace("_", "-").lower()
+                project.mkdir(parents=True, exist_ok=True)
+                with (project / "index.html").open("a") as page:
+                    page.write(f'<a href="/files/{wheel.name}">{wheel.name}</a>\n')
+                (root / "files").mkdir(exist_ok=True)
+                (root / "files" / wheel.name).write_bytes(wheel.read_bytes())
             requests: list[str] = []
 
-            class Handler(_QuietHandler):
-                def do_HEAD(self) -> None:  # uv asks for a wheel's size before a range read
-                    self.do_GET(send_body=False)
+            class Handler(http.server.SimpleHTTPRequestHandler):
+                def log_request(self, *args: object) -> None:
+                    requests.append(self.path)
 
-                def do_GET(self, send_body: bool = True) -> None:
-                    if send_body:
-                        requests.append(self.path)
-                    parts = [p for p in self.path.split("/") if p]
-                    body, kind = None, "text/html"
-                    if len(parts) == 2 and parts[0] == "simple" and parts[1] in by_project:
-                        links = "".join(f'<a href="/files/{w.name}">{w.name}</a>\n'
-                                        for w in by_project[parts[1]])  # fmt: skip
-                        body = f"<!DOCTYPE html><html><body>\n{links}</body></html>".encode()
-                    elif len(parts) == 2 and parts[0] == "files" and parts[1] in files:
-                        body, kind = files[parts[1]].read_bytes(), "application/octet-stream"
-                    self.send_response(200 if body is not None else 404)
-                    self.send_header("Content-Type", kind)
-                    self.send_header("Content-Length", str(len(body or b"")))
-                    self.end_headers()
-                    if send_body:
-                        self.wfile.write(body or b"")
-
-            return stack.enter_context(_serve(Handler)) + "/simple/", requests
+            handler = functools.partial(Handler, directory=str(root))
+            return stack.enter_context(_serve(handler)) + "/simple/", requests
 
         yield start
 
 
-class _UploadRecorder(_QuietHandler):
+class _UploadRecorder(http.server.BaseHTTPRequestHandler):
     """Accepts legacy-API uploads (what `uv publish` sends) and records the file names."""
 
     uploads: list[str]
@@ -196,6 +149,9 @@ class _UploadRecorder(_QuietHandler):
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"OK")
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 @pytest.fixture

@@ -26,8 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("autograd", "nn", "cuda_kernels", "mnist_trainer")
 REFERENCE = REPO / "docs" / "reference"
-DIRECTIVE = re.compile(r"^::: *(?P<target>[\w.]+) *$")
-PY_FENCE = re.compile(r"^```(?:python|py)\s*$")
+# `::: target` and the indented options below it
+DIRECTIVE = re.compile(r"^::: *([\w.]+) *\n((?:[ \t]+.*\n|[ \t]*\n)*)", re.MULTILINE)
+PY_FENCE = re.compile(r"^```(?:python|py)[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 #: mkdocs.yml's filters: dunders rendered except these (keep the two lists alike).
 HIDDEN_DUNDERS = re.compile(r"^__(slots|repr|str|hash|all|annotations)__$")
 PRIMITIVE = (int, float, complex, str, bytes, bool, type(None))
@@ -38,37 +39,11 @@ PRIMITIVE = (int, float, complex, str, bytes, bool, type(None))
 
 def directives(text: str) -> list[tuple[str, list[str] | None]]:
     """(target, members) of each `::: target`; members None means "the default members"."""
-    found, lines = [], text.splitlines()
-    for i, line in enumerate(lines):
-        match = DIRECTIVE.match(line)
-        if not match:
-            continue
-        options = []
-        for following in lines[i + 1 :]:
-            if following.strip() and not following.startswith((" ", "\t")):
-                break
-            options.append(following.strip())
-        found.append((match["target"], _members_option(options)))
+    found = []
+    for target, options in DIRECTIVE.findall(text):
+        listed = re.findall(r"^\s+- *[\"']?([\w.]+)", options, re.MULTILINE)
+        found.append((target, listed if "members:" in options else None))
     return found
-
-
-def _members_option(options: list[str]) -> list[str] | None:
-    for index, option in enumerate(options):
-        key, _, value = option.partition(":")
-        if key != "members":
-            continue
-        value = value.strip()
-        if value in ("false", "[]"):
-            return []
-        if value.startswith("["):
-            return [v.strip(" \"'") for v in value.strip("[]").split(",") if v.strip()]
-        listed = []
-        for item in options[index + 1 :]:
-            if not item.startswith("- "):
-                break
-            listed.append(item[2:].strip(" \"'"))
-        return listed or None
-    return None
 
 
 def module_source(module_name: str) -> Path | None:
@@ -179,24 +154,14 @@ def public_modules() -> list[str]:
 
 def doc_python_sources() -> list[tuple[str, str]]:
     """(where, code) of every python block of the docs and every example notebook cell."""
-    sources = []
     docs = [*REPO.glob("README.md"), *REPO.glob("packages/*/README.md"),
             *REPO.glob("packages/*/BENCHMARKS.md"), *REPO.glob("docs/**/*.md")]  # fmt: skip
-    for path in docs:
-        block, inside = [], False
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not inside and PY_FENCE.match(line.strip()):
-                inside, block = True, []
-            elif inside and line.strip().startswith("```"):
-                inside = False
-                sources.append((str(path.relative_to(REPO)), "\n".join(block)))
-            elif inside:
-                block.append(line)
+    sources = [(str(path.relative_to(REPO)), code) for path in docs
+               for code in PY_FENCE.findall(path.read_text(encoding="utf-8"))]  # fmt: skip
     for notebook in REPO.glob("packages/*/examples/*.ipynb"):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-        for cell in cells:
-            if cell["cell_type"] == "code":
-                sources.append((str(notebook.relative_to(REPO)), "".join(cell["source"])))
+        sources += [(str(notebook.relative_to(REPO)), "".join(cell["source"]))
+                    for cell in cells if cell["cell_type"] == "code"]  # fmt: skip
     return sources
 
 

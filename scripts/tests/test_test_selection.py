@@ -123,50 +123,10 @@ def test_paths_on_the_command_line_are_collected_as_given(probe_env) -> None:
 
 
 @needs_uv
-def test_a_shell_between_uv_and_pytest_does_not_hide_the_package(probe_env) -> None:
-    got = collect(["uv", "run", "--package", "nn", "sh", "-c", 'exec "$0" "$@"', "pytest"],
-                  cwd=ROOT, env=probe_env)  # fmt: skip
-    assert got.groups == {"packages/nn"}
-
-
-@needs_uv
 def test_a_whole_run_from_the_root_collects_every_package_and_the_tools(probe_env) -> None:
     got = collect(["uv", "run", "pytest"], cwd=ROOT, env=probe_env)
     assert got.groups == PACKAGE_GROUPS | {"scripts"}
     assert "`uv run` without a workspace --package" in got.header
-
-
-# Runs pytest as an orphan: the intermediate process exits at once, and its child waits (on a
-# pidfd, an event) until it was handed to init, so no `uv run` is left among its ancestors.
-ORPHAN_LAUNCHER = r"""
-import os, select, sys
-intermediate = os.getpid()
-if os.fork():
-    os._exit(0)
-os.setsid()
-try:
-    exited = os.pidfd_open(intermediate)
-    select.select([exited], [], [])
-except ProcessLookupError:
-    pass  # already gone and reaped: this process was reparented
-os.execv(sys.executable, [sys.executable, "-m", "pytest", *sys.argv[1:]])
-"""
-
-
-@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
-def test_without_uv_above_pytest_every_importable_package_is_collected(probe_env) -> None:
-    launcher = subprocess.Popen(
-        [sys.executable, "-c", ORPHAN_LAUNCHER, *PROBE_ARGS], cwd=ROOT, env=probe_env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert launcher.stdout is not None
-    output = launcher.stdout.read()  # end of file: the orphaned pytest has exited
-    assert launcher.wait() == 0
-    got = parse_collection(output)
-    assert got.header.endswith(
-        "(no `uv run` above this pytest, so every importable workspace package)"
-    ), output[-2000:]
-    assert got.groups == PACKAGE_GROUPS | {"scripts"}  # the dev environment has them all
 
 
 # --- the pieces, on fake process trees --------------------------------------------------
