@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
+import install_guard
 import pytest
-
-SCRIPTS = Path(__file__).resolve().parent.parent
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import install_guard  # noqa: E402
 
 # The install verb, written once: this file's test data is not install instructions.
 PIP = "pip install"
-
-# Files that broke the rule before the guard existed. Their owners fix them; each fix removes
-# the file's line here (the last test fails while a listed file no longer needs it).
-PENDING_FIXES: set[str] = set()
 
 
 @pytest.mark.parametrize(
@@ -109,20 +98,9 @@ def test_reads_notebooks_and_shell_continuations(tmp_path) -> None:
     assert [f.line for f in install_guard.scan_file(script, "setup.sh")] == [2]
 
 
-def test_scans_tracked_files_of_every_kind(repo_root) -> None:
+def test_no_tracked_file_of_any_kind_installs_our_names_unpinned(repo_root) -> None:
     files = set(install_guard.tracked_files(repo_root))
     assert {"README.md", ".ci/run", "pyproject.toml", "scripts/release.py"} <= files
-    assert "uv.lock" not in files
-    assert not files & install_guard.EXEMPT
-
-
-def test_no_tracked_file_installs_our_names_unpinned(repo_root) -> None:
-    findings = [f for f in install_guard.scan_repository(repo_root)
-                if f.path not in PENDING_FIXES]  # fmt: skip
+    assert "uv.lock" not in files and not files & install_guard.EXEMPT
+    findings = install_guard.scan_repository(repo_root)
     assert findings == [], "\n".join(map(str, findings))
-
-
-def test_every_pending_fix_is_still_needed(repo_root) -> None:
-    flagged = {f.path for f in install_guard.scan_repository(repo_root)}
-    fixed = sorted(PENDING_FIXES - flagged)
-    assert fixed == [], f"fixed now: remove {fixed} from PENDING_FIXES in {Path(__file__).name}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -116,7 +115,10 @@ def test_a_real_release_tags_logs_builds_checks_and_publishes(
                         "--publish", "--index-url", index_url, cwd=clone)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert sorted(uploads) == ["nn-0.1.1-py3-none-any.whl", "nn-0.1.1.tar.gz"]
-    assert "nn[plot]: ok" in result.stdout  # each extra was installed and smoke-checked
+    # the wheel, then each extra, was installed in a fresh environment and smoke-checked
+    assert "nn: ok with sibling wheels: autograd" in result.stdout
+    assert "nn[plot]: ok" in result.stdout
+    assert (clone / "dist/nn/nn-0.1.1-py3-none-any.whl").is_file()
     # the tag marks a new commit holding exactly the release files
     assert git(clone, "tag", "--list", "nn-v*").split() == ["nn-v0.1.1"]
     assert git(clone, "rev-parse", "nn-v0.1.1^{commit}") == git(clone, "rev-parse", "HEAD")
@@ -127,43 +129,6 @@ def test_a_real_release_tags_logs_builds_checks_and_publishes(
     changelog = (clone / "packages/nn/CHANGELOG.md").read_text()
     entry = f"## Unreleased\n\n## 0.1.1 - {DAY}\n\n"
     assert changelog.split(entry, 1)[1].startswith(notes.strip())
-    # the published wheel installs beside autograd's and reports the new version
-    wheel = clone / "dist/nn/nn-0.1.1-py3-none-any.whl"
-    siblings = tmp_path / "siblings"
-    subprocess.run(
-        [
-            "uv",
-            "build",
-            "--package",
-            "autograd",
-            "--no-sources",
-            "--wheel",
-            "--out-dir",
-            str(siblings),
-        ],
-        cwd=clone,
-        check=True,
-        capture_output=True,
-    )
-    venv = tmp_path / "venv"
-    subprocess.run(["uv", "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
-    subprocess.run(
-        [
-            "uv",
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(venv / "bin/python"),
-            str(wheel),
-            *map(str, siblings.glob("*.whl")),
-        ],
-        check=True,
-        cwd=tmp_path,
-    )
-    imported = subprocess.run([str(venv / "bin/python"), "-c", "import nn; print(nn.__version__)"],
-                              cwd=tmp_path, check=True, capture_output=True, text=True)  # fmt: skip
-    assert imported.stdout.strip() == "0.1.1"
 
 
 def test_a_release_whose_wheel_lacks_a_file_restores_the_tree_and_tags_nothing(

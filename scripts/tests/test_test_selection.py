@@ -100,26 +100,19 @@ def root_conftest(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 @needs_uv
-@pytest.mark.parametrize("package", ["nn", "autograd"])
-def test_from_the_root_a_package_run_collects_only_that_package(package: str, probe_env) -> None:
-    got = collect(["uv", "run", "--package", package, "pytest"], cwd=ROOT, env=probe_env)
-    assert got.groups == {f"packages/{package}"}
+@pytest.mark.parametrize(
+    ("package", "cwd", "paths", "groups"),
+    [
+        ("nn", ".", [], {"packages/nn"}),
+        ("autograd", "packages/nn", [], {"packages/autograd"}),  # from inside another package
+        ("autograd", ".", ["packages/nn/tests"], {"packages/nn"}),  # paths are run as given
+    ],
+)
+def test_a_package_run_collects_that_package(package, cwd, paths, groups, probe_env) -> None:
+    argv = ["uv", "run", "--package", package, "pytest", *(str(ROOT / p) for p in paths)]
+    got = collect(argv, cwd=ROOT / cwd, env=probe_env)
+    assert got.groups == groups
     assert got.header == f"workspace packages: {package} (`uv run --package {package}`)"
-
-
-@needs_uv
-def test_from_inside_another_package_the_requested_package_is_collected(probe_env) -> None:
-    inside_nn = ROOT / "packages" / "nn"
-    got = collect(["uv", "run", "--package", "autograd", "pytest"], cwd=inside_nn, env=probe_env)
-    assert got.groups == {"packages/autograd"}
-
-
-@needs_uv
-def test_paths_on_the_command_line_are_collected_as_given(probe_env) -> None:
-    tests = ROOT / "packages" / "nn" / "tests"
-    argv = ["uv", "run", "--package", "autograd", "pytest", str(tests)]
-    got = collect(argv, cwd=ROOT, env=probe_env)
-    assert got.groups == {"packages/nn"}
 
 
 @needs_uv
