@@ -34,9 +34,6 @@ HIDDEN_DUNDERS = re.compile(r"^__(slots|repr|str|hash|all|annotations)__$")
 PRIMITIVE = (int, float, complex, str, bytes, bool, type(None))
 
 
-# --- what the reference pages document ---------------------------------------------------------
-
-
 def directives(text: str) -> list[tuple[str, list[str] | None]]:
     """(target, members) of each `::: target`; members None means "the default members"."""
     found = []
@@ -131,9 +128,6 @@ def is_documented(module_name: str, name: str) -> bool:
     return not isinstance(value, PRIMITIVE) and id(value) in ids
 
 
-# --- what is public ------------------------------------------------------------------------------
-
-
 def public_modules() -> list[str]:
     """Every module of the four packages with an `__all__`, except private or deprecated ones."""
     found = []
@@ -179,9 +173,6 @@ def imports_of_ours(code: str) -> list[tuple[str, str | None]]:
         elif isinstance(node, ast.Import):
             found += [(a.name, None) for a in node.names if a.name.split(".")[0] in PACKAGES]
     return found
-
-
-# --- the tests ------------------------------------------------------------------------------------
 
 
 def test_every_name_in_a_public_all_is_in_the_api_reference() -> None:

@@ -168,10 +168,10 @@ def test_no_uv_run_among_the_ancestors_is_none(root_conftest, monkeypatch) -> No
 
 
 def test_the_package_name_is_compared_normalized(root_conftest, monkeypatch) -> None:
-    found = root_conftest.UvRun(9, "Mnist_Trainer")
-    monkeypatch.setattr(root_conftest, "find_uv_run", lambda: found)
-    chosen = root_conftest.selection()
-    assert chosen.folders == {ROOT / "packages" / "mnist-trainer"}
+    monkeypatch.setattr(
+        root_conftest, "find_uv_run", lambda: root_conftest.UvRun(9, "Mnist_Trainer")
+    )
+    assert root_conftest.selection().folders == {ROOT / "packages" / "mnist-trainer"}
 
 
 def test_without_uv_the_importable_packages_are_selected(root_conftest, monkeypatch) -> None:
@@ -181,26 +181,3 @@ def test_without_uv_the_importable_packages_are_selected(root_conftest, monkeypa
     assert chosen.folders == {ROOT / "packages" / "nn"}
     assert chosen.requested is None
     assert chosen.reason.startswith("no `uv run` above this pytest")
-
-
-CHILD_REPORT = """
-import importlib.util, json, os, sys
-spec = importlib.util.spec_from_file_location("c", sys.argv[1])
-c = sys.modules["c"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(c)
-via_proc = c.find_uv_run()
-c.PROC_ROOT = c.Path("/nonexistent-proc")  # as on macOS: the `ps` reader
-via_ps = c.find_uv_run()
-print(json.dumps([via_proc and via_proc.package, via_ps and via_ps.package]))
-"""
-
-
-@needs_uv
-@pytest.mark.skipif(shutil.which("ps") is None or not Path("/proc/self").is_dir(),
-                    reason="compares /proc with ps")  # fmt: skip
-def test_proc_and_ps_readers_find_the_same_uv_run() -> None:
-    proc = subprocess.run(
-        ["uv", "run", "--package", "nn", "python", "-c", CHILD_REPORT, str(ROOT / "conftest.py")],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert proc.stdout.strip() == '["nn", "nn"]'
