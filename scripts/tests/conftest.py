@@ -41,12 +41,6 @@ def clone(tmp_path: Path, git_env: dict[str, str]) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    """The checkout these tests belong to; read it, never write to it."""
-    return REPO_ROOT
-
-
 @pytest.fixture
 def git(git_env: dict[str, str]) -> Callable[..., str]:
     """`git(repo, *args)`: run git in a temporary repository (never in the checkout)."""

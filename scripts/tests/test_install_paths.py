@@ -17,14 +17,16 @@ from pathlib import Path
 import pytest
 from check_packages import load_workspace
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="module")
-def our_wheels(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> list[Path]:
+def our_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Wheels of nn and autograd, built as users get them (`--no-sources`)."""
     out = tmp_path_factory.mktemp("wheels")
     for package in ("autograd", "nn"):
         subprocess.run(["uv", "build", "--quiet", "--package", package, "--no-sources", "--wheel",
-                        "--out-dir", str(out)], cwd=repo_root, check=True)  # fmt: skip
+                        "--out-dir", str(out)], cwd=REPO_ROOT, check=True)  # fmt: skip
     return sorted(out.glob("*.whl"))
 
 
@@ -39,7 +41,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def test_install_with_index_url_takes_nn_and_its_sibling_from_the_team_index(
-    our_wheels, team_index, tmp_path, clean_env, repo_root
+    our_wheels, team_index, tmp_path, clean_env
 ) -> None:
     url, requests = team_index(our_wheels)
     venv = tmp_path / "venv"
@@ -50,7 +52,7 @@ def test_install_with_index_url_takes_nn_and_its_sibling_from_the_team_index(
     probe = "import autograd, nn; print(autograd.__version__, nn.__version__, bool(nn.MLP))"
     out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, check=True,
                          capture_output=True, text=True).stdout.split()  # fmt: skip
-    packages = load_workspace(repo_root)
+    packages = load_workspace(REPO_ROOT)
     assert out == [str(packages["autograd"].version), str(packages["nn"].version), "True"]
     served = {path.rsplit("/", 1)[-1] for path in requests if path.startswith("/files/")}
     assert served == {w.name for w in our_wheels}  # both wheels came from the team index
