@@ -1,4 +1,4 @@
-"""scripts/check_packages.py: every package and extra has a smoke check, and the check can fail."""
+"""check_packages.py's parts; CI runs the whole check, test_release.py runs it in a release."""
 
 from __future__ import annotations
 
@@ -22,10 +22,9 @@ def test_every_package_and_extra_of_the_workspace_has_a_smoke_check() -> None:
 
 
 def test_the_siblings_an_install_needs_follow_extras_transitively() -> None:
-    trainer = PACKAGES["mnist-trainer"]
-    assert [p.name for p in cp.siblings(PACKAGES, PACKAGES["nn"], None)] == ["autograd"]
-    assert [p.name for p in cp.siblings(PACKAGES, trainer, "embedded")] == ["cuda-kernels"]
-    assert cp.siblings(PACKAGES, PACKAGES["autograd"], "draw") == []
+    cases = [("nn", None), ("mnist-trainer", "embedded"), ("autograd", "draw")]
+    found = [[s.name for s in cp.siblings(PACKAGES, PACKAGES[p], e)] for p, e in cases]
+    assert found == [["autograd"], ["cuda-kernels"], []]
 
 
 def test_a_bound_problem_names_the_bound_to_change() -> None:
@@ -75,15 +74,17 @@ def test_artifacts_without_the_root_license_are_refused(tmp_path, make_wheel) ->
     cp.check_artifacts(REPO, nn, good, sdist)
 
 
-def test_a_package_and_its_extras_install_from_wheels_in_a_clone(clone, run_script) -> None:
-    result = run_script("check_packages.py", "nn", "--root", str(clone), cwd=clone)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert "nn: ok with sibling wheels: autograd" in result.stdout
-    assert "nn[plot]: ok with sibling wheels: autograd" in result.stdout
-    assert "check_packages: 1 package(s) OK" in result.stdout
-
-
 def test_a_wheelhouse_that_is_not_a_folder_is_one_line(clone, run_script, tmp_path) -> None:
     result = run_script("check_packages.py", "--wheelhouse", str(tmp_path / "none"), cwd=clone)
     assert result.returncode == 2 and "is not a folder" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_a_failing_smoke_check_is_one_line(tmp_path, make_wheel, monkeypatch) -> None:
+    toy = cp.Package("toy", Version("0.1.0"), tmp_path, "toy", {None: []}, frozenset(), ())
+    files = {"toy/__init__.py": "raise ImportError('a broken toy')\n"}
+    monkeypatch.setitem(cp.SMOKE, "toy", "import toy")
+    wheels = {"toy": make_wheel(tmp_path / "dist", "toy", "0.1.0", files)}
+    inst = cp.Install(REPO, {"toy": toy}, wheels, tmp_path, Path("/dev/null"))
+    with pytest.raises(ReleaseError, match=r"smoke check of toy: .*ImportError: a broken toy$"):
+        cp.smoke(inst, toy)

@@ -14,7 +14,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"^[ \t]*(`{3,})bash\b(?P<info>.*)\n(?P<body>(?:.*\n)*?)[ \t]*\1[ \t]*$", re.M)
 ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
-COMMAND_TIMEOUT_S = 300
 
 
 def bash_blocks(text: str, path: str) -> list[tuple[str, str, dict[str, str]]]:
@@ -67,7 +66,7 @@ def test_documented_commands_leave_git_status_clean(clone, git_env) -> None:
     for where, script, _ in ran:
         bash = ["bash", "-euo", "pipefail", "-c", script]
         proc = subprocess.run(bash, cwd=clone, env=git_env, text=True, capture_output=True,
-                              timeout=COMMAND_TIMEOUT_S)  # fmt: skip
+                              timeout=300)  # fmt: skip
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
         assert proc.returncode == 0, f"{where}: exited {proc.returncode}\n{script}{tail}"
         status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True,
