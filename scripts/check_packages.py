@@ -250,7 +250,7 @@ def smoke(inst: Install, package: Package, extra: str | None = None) -> str:
         constraints.write_text("\n".join(pins) + "\n")  # the wheelhouse decides its version
         argv += ["--find-links", inst.wheelhouse, "--only-binary", binary]
     needed = siblings(inst.packages, package, extra)
-    venv = inst.work / key.replace("[", "-").rstrip("]")
+    venv = inst.work / "venvs" / key.replace("[", "-").rstrip("]")
     run(["uv", "venv", "--quiet", "--no-project", "--python", sys.executable, venv],
         cwd=inst.root, what=f"create {venv}", quiet=True)  # fmt: skip
     target = f"{key} @ {inst.wheels[package.name].resolve().as_uri()}"
@@ -281,10 +281,11 @@ def check(root: Path, names: list[str], wheelhouse: Path | None = None, dist: Pa
     needed = {s.name for p in selected for e in [None, *p.extras] for s in siblings(packages, p, e)}
     wheels, artifacts = {}, []
     for package in (p for p in packages.values() if p in selected or p.name in needed):
-        if package not in selected:
-            wheels[package.name] = build(root, package, work / package.name, wheel_only=True)[0]
+        out = (dist if dist and package in selected else work / "dist") / package.name
+        if package not in selected:  # a sibling: its wheel, for the installs
+            wheels[package.name] = build(root, package, out, wheel_only=True)[0]
             continue
-        wheel, sdist = build(root, package, (dist or work) / package.name)
+        wheel, sdist = build(root, package, out)
         check_artifacts(root, package, wheel, sdist)
         print(f"{package.name} {package.version}: the wheel ships its sources; LICENSE in both")
         wheels[package.name], artifacts = wheel, [*artifacts, wheel, sdist]
