@@ -62,7 +62,8 @@ from pathlib import Path
 def import_all(name):
     package = importlib.import_module(name)
     for module in pkgutil.walk_packages(package.__path__, name + "."):
-        importlib.import_module(module.name)
+        if not module.name.endswith(".__main__"):  # importing it would run the program
+            importlib.import_module(module.name)
 """
 
 
