@@ -42,9 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--root", type=Path, default=cp.REPO_ROOT, help="workspace root")
     args = parser.parse_args(argv)
     if args.publish != bool(args.index_url):
-        parser.error(
-            "--publish and --index-url URL go together: the upload URL of the team's index"
-        )
+        parser.error("--publish and --index-url URL (the team index's) go together")
     host = urllib.parse.urlsplit(args.index_url or "").hostname or ""
     if host.lower() in PUBLIC_UPLOAD_HOSTS:
         parser.error(f"refusing to publish to {host}: on PyPI these names belong to other "

@@ -81,7 +81,7 @@ def test_a_dirty_tree_is_refused_with_one_line(clone, run_script) -> None:
     [
         (["nn", "--publish", "--index-url", "https://upload.pypi.org/legacy/"],
          "refusing to publish to upload.pypi.org"),
-        (["nn", "--publish"], "--publish and --index-url URL go together"),
+        (["nn", "--publish"], "--publish and --index-url URL (the team index's) go together"),
         (["nn", "--date", "26.11.2026"], "'26.11.2026' is not a date: write YYYY-MM-DD"),
         (["numpy"], "no workspace package named 'numpy'; the packages are: autograd"),
     ],
