@@ -2,32 +2,22 @@
 
 `uv run --package nn pytest` must run nn's tests, from the root and from inside any package
 folder; `uv run pytest` from the root runs every package's tests and the tools' tests in
-`scripts/`.
+`scripts/`. Nothing but the command line of the `uv run` above pytest tells which package was
+asked for (checked with uv 0.13): uv passes no variable naming it (`UV_PACKAGE` is only a
+proposal, uv#13826), keeps the working directory (uv#13749), and leaves every member an earlier
+`uv sync` installed importable; a `[tool.pytest.ini_options]` per package would make that
+package the rootdir of any run started in its folder, whatever was asked for.
 
-Why we read the command line of the `uv run` process above pytest: nothing else tells which
-package was asked for (checked with uv 0.13).
-- uv passes no variable naming the package: it sets `VIRTUAL_ENV`, `UV` (its own path) and
-  `UV_RUN_RECURSION_DEPTH`, nothing more (`UV_PACKAGE` is only a proposed input, uv#13826).
-- `uv run --package X` keeps the working directory (uv#13749): from inside `packages/nn`,
-  pytest starts in `packages/nn` whatever X is.
-- Its sync is inexact: every member an earlier `uv sync` installed stays importable, so the
-  installed distributions do not tell X either.
-- pytest's own per-package configuration cannot know X: a `[tool.pytest.ini_options]` in
-  `packages/nn/pyproject.toml` would make `packages/nn` the rootdir of any run started there
-  (and hide this file from it), so it would still pick nn.
-
-So we walk up from pytest's parent process to the nearest `uv ... run` and read its
-`--package`: from /proc on Linux, from `ps` on macOS and other Unixes. When there is no such
-process (an IDE, `python -m pytest`, a wrapper that is not uv, Windows), the run collects every
-workspace package that is importable here; the report header always says which packages were
-chosen and why. Paths given on the command line are always run as given.
+So we walk up from pytest's parent to the nearest `uv ... run` and read its `--package`, from
+/proc on Linux or `ps` elsewhere. Without one (an IDE, `python -m pytest`, Windows) a run
+collects every workspace package that is importable. The header's first line says which
+packages were chosen and why. Paths given on the command line are always run as given.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 import tomllib
@@ -36,14 +26,14 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parent
 PACKAGES = ROOT / "packages"
 SCRIPTS = ROOT / "scripts"
 PROC_ROOT = Path("/proc")
 MAX_ANCESTORS = 8  # how far up the process tree a `uv run` may be (shells, make, ...)
-
-# Options of `uv` and `uv run` that take a value as the next argument (from `uv run --help`);
+# Options of `uv` and `uv run` that take a value as the next argument (from `uv run --help`):
 # they tell uv's own arguments from the command it runs.
 # fmt: off
 UV_VALUE_OPTIONS = frozenset({
@@ -69,17 +59,18 @@ class UvRun:
     package: str | None
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+@dataclass(frozen=True)
+class Selection:
+    """The package folders a run collects, and the reason, for the report header."""
 
-
-def _import_name(distribution: str) -> str:
-    return distribution.replace("-", "_")
+    folders: frozenset[Path]
+    requested: str | None
+    reason: str
 
 
 @cache
 def _member_distributions() -> dict[Path, str]:
-    """Map each package folder to its distribution name, read from its pyproject.toml."""
+    """Each package folder's distribution name, from its pyproject.toml."""
     members = {}
     for pyproject in sorted(PACKAGES.glob("*/pyproject.toml")):
         with pyproject.open("rb") as f:
@@ -89,16 +80,13 @@ def _member_distributions() -> dict[Path, str]:
 
 def uv_run_package(argv: list[str]) -> tuple[bool, str | None]:
     """(whether `argv` is a `uv ... run ...` command line, the NAME of its `--package NAME`)."""
-    if not argv:
-        return False, None
-    program = Path(argv[0]).name.removesuffix(".exe")
+    program = Path(argv[0]).name.removesuffix(".exe") if argv else ""
     if program == "uv":
-        rest = argv[1:]
+        args = iter(argv[1:])
     elif program.startswith("python") and argv[1:3] == ["-m", "uv"]:
-        rest = argv[3:]
+        args = iter(argv[3:])
     else:
         return False, None
-    args = iter(rest)
     is_run, package = False, None
     for arg in args:
         if arg == "--":
@@ -109,97 +97,64 @@ def uv_run_package(argv: list[str]) -> tuple[bool, str | None]:
                 value = next(args, "")
             if name == "--package" and is_run:
                 package = value or None
-            continue
-        if is_run:
+        elif is_run:
             break  # the command uv runs: what follows is its own arguments
-        if arg != "run":
+        elif arg == "run":
+            is_run = True
+        else:
             return False, None  # another uv subcommand (uv tool run, uv pip, ...)
-        is_run = True
     return is_run, package
 
 
-def _process_from_proc(pid: int) -> tuple[int, list[str]] | None:
-    """(parent pid, argv) of process `pid` from Linux's /proc, or None."""
-    proc = PROC_ROOT / str(pid)
-    try:
-        stat = (proc / "stat").read_text()
-        argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return None
-    # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-    parent = int(stat.rsplit(")", 1)[1].split()[1])
-    return parent, [a for a in argv if a]
-
-
-def _process_from_ps(pid: int) -> tuple[int, list[str]] | None:
-    """(parent pid, argv) of process `pid` from POSIX `ps` (macOS, BSDs), or None.
-
-    `ps` joins the arguments with spaces; that is enough to read uv's options.
-    """
-    try:
-        out = subprocess.run(
-            ["ps", "-ww", "-o", "ppid=", "-o", "args=", "-p", str(pid)],
-            capture_output=True, text=True, timeout=10, check=False,
-        ).stdout.split()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if not out or not out[0].isdigit():
-        return None
-    return int(out[0]), out[1:]
-
-
 def _process(pid: int) -> tuple[int, list[str]] | None:
+    """(parent pid, argv) of process `pid`, from /proc or else `ps`; None when unreadable."""
     if PROC_ROOT.is_dir():
-        return _process_from_proc(pid)
+        try:
+            stat = (PROC_ROOT / str(pid) / "stat").read_text()
+            argv = (PROC_ROOT / str(pid) / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return None
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        return int(stat.rsplit(")", 1)[1].split()[1]), [a for a in argv.split("\0") if a]
     if sys.platform == "win32":
         return None
-    return _process_from_ps(pid)
+    try:  # `ps` joins the arguments with spaces: enough to read uv's options
+        out = subprocess.run(["ps", "-ww", "-o", "ppid=", "-o", "args=", "-p", str(pid)],
+                             capture_output=True, text=True, timeout=10).stdout.split()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (int(out[0]), out[1:]) if out and out[0].isdigit() else None
 
 
 def find_uv_run(start: int | None = None) -> UvRun | None:
     """The nearest `uv run` among the ancestors of this process (from `start`, the parent)."""
     pid = os.getppid() if start is None else start
     for _ in range(MAX_ANCESTORS):
-        if pid <= 1:
-            return None
-        found = _process(pid)
+        found = _process(pid) if pid > 1 else None
         if found is None:
             return None
-        parent, argv = found
-        is_run, package = uv_run_package(argv)
+        is_run, package = uv_run_package(found[1])
         if is_run:
             return UvRun(pid, package)
-        pid = parent
+        pid = found[0]
     return None
 
 
-@dataclass(frozen=True)
-class Selection:
-    """The package folders a run collects, and the reason, for the report header."""
-
-    folders: frozenset[Path]
-    requested: str | None
-    reason: str
-
-
 def _importable(distribution: str) -> bool:
-    return importlib.util.find_spec(_import_name(distribution)) is not None
+    return importlib.util.find_spec(distribution.replace("-", "_")) is not None
 
 
 @cache
 def selection() -> Selection:
     members = _member_distributions()
     uv_run = find_uv_run()
-    wanted = _canonical(uv_run.package) if uv_run and uv_run.package else None
-    folders = frozenset(f for f, name in members.items() if _canonical(name) == wanted)
+    wanted = canonicalize_name(uv_run.package) if uv_run and uv_run.package else None
+    folders = frozenset(f for f, name in members.items() if canonicalize_name(name) == wanted)
     if uv_run is not None and folders:
         return Selection(folders, uv_run.package, f"`uv run --package {uv_run.package}`")
     importable = frozenset(f for f, name in members.items() if _importable(name))
-    if uv_run is None:
-        reason = "no `uv run` above this pytest, so every importable workspace package"
-    else:
-        reason = "`uv run` without a workspace --package, so every importable workspace package"
-    return Selection(importable, None, reason)
+    above = "`uv run` without a workspace --package" if uv_run else "no `uv run` above this pytest"
+    return Selection(importable, None, f"{above}, so every importable workspace package")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
 
 from release_tools.cli import OneLineArgumentParser, run_script
+from release_tools.commands import capture
 from release_tools.errors import ReleaseError
 
 from cuda_kernels.kernels import ladder, prebuilt
@@ -52,24 +52,12 @@ def cuda_tool(name: str) -> Path:
     )
 
 
-def nvcc_version() -> str:
-    try:
-        return metadata.version(NVCC_DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        raise ReleaseError(
-            f"{NVCC_DISTRIBUTION} is missing; use `uv run --group kernels-build`"
-        ) from None
-
-
 def compile_fatbin(source: Path, out: Path) -> None:
     command = [
         str(cuda_tool("nvcc")), "-fatbin", *prebuilt.NVCC_FLAGS, *prebuilt.gencode_flags(),
         *ladder.nvcc_define_flags(source.name), "-o", str(out), str(source),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise ReleaseError(f"nvcc failed on {source.name}: {last}")
+    capture(command, cwd=REPO_ROOT, what=f"compile {source.name}")
 
 
 def build(out_dir: Path) -> dict:
@@ -89,7 +77,7 @@ def build(out_dir: Path) -> dict:
         }
     manifest = {
         "built_by": "scripts/build_kernels.py",
-        "nvcc": f"{NVCC_DISTRIBUTION}=={nvcc_version()}",
+        "nvcc": f"{NVCC_DISTRIBUTION}=={metadata.version(NVCC_DISTRIBUTION)}",
         "flags": [*prebuilt.NVCC_FLAGS, *prebuilt.gencode_flags()],
         "sass": [f"sm_{a}{b}" for a, b in prebuilt.SASS_ARCHS],
         "ptx": "compute_{}{}".format(*prebuilt.PTX_ARCH),
@@ -104,13 +92,11 @@ def listed_images(fatbin: Path) -> dict[str, set[str]]:
     """`{"sm_90": {kernels}, ..., "compute_90": {kernels}}` as cuobjdump reads the fatbin."""
     tool = str(cuda_tool("cuobjdump"))
     images: dict[str, set[str]] = {}
-    elf = subprocess.run([tool, "-symbols", str(fatbin)], capture_output=True, text=True,
-                         check=True).stdout  # fmt: skip
+    elf = capture([tool, "-symbols", fatbin], cwd=REPO_ROOT, what="list the fatbin's SASS")
     for block in elf.split("Fatbin elf code:")[1:]:
         arch = re.search(r"arch = (\w+)", block).group(1)
         images[arch] = set(re.findall(r"STO_ENTRY\s+(\w+)", block))
-    ptx = subprocess.run([tool, "-ptx", str(fatbin)], capture_output=True, text=True,
-                         check=True).stdout  # fmt: skip
+    ptx = capture([tool, "-ptx", fatbin], cwd=REPO_ROOT, what="list the fatbin's PTX")
     for block in ptx.split("Fatbin ptx code:")[1:]:
         arch = re.search(r"arch = sm_(\w+)", block).group(1)
         images[f"compute_{arch}"] = set(re.findall(r"\.entry\s+(\w+)", block))
@@ -148,8 +134,11 @@ def check() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="rebuild in a temporary folder and compare; change nothing")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="rebuild in a temporary folder and compare; change nothing",
+    )
     args = parser.parse_args(argv)
     if args.check:
         problems = check()

@@ -1,241 +1,323 @@
-"""Build every workspace package and prove each wheel, and each of its extras, works alone.
+"""Build every workspace package as users get it and prove each wheel, and each extra, works alone.
 
-Inside the workspace uv takes siblings from source, which hides broken packaging. This
-script builds each package as users get it (`uv build --no-sources`: sdist, then the wheel
-from the sdist), checks the wheel holds every source file of the import package and that
-wheel and sdist carry the root LICENSE, installs the wheel into its own fresh virtual
-environment together with only the sibling wheels it requires, proves the siblings came from
-those wheels (the names autograd, nn and cuda-kernels are taken on the public index), and runs
-the package's smoke checks (scripts/release_tools/smoke.py). Then every extra the package
-declares is installed the same way, each in a fresh environment of its own, and its smoke
-check runs; an extra that needs a prebuilt wheel this machine cannot build is skipped with the
-reason unless `--wheelhouse` holds one. It also checks every bound between siblings. CI runs it
-as `uv run python scripts/check_packages.py`; it exits non-zero with one line on stderr.
+Inside the workspace uv takes siblings from source, which hides broken packaging. So each
+package is built with `uv build --no-sources` (sdist, then the wheel from the sdist), its wheel
+must hold every file git tracks under `src/<package>/`, wheel and sdist must carry the root
+LICENSE, and every bound between siblings must admit the sibling's version. Then the wheel is
+installed into a fresh virtual environment with only the sibling wheels it needs (given as
+files: the names autograd, nn and cuda-kernels belong to other projects on PyPI, and a file
+always wins over an index) and third-party packages at `uv.lock`'s versions, and its `SMOKE`
+code runs there; then each extra the same way, each in an environment of its own.
+
+    uv run python scripts/check_packages.py [PACKAGE ...] [--wheelhouse DIR]
+
+`scripts/release.py` runs the same checks on the artifacts it is about to tag.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import shutil
 import sys
-import time
+import tarfile
+import tempfile
+import tomllib
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from release_tools.bounds import check_sibling_bounds
-from release_tools.cli import OneLineArgumentParser
-from release_tools.environments import write_lock_constraints
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+from release_tools.cli import OneLineArgumentParser, run_script
+from release_tools.commands import capture, run
 from release_tools.errors import ReleaseError
-from release_tools.extras_check import ExtraCheck, check_extra
-from release_tools.install_check import InstallCheck, check_installed_wheel
-from release_tools.licenses import check_licenses
-from release_tools.smoke import spec_for
-from release_tools.wheels import Artifacts, build
-from release_tools.workspace import Member, Workspace, load_workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# What a fresh install of each package, or `package[extra]`, must be able to run. A package or
+# extra without an entry fails the check: say here what installing it must make work.
+SMOKE = {
+    "autograd": "import_all('autograd')",
+    "autograd[draw]": """
+from autograd import Value, draw
+renderer = shutil.which("graphviz-pure", path=os.path.dirname(sys.executable))
+assert "<svg" in draw(Value(2.0) * 3, Path("g.svg"), renderer=renderer).read_text()
+""",
+    "nn": "import_all('nn')",
+    "nn[plot]": "import matplotlib.pyplot as plt; plt.plot([0, 1]); plt.savefig('f.png')",
+    # the pycuda modules need a GPU: the top package, the stubs and the client import without
+    "cuda-kernels": "import cuda_kernels.rpc.client; import_all('cuda_kernels._proto')",
+    "cuda-kernels[gpu]": "import pycuda",
+    "cuda-kernels[bench]": "import cuda_kernels.bench",
+    "cuda-kernels[serve]": "import cuda_kernels.rpc.server",
+    "mnist-trainer": "import_all('mnist_trainer')",
+    "mnist-trainer[embedded]": "import cuda_kernels.rpc.server",
+    "mnist-trainer[tensorboard]": "import torch.utils.tensorboard",
+}
+# Extras whose dependency is published only as source that this machine cannot build.
+BINARY_ONLY = {"cuda-kernels[gpu]": "pycuda"}
+PRELUDE = """
+import importlib, os, pkgutil, shutil, sys
+from pathlib import Path
+def import_all(name):
+    package = importlib.import_module(name)
+    for module in pkgutil.walk_packages(package.__path__, name + "."):
+        if not module.name.endswith(".__main__"):  # importing it would run the program
+            importlib.import_module(module.name)
+"""
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "packages", nargs="*", metavar="PACKAGE", help="packages to check (default: all)"
+
+@dataclass(frozen=True)
+class Package:
+    """A workspace member as its pyproject.toml declares it."""
+
+    name: str
+    version: Version
+    folder: Path
+    import_name: str
+    requires: dict[str | None, list[Requirement]]  # by extra; None holds `dependencies`
+    workspace_sources: frozenset[str]
+    scripts: tuple[str, ...]
+
+    @property
+    def extras(self) -> list[str]:
+        return sorted(extra for extra in self.requires if extra is not None)
+
+
+def load_package(folder: Path) -> Package:
+    with (folder / "pyproject.toml").open("rb") as f:
+        data = tomllib.load(f)
+    project, tool = data["project"], data.get("tool", {})
+    requires = {None: [Requirement(r) for r in project.get("dependencies", [])]}
+    for extra, texts in project.get("optional-dependencies", {}).items():
+        requires[extra] = [Requirement(r) for r in texts]
+    wheel = tool.get("hatch", {}).get("build", {}).get("targets", {}).get("wheel", {})
+    sources = tool.get("uv", {}).get("sources", {})
+    return Package(
+        name=canonicalize_name(project["name"]),
+        version=Version(project["version"]),
+        folder=folder,
+        import_name=Path(wheel.get("packages", [project["name"].replace("-", "_")])[0]).name,
+        requires=requires,
+        workspace_sources=frozenset(
+            canonicalize_name(n) for n, s in sources.items() if s.get("workspace")
+        ),
+        scripts=tuple(sorted(project.get("scripts", {}))),
     )
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="workspace root")
-    parser.add_argument(
-        "--work-dir",
-        type=Path,
-        help="where wheels and environments go (default: ROOT/build/check-packages); it is "
-        "emptied first. Keep it on the filesystem of uv's cache so installs are hard links",
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work dir afterwards")
-    parser.add_argument(
-        "--wheelhouse",
-        type=Path,
-        help="a folder of prebuilt wheels (e.g. pycuda) for extras that cannot be built here",
-    )
-    args = parser.parse_args(argv)
-    if args.wheelhouse is not None and not args.wheelhouse.is_dir():
-        parser.error(f"--wheelhouse {args.wheelhouse} is not a folder")
-    return args
 
 
-def print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+def load_workspace(root: Path) -> dict[str, Package]:
+    """The members that the root's `[tool.uv.workspace] members` globs match, by name."""
+    with (root / "pyproject.toml").open("rb") as f:
+        globs = tomllib.load(f)["tool"]["uv"]["workspace"]["members"]
+    folders = sorted({p for g in globs for p in root.glob(g) if (p / "pyproject.toml").is_file()})
+    return {p.name: p for p in map(load_package, folders)}
 
 
-def summary_row(check: InstallCheck) -> list[str]:
-    smoke = check.smoke
-    return [
-        check.member.name,
-        str(check.member.version),
-        check.shipped,
-        ", ".join(check.siblings) or "-",
-        f"{smoke.modules} modules, {smoke.data_files} data files, "
-        f"--help: {', '.join(smoke.scripts) or 'no scripts'}",
-        f"{check.install_s:.1f}",
-        f"{check.total_s:.1f}",
-        "ok",
-    ]
-
-
-def extra_row(check: ExtraCheck) -> list[str]:
-    return [
-        check.name,
-        "",
-        "",
-        ", ".join(check.siblings) or "-",
-        check.detail if check.status == "ok" else "-",
-        f"{check.install_s:.1f}" if check.status == "ok" else "-",
-        f"{check.total_s:.1f}" if check.status == "ok" else "-",
-        check.status,
-    ]
-
-
-def check_extras(
-    workspace: Workspace,
-    member: Member,
-    wheels: dict[str, Path],
-    work_dir: Path,
-    constraints: Path,
-    wheelhouse: Path | None,
-) -> tuple[list[list[str]], list[str], list[ExtraCheck]]:
-    """(table rows, failures, skipped checks) of every extra `member` declares."""
-    rows, failures, skipped = [], [], []
-    for extra in member.extras:
-        print(f"\n==> {member.name}[{extra}]: fresh environment from the wheel with the extra")
-        try:
-            check = check_extra(workspace, member, extra, wheels,
-                                work_dir / "extras" / f"{member.name}-{extra}", constraints,
-                                wheelhouse=wheelhouse)  # fmt: skip
-        except ReleaseError as error:
-            failures.append(f"{member.name}[{extra}]: {error}")
-            print(f"  FAIL {error}")
-            rows.append([f"{member.name}[{extra}]", "", "", "-", "-", "-", "-", "FAILED"])
-            continue
-        print(f"  {check.status}: {check.detail}")
-        rows.append(extra_row(check))
-        if check.status == "skipped":
-            skipped.append(check)
-    return rows, failures, skipped
-
-
-def build_all(
-    workspace: Workspace, selected: list[Member], work_dir: Path
-) -> tuple[dict[str, Path], list[str]]:
-    """Build the selected packages and the siblings they or their extras need; check licenses."""
-    needed = {m.name for m in selected}
-    for member in selected:
-        needed |= {m.name for m in workspace.install_closure(member, extras=member.extras)}
-    print("\n==> build the packages and the siblings they need (sdist, then wheel from the sdist)")
-    started = time.perf_counter()
-    wheels: dict[str, Path] = {}
-    failures: list[str] = []
-    for member in (m for m in workspace.members if m.name in needed):
-        try:
-            artifacts: Artifacts = build(workspace, member, work_dir / "dist" / member.name)
-            wheels[member.name] = artifacts.wheel
-            if member in selected:
-                shipped = check_licenses(workspace, member, artifacts)
-                print(f"  {member.name}: {shipped} carry the root LICENSE")
-        except ReleaseError as error:
-            failures.append(str(error))
-            print(f"  FAIL {error}")
-    print(f"  built {len(wheels)} package(s) in {time.perf_counter() - started:.1f} s")
-    return wheels, failures
-
-
-def check_core(
-    workspace: Workspace, member: Member, wheels: dict[str, Path], work_dir: Path, constraints: Path
-) -> tuple[list[str], list[str]]:
-    """(table row, failures) of the install of `member` without extras."""
-    print(f"\n==> {member.name} {member.version}: fresh environment from its wheel")
-    with contextlib.suppress(ReleaseError):  # a missing spec fails in the check below
-        print(f"  smoke: {spec_for(member).reason}")
-    if member.name not in wheels:
-        return [member.name, str(member.version), "-", "-", "-", "-", "-", "build failed"], []
+def member(packages: dict[str, Package], name: str) -> Package:
+    """The package called `name`; the error lists the names that exist."""
     try:
-        check = check_installed_wheel(
-            workspace, member, wheels, work_dir / "venvs" / member.name, constraints
-        )
-    except ReleaseError as error:
-        print(f"  FAIL {error}")
-        row = [member.name, str(member.version), "-", "-", "-", "-", "-", "FAILED"]
-        return row, [f"{member.name}: {error}"]
-    return summary_row(check), []
+        return packages[canonicalize_name(name)]
+    except KeyError:
+        raise ReleaseError(f"no workspace package named {name!r}; the packages are: "
+                           f"{', '.join(packages)}") from None  # fmt: skip
 
 
-def check_all(
-    workspace: Workspace, selected: list[Member], work_dir: Path, wheelhouse: Path | None = None
+def siblings(packages: dict[str, Package], package: Package, extra: str | None) -> list[Package]:
+    """The sibling packages that installing `package[extra]` pulls in, transitively."""
+    found: dict[str, Package] = {}
+    todo = package.requires[None] + package.requires.get(extra, [])
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in packages and name not in found and name != package.name:
+            found[name] = packages[name]
+            todo += packages[name].requires[None]
+            todo += [r for e in req.extras for r in packages[name].requires.get(e, [])]
+    return sorted(found.values(), key=lambda p: p.name)
+
+
+def bound_problems(
+    packages: dict[str, Package], versions: dict[str, Version], only: str | None = None
 ) -> list[str]:
-    """Run every check; return one failure line per problem (empty when all passed)."""
-    failures = [str(problem) for problem in check_sibling_bounds(workspace)]
-    for line in failures:
-        print(f"bounds: FAIL {line}")
-    if not failures:
-        print("bounds: every sibling requirement is bounded and admits its sibling's version")
-    wheels, build_failures = build_all(workspace, selected, work_dir)
-    failures += build_failures
-    constraints = write_lock_constraints(workspace, work_dir / "lock-constraints.txt")
-    rows = [["package", "version", "wheel ships", "sibling wheels", "smoke", "install s",
-             "total s", "result"]]  # fmt: skip
-    skipped: list[ExtraCheck] = []
-    for member in selected:
-        row, core_failures = check_core(workspace, member, wheels, work_dir, constraints)
-        rows.append(row)
-        failures += core_failures
-        if member.name in wheels:
-            extra_rows, extra_failures, extra_skipped = check_extras(
-                workspace, member, wheels, work_dir, constraints, wheelhouse
+    """Why a sibling requirement is unbounded, excludes the sibling's version, or has no source.
+
+    `versions` overrides declared versions, e.g. with the one a release is about to set; `only`
+    keeps the problems of requirements of or on that package. The upper bound keeps out most
+    versions of the foreign packages that share our names: the same minor before 1.0.
+    """
+    problems = []
+    for dependent in packages.values():
+        for extra, req in ((e, r) for e, reqs in dependent.requires.items() for r in reqs):
+            name = canonicalize_name(req.name)
+            if name not in packages or only not in (None, name, dependent.name):
+                continue
+            version = versions.get(name, packages[name].version)
+            major, minor = version.release[:2]
+            bound = f">={major}.{minor},<" + (f"0.{minor + 1}" if major == 0 else f"{major + 1}")
+            table = f"optional-dependencies.{extra}" if extra else "dependencies"
+            where = f"packages/{dependent.folder.name}/pyproject.toml [project] {table}"
+            fix = f"'{req.name}{bound}' in {where}"
+            unbounded = not any(s.operator in {"<", "<=", "==", "~=", "==="} for s in req.specifier)
+            if unbounded or not req.specifier.contains(version, prereleases=True):
+                why = ("without an upper bound, so a foreign package of that name could satisfy it"
+                       if unbounded else f"which does not admit {name} {version}")  # fmt: skip
+                problems.append(f"{dependent.name} requires '{req}', {why}: change it to {fix}")
+            elif name not in dependent.workspace_sources:
+                problems.append(f"{dependent.name} requires {name} but has no `{name} = "
+                                "{ workspace = true }` under [tool.uv.sources]")  # fmt: skip
+    return problems
+
+
+def build(root: Path, package: Package, out: Path, wheel_only: bool = False) -> list[Path]:
+    """[wheel] or [wheel, sdist] of `package`, built into `out` as users get it."""
+    stem = f"{package.name.replace('-', '_')}-{package.version}"
+    for stale in out.glob(f"{stem}[-.]*"):  # left by an earlier, failed attempt
+        stale.unlink()
+    argv = ["uv", "build", "--package", package.name, "--no-sources", "--out-dir", out]
+    run([*argv, *(["--wheel"] if wheel_only else [])], cwd=root, what=f"build {package.name}",
+        quiet=True)  # fmt: skip
+    return sorted(out.glob(f"{stem}-*.whl")) + sorted(out.glob(f"{stem}.tar.gz"))
+
+
+def check_artifacts(root: Path, package: Package, wheel: Path, sdist: Path) -> None:
+    """The wheel ships every file git has under src/<package>/; both carry the root LICENSE."""
+    src = package.folder / "src"
+    argv = ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"]
+    listing = capture([*argv, src / package.import_name], cwd=root, what="list the sources")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        licenses = [archive.read(n) for n in names if ".dist-info/licenses/" in n]
+    files = [(root / f).relative_to(src).as_posix() for f in listing.split("\0") if f]
+    missing = [path for path in files if path not in names]
+    if missing:
+        raise ReleaseError(
+            f"the wheel {wheel.name} lacks {len(missing)} source file(s): "
+            f"{', '.join(missing[:5])}; include them in [tool.hatch.build.targets.wheel] "
+            f"of {package.name}'s pyproject.toml")  # fmt: skip
+    with tarfile.open(sdist) as archive:
+        top = sdist.name.removesuffix(".tar.gz")
+        found = f"{top}/LICENSE" in archive.getnames()
+        sdist_license = archive.extractfile(f"{top}/LICENSE").read() if found else None
+    license_text = (root / "LICENSE").read_bytes()
+    if license_text not in licenses or sdist_license != license_text:
+        folder = package.folder.relative_to(root).as_posix()
+        raise ReleaseError(
+            f"{package.name}: the wheel or sdist lacks the root LICENSE text; copy the root "
+            f'LICENSE to {folder}/LICENSE and set license-files = ["LICENSE"] in its '
+            "pyproject.toml"
+        )
+
+
+def lock_constraints(root: Path, path: Path) -> Path:
+    """uv.lock's third-party pins, so fresh installs test what the workspace tests."""
+    run(["uv", "export", "--frozen", "--no-hashes", "--all-packages", "--all-extras",
+         "--all-groups", "--no-emit-workspace", "--no-header", "--output-file", path],
+        cwd=root, what="export uv.lock's pins", quiet=True)  # fmt: skip
+    return path
+
+
+@dataclass(frozen=True)
+class Install:
+    """Where fresh environments go and what they install from."""
+
+    root: Path
+    packages: dict[str, Package]
+    wheels: dict[str, Path]  # every built wheel, by package name
+    work: Path
+    constraints: Path
+    wheelhouse: Path | None = None
+
+
+def smoke(inst: Install, package: Package, extra: str | None = None) -> str:
+    """Install `package[extra]` from its wheel into a fresh venv and run its SMOKE code there.
+
+    Returns what passed, or "skipped: <why>"; a failure raises one line.
+    """
+    key = f"{package.name}[{extra}]" if extra else package.name
+    if key not in SMOKE:
+        raise ReleaseError(f"{key} has no entry in SMOKE (scripts/check_packages.py): add one "
+                           "saying what installing it must make work")  # fmt: skip
+    argv: list = ["uv", "pip", "install", "--quiet"]
+    constraints = inst.constraints
+    if binary := BINARY_ONLY.get(key):
+        if inst.wheelhouse is None or not list(inst.wheelhouse.glob(f"{binary}-*.whl")):
+            return (
+                f"skipped: {binary} is published only as source and needs CUDA's headers "
+                "to build; pass --wheelhouse DIR holding its wheel to check this extra"
             )
-            rows += extra_rows
-            failures += extra_failures
-            skipped += extra_skipped
-    print()
-    print_table(rows)
-    for check in skipped:
-        print(f"skipped {check.name}: {check.detail}")
-    return failures
+        pins = [ln for ln in constraints.read_text().splitlines() if not ln.startswith(binary)]
+        constraints = inst.work / f"{key}-constraints.txt"
+        constraints.write_text("\n".join(pins) + "\n")  # the wheelhouse decides its version
+        argv += ["--find-links", inst.wheelhouse, "--only-binary", binary]
+    needed = siblings(inst.packages, package, extra)
+    venv = inst.work / "venvs" / key.replace("[", "-").rstrip("]")
+    run(["uv", "venv", "--quiet", "--no-project", "--python", sys.executable, venv],
+        cwd=inst.root, what=f"create {venv}", quiet=True)  # fmt: skip
+    target = f"{key} @ {inst.wheels[package.name].resolve().as_uri()}"
+    run([*argv, "--constraint", constraints, "--python", venv / "bin" / "python", target,
+         *(inst.wheels[s.name] for s in needed)],
+        cwd=inst.root, what=f"install {key} into a fresh environment", quiet=True)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:  # away from the source tree
+        probe = inst.work / f"smoke-{venv.name}.py"
+        probe.write_text(PRELUDE + SMOKE[key], encoding="utf-8")
+        run([venv / "bin" / "python", probe], cwd=Path(tmp),
+            what=f"run the smoke check of {key}", quiet=True)  # fmt: skip
+        for script in () if extra else package.scripts:
+            run([venv / "bin" / script, "--help"], cwd=Path(tmp), what=f"run {script} --help",
+                quiet=True)  # fmt: skip
+    return f"ok with sibling wheels: {', '.join(s.name for s in needed) or 'none'}"
+
+
+def check(root: Path, names: list[str], wheelhouse: Path | None = None, dist: Path | None = None):
+    """Build the named packages (default: all) and every check above; their [wheel, sdist, ...].
+
+    With `dist` the named packages are built into `dist/<name>/` (a release's artifacts). The
+    siblings their installs need are built too. A problem raises one line.
+    """
+    packages = load_workspace(root)
+    selected = [member(packages, n) for n in names] or list(packages.values())
+    work = root / "build" / "check-packages"
+    shutil.rmtree(work, ignore_errors=True)
+    needed = {s.name for p in selected for e in [None, *p.extras] for s in siblings(packages, p, e)}
+    wheels, artifacts = {}, []
+    for package in (p for p in packages.values() if p in selected or p.name in needed):
+        out = (dist if dist and package in selected else work / "dist") / package.name
+        if package not in selected:  # a sibling: its wheel, for the installs
+            wheels[package.name] = build(root, package, out, wheel_only=True)[0]
+            continue
+        wheel, sdist = build(root, package, out)
+        check_artifacts(root, package, wheel, sdist)
+        print(f"{package.name} {package.version}: the wheel ships its sources; LICENSE in both")
+        wheels[package.name], artifacts = wheel, [*artifacts, wheel, sdist]
+    constraints = lock_constraints(root, work / "constraints.txt")
+    inst = Install(root, packages, wheels, work, constraints, wheelhouse)
+    failures = bound_problems(packages, {})
+    for package, extra in ((p, e) for p in selected for e in [None, *p.extras]):
+        key = f"{package.name}[{extra}]" if extra else package.name
+        try:
+            print(f"{key}: {smoke(inst, package, extra)}", flush=True)
+        except ReleaseError as error:
+            print(f"{key}: FAILED: {error}", flush=True)
+            failures.append(f"{key}: {error}")
+    shutil.rmtree(work, ignore_errors=True)
+    if failures:
+        raise ReleaseError(f"{len(failures)} problem(s), the first: {failures[0]}")
+    return artifacts
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    try:
-        workspace = load_workspace(args.root)
-        selected = (
-            [workspace.member(name) for name in args.packages]
-            if args.packages
-            else list(workspace.members)
-        )
-        work_dir = (args.work_dir or workspace.root / "build" / "check-packages").resolve()
-        shutil.rmtree(work_dir, ignore_errors=True)
-        work_dir.mkdir(parents=True)
-        wheelhouse = args.wheelhouse.resolve() if args.wheelhouse else None
-        failures = check_all(workspace, selected, work_dir, wheelhouse)
-        if not args.keep:
-            cleanup_started = time.perf_counter()
-            shutil.rmtree(work_dir, ignore_errors=True)
-            print(f"removed {work_dir} in {time.perf_counter() - cleanup_started:.1f} s")
-    except ReleaseError as error:
-        print(f"check_packages: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("check_packages: interrupted", file=sys.stderr)
-        return 130
-    elapsed = time.perf_counter() - started
-    sys.stdout.flush()
-    if failures:
-        more = f" (and {len(failures) - 1} more above)" if len(failures) > 1 else ""
-        print(f"check_packages: FAILED in {elapsed:.0f} s: {failures[0]}{more}", file=sys.stderr)
-        return 1
-    print(f"\ncheck_packages: {len(selected)} package(s) OK in {elapsed:.0f} s")
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("packages", nargs="*", metavar="PACKAGE", help="default: every package")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="workspace root")
+    parser.add_argument("--wheelhouse", type=Path, help="prebuilt wheels, e.g. pycuda's")
+    args = parser.parse_args(argv)
+    if args.wheelhouse is not None and not args.wheelhouse.is_dir():
+        parser.error(f"--wheelhouse {args.wheelhouse} is not a folder")
+    artifacts = check(args.root.resolve(), args.packages, args.wheelhouse)
+    print(f"check_packages: {len(artifacts) // 2} package(s) OK")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main, "check_packages")

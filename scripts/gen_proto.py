@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,18 +43,13 @@ __all__ = ["kernels_pb2", "kernels_pb2_grpc"]
 def _require_pinned_generator() -> None:
     """Refuse to run with another grpcio-tools: its output would differ from the commit."""
     try:
-        from importlib.metadata import version
-
-        found = version("grpcio-tools")
-    except Exception as exc:  # PackageNotFoundError and friends
-        raise SystemExit(
-            "gen_proto.py: grpcio-tools is not installed; run it as "
-            "`uv run --package cuda-kernels python scripts/gen_proto.py`"
-        ) from exc
+        found = metadata.version("grpcio-tools")
+    except metadata.PackageNotFoundError:
+        found = "none"
     if found != PINNED_GRPCIO_TOOLS:
         raise SystemExit(
-            f"gen_proto.py: grpcio-tools {found} is installed but the stubs are pinned to "
-            f"{PINNED_GRPCIO_TOOLS}; run `uv run --package cuda-kernels ...` to use the lock"
+            f"gen_proto.py: the stubs are pinned to grpcio-tools {PINNED_GRPCIO_TOOLS} (found "
+            f"{found}); run it as `uv run --package cuda-kernels python scripts/gen_proto.py`"
         )
 
 
@@ -71,17 +67,9 @@ def generate() -> dict[str, bytes]:
 
     include = Path(protoc.__file__).parent / "_proto"  # well-known types shipped with it
     with tempfile.TemporaryDirectory() as tmp:
-        status = protoc.main(
-            [
-                "grpc_tools.protoc",
-                f"-I{PROTO_ROOT}",
-                f"-I{include}",
-                f"--python_out={tmp}",
-                f"--pyi_out={tmp}",
-                f"--grpc_python_out={tmp}",
-                *PROTO_FILES,
-            ]
-        )
+        outputs = [f"--python_out={tmp}", f"--pyi_out={tmp}", f"--grpc_python_out={tmp}"]
+        status = protoc.main(["grpc_tools.protoc", f"-I{PROTO_ROOT}", f"-I{include}", *outputs,
+                              *PROTO_FILES])  # fmt: skip
         if status != 0:
             raise SystemExit(f"gen_proto.py: protoc failed with status {status}")
         files = {}
@@ -111,9 +99,7 @@ def stale_files(expected: dict[str, bytes], output_dir: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 when the committed stubs are stale"
-    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when the stubs are stale")
     args = parser.parse_args(argv)
     expected = generate()
     if args.check:

@@ -32,13 +32,9 @@ def execute(path: Path, write: bool = False):
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
+    resources = {"metadata": {"path": str(path.parent)}}  # the notebook's folder is its cwd
+    NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                   resources=resources).execute()  # fmt: skip
     if write:
         nbformat.write(notebook, path)
     return notebook

@@ -1,5 +1,5 @@
-"""Shared helpers of `scripts/release.py` and `scripts/check_packages.py`.
+"""What the repository's scripts share: running uv and git, and one-line errors.
 
-They live in a plain folder beside the scripts (not in a workspace package) so that both scripts
-run with nothing installed beyond the root dev group: `packaging` comes with pytest.
+A plain folder beside the scripts (not a workspace package), so that they run with nothing
+installed beyond the root dev group.
 """

@@ -1,15 +1,14 @@
-"""Fixtures for the release tools' tests: the scripts folder on sys.path, small workspaces."""
+"""Fixtures of the tools' tests: the scripts folder on sys.path, clones, local indexes."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.server
-import json
 import os
 import re
 import subprocess
 import sys
-import textwrap
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -22,58 +21,13 @@ REPO_ROOT = SCRIPTS.parent
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))  # the scripts import `release_tools` from beside them
 
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Release Test",
-    "GIT_AUTHOR_EMAIL": "release-test@example.invalid",
-    "GIT_COMMITTER_NAME": "Release Test",
-    "GIT_COMMITTER_EMAIL": "release-test@example.invalid",
-}
-
-ROOT_PYPROJECT = """\
-[tool.uv.workspace]
-members = ["packages/*"]
-"""
-
-
-def member_pyproject(name: str, version: str, deps: list[str], sources: list[str]) -> str:
-    import_name = name.replace("-", "_")
-    source_lines = "\n".join(f"{s} = {{ workspace = true }}" for s in sources)
-    return textwrap.dedent(
-        f"""\
-        [project]
-        name = "{name}"
-        version = "{version}"
-        dependencies = {deps!r}
-
-        [tool.uv.sources]
-        {source_lines}
-
-        [tool.hatch.build.targets.wheel]
-        packages = ["src/{import_name}"]
-        """
-    ).replace("'", '"')
-
-
-@pytest.fixture
-def make_workspace(tmp_path: Path) -> Callable[..., Path]:
-    """Write a workspace of members `{name: (version, deps, workspace_sources)}` to tmp_path."""
-
-    def make(members: dict[str, tuple[str, list[str], list[str]]]) -> Path:
-        (tmp_path / "pyproject.toml").write_text(ROOT_PYPROJECT)
-        for name, (version, deps, sources) in members.items():
-            folder = tmp_path / "packages" / name
-            (folder / "src" / name.replace("-", "_")).mkdir(parents=True)
-            (folder / "pyproject.toml").write_text(member_pyproject(name, version, deps, sources))
-        return tmp_path
-
-    return make
-
 
 @pytest.fixture
 def git_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """An environment for commands that commit in temporary repositories and run uv there."""
-    for key, value in GIT_IDENTITY.items():
-        monkeypatch.setenv(key, value)
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Release Test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "release-test@example.invalid")
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)  # the clone gets its own .venv
     return dict(os.environ)
 
@@ -82,49 +36,99 @@ def git_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def clone(tmp_path: Path, git_env: dict[str, str]) -> Path:
     """A temporary `git clone` of this repository: committed files only, clean tree."""
     target = tmp_path / "clone"
-    subprocess.run(
-        ["git", "clone", "--quiet", "--no-hardlinks", str(REPO_ROOT), str(target)],
-        check=True,
-        env=git_env,
-    )
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO_ROOT), str(target)],
+                   check=True, env=git_env)  # fmt: skip
     return target
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    """The checkout these tests belong to; read it, never write to it."""
-    return REPO_ROOT
-
-
-def _git(repo: Path, *args: str) -> str:
-    assert repo.resolve() != REPO_ROOT.resolve(), "tests must not write to the real checkout"
-    result = subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=os.environ
-    )
-    return result.stdout
 
 
 @pytest.fixture
 def git(git_env: dict[str, str]) -> Callable[..., str]:
     """`git(repo, *args)`: run git in a temporary repository (never in the checkout)."""
-    return _git
 
+    def run(repo: Path, *args: str) -> str:
+        assert repo.resolve() != REPO_ROOT.resolve(), "tests must not write to the checkout"
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                              text=True).stdout  # fmt: skip
 
-def _run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPTS / script), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=os.environ,
-    )
+    return run
 
 
 @pytest.fixture
 def run_script(git_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
     """`run_script("release.py", *args, cwd=...)`: this checkout's script, this interpreter."""
-    return _run_script
+    return lambda script, *args, cwd: subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args], cwd=cwd, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def make_wheel() -> Callable[..., Path]:
+    """`make_wheel(folder, name, version, files, license_text=None)`: a pure-Python wheel
+    written by hand, with no build backend and no network."""
+
+    def write(folder: Path, name: str, version: str, files: dict[str, str],
+              license_text: str | None = None) -> Path:  # fmt: skip
+        info = f"{name.replace('-', '_')}-{version}.dist-info"
+        metadata = f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n"
+        contents = dict(files)
+        if license_text is not None:
+            metadata += "License-Expression: MIT\nLicense-File: LICENSE\n"
+            contents[f"{info}/licenses/LICENSE"] = license_text
+        contents[f"{info}/METADATA"] = metadata
+        contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        contents[f"{info}/RECORD"] = "".join(f"{p},,\n" for p in [*contents, f"{info}/RECORD"])
+        folder.mkdir(parents=True, exist_ok=True)
+        wheel = folder / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            for path, text in contents.items():
+                archive.writestr(path, text)
+        return wheel
+
+    return write
+
+
+@contextlib.contextmanager
+def _serve(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run `handler` on 127.0.0.1 (a free port) for the block; yield its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()  # fmt: skip
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def team_index(tmp_path: Path) -> Iterator[Callable[[list[Path]], tuple[str, list[str]]]]:
+    """`team_index(wheels)`: (simple-index URL, paths requested so far) of a PEP 503 index.
+
+    A static tree (`simple/<project>/index.html`, `files/`) served from 127.0.0.1: it serves
+    only the given wheel files, as the team's index would serve our packages.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(wheels: list[Path]) -> tuple[str, list[str]]:
+            root = tmp_path / f"index-{len(list(tmp_path.glob('index-*')))}"
+            for wheel in wheels:
+                project = root / "simple" / wheel.name.split("-")[0].replace("_", "-").lower()
+                project.mkdir(parents=True, exist_ok=True)
+                with (project / "index.html").open("a") as page:
+                    page.write(f'<a href="/files/{wheel.name}">{wheel.name}</a>\n')
+                (root / "files").mkdir(exist_ok=True)
+                (root / "files" / wheel.name).write_bytes(wheel.read_bytes())
+            requests: list[str] = []
+
+            class Handler(http.server.SimpleHTTPRequestHandler):
+                def log_request(self, *args: object) -> None:
+                    requests.append(self.path)
+
+            handler = functools.partial(Handler, directory=str(root))
+            return stack.enter_context(_serve(handler)) + "/simple/", requests
+
+        yield start
 
 
 class _UploadRecorder(http.server.BaseHTTPRequestHandler):
@@ -148,148 +152,7 @@ class _UploadRecorder(http.server.BaseHTTPRequestHandler):
 def upload_index(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
     """(upload URL, names uploaded so far) of a throw-away index on 127.0.0.1."""
     uploads: list[str] = []
-    handler = type("Recorder", (_UploadRecorder,), {"uploads": uploads})
-    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
     monkeypatch.setenv("UV_PUBLISH_USERNAME", "release-test")
     monkeypatch.setenv("UV_PUBLISH_PASSWORD", "not-a-secret")
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/legacy/", uploads
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def write_wheel(
-    folder: Path,
-    name: str,
-    version: str,
-    files: dict[str, str],
-    *,
-    requires: tuple[str, ...] = (),
-    extras: dict[str, list[str]] | None = None,
-    license_text: str | None = None,
-) -> Path:
-    """A small, valid pure-Python wheel written by hand: no build backend, no network."""
-    dist = name.replace("-", "_")
-    info = f"{dist}-{version}.dist-info"
-    metadata = ["Metadata-Version: 2.4", f"Name: {name}", f"Version: {version}"]
-    metadata += [f"Requires-Dist: {r}" for r in requires]
-    for extra, reqs in (extras or {}).items():
-        metadata.append(f"Provides-Extra: {extra}")
-        metadata += [f'Requires-Dist: {r}; extra == "{extra}"' for r in reqs]
-    contents = dict(files)
-    if license_text is not None:
-        metadata += ["License-Expression: MIT", "License-File: LICENSE"]
-        contents[f"{info}/licenses/LICENSE"] = license_text
-    contents[f"{info}/METADATA"] = "\n".join(metadata) + "\n"
-    contents[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
-    contents[f"{info}/WHEEL"] += "Tag: py3-none-any\n"
-    record = [f"{path},," for path in [*contents, f"{info}/RECORD"]]
-    contents[f"{info}/RECORD"] = "\n".join(record) + "\n"
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in contents.items():
-            archive.writestr(path, text)
-    return wheel
-
-
-@pytest.fixture
-def make_wheel() -> Callable[..., Path]:
-    """`make_wheel(folder, name, version, files, requires=..., extras=..., license_text=...)`."""
-    return write_wheel
-
-
-class _QuietHandler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Run `handler` on 127.0.0.1 (a free port) for the block; yield its base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def fake_pypi() -> Iterator[Callable[..., str]]:
-    """`fake_pypi({name: (version, summary)}, status=200)`: base URL of a PyPI JSON API.
-
-    Projects not in the map answer 404; a `status` other than 200 makes every answer that.
-    """
-    with contextlib.ExitStack() as stack:
-
-        def start(projects: dict[str, tuple[str, str]], status: int = 200) -> str:
-            class Handler(_QuietHandler):
-                def do_GET(self) -> None:
-                    match = re.fullmatch(r"/pypi/([^/]+)/json", self.path)
-                    project = projects.get(match[1]) if match else None
-                    code = status if status != 200 else (200 if project else 404)
-                    body = b""
-                    if code == 200 and project and match:
-                        info = {"name": match[1], "version": project[0], "summary": project[1]}
-                        body = json.dumps({"info": info}).encode()
-                    self.send_response(code)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-
-            return stack.enter_context(_serve(Handler))
-
-        yield start
-
-
-@pytest.fixture
-def team_index() -> Iterator[Callable[[list[Path]], tuple[str, list[str]]]]:
-    """`team_index(wheels)`: (simple-index URL, paths requested so far) of a PEP 503 index.
-
-    It serves only the given wheel files, as the team's index would serve our packages.
-    """
-    with contextlib.ExitStack() as stack:
-
-        def start(wheels: list[Path]) -> tuple[str, list[str]]:
-            by_project: dict[str, list[Path]] = {}
-            for wheel in wheels:
-                project = wheel.name.split("-")[0].replace("_", "-").lower()
-                by_project.setdefault(project, []).append(wheel)
-            files = {w.name: w for w in wheels}
-            requests: list[str] = []
-
-            class Handler(_QuietHandler):
-                def do_HEAD(self) -> None:  # uv asks for a wheel's size before a range read
-                    self.do_GET(send_body=False)
-
-                def do_GET(self, send_body: bool = True) -> None:
-                    if send_body:
-                        requests.append(self.path)
-                    parts = [p for p in self.path.split("/") if p]
-                    body, kind = None, "text/html"
-                    if len(parts) == 2 and parts[0] == "simple" and parts[1] in by_project:
-                        links = "".join(f'<a href="/files/{w.name}">{w.name}</a>\n'
-                                        for w in by_project[parts[1]])  # fmt: skip
-                        body = f"<!DOCTYPE html><html><body>\n{links}</body></html>".encode()
-                    elif len(parts) == 2 and parts[0] == "files" and parts[1] in files:
-                        body, kind = files[parts[1]].read_bytes(), "application/octet-stream"
-                    self.send_response(200 if body is not None else 404)
-                    self.send_header("Content-Type", kind)
-                    self.send_header("Content-Length", str(len(body or b"")))
-                    self.end_headers()
-                    if send_body:
-                        self.wfile.write(body or b"")
-
-            return stack.enter_context(_serve(Handler)) + "/simple/", requests
-
-        yield start
+    with _serve(type("Recorder", (_UploadRecorder,), {"uploads": uploads})) as url:
+        yield f"{url}/legacy/", uploads

@@ -1,4 +1,4 @@
-"""The documentation site: its API reference covers every public name, and it builds offline.
+"""The documentation site: its API reference covers every public name.
 
 What counts as public is read from the code and the docs, never from a list kept here:
 
@@ -19,62 +19,28 @@ import ast
 import importlib
 import importlib.util
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from functools import cache
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("autograd", "nn", "cuda_kernels", "mnist_trainer")
 REFERENCE = REPO / "docs" / "reference"
-DIRECTIVE = re.compile(r"^::: *(?P<target>[\w.]+) *$")
-PY_FENCE = re.compile(r"^```(?:python|py)\s*$")
+# `::: target` and the indented options below it
+DIRECTIVE = re.compile(r"^::: *([\w.]+) *\n((?:[ \t]+.*\n|[ \t]*\n)*)", re.MULTILINE)
+PY_FENCE = re.compile(r"^```(?:python|py)[ \t]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 #: mkdocs.yml's filters: dunders rendered except these (keep the two lists alike).
 HIDDEN_DUNDERS = re.compile(r"^__(slots|repr|str|hash|all|annotations)__$")
 PRIMITIVE = (int, float, complex, str, bytes, bool, type(None))
 
 
-# --- what the reference pages document ---------------------------------------------------------
-
-
 def directives(text: str) -> list[tuple[str, list[str] | None]]:
     """(target, members) of each `::: target`; members None means "the default members"."""
-    found, lines = [], text.splitlines()
-    for i, line in enumerate(lines):
-        match = DIRECTIVE.match(line)
-        if not match:
-            continue
-        options = []
-        for following in lines[i + 1 :]:
-            if following.strip() and not following.startswith((" ", "\t")):
-                break
-            options.append(following.strip())
-        found.append((match["target"], _members_option(options)))
+    found = []
+    for target, options in DIRECTIVE.findall(text):
+        listed = re.findall(r"^\s+- *[\"']?([\w.]+)", options, re.MULTILINE)
+        found.append((target, listed if "members:" in options else None))
     return found
-
-
-def _members_option(options: list[str]) -> list[str] | None:
-    for index, option in enumerate(options):
-        key, _, value = option.partition(":")
-        if key != "members":
-            continue
-        value = value.strip()
-        if value in ("false", "[]"):
-            return []
-        if value.startswith("["):
-            return [v.strip(" \"'") for v in value.strip("[]").split(",") if v.strip()]
-        listed = []
-        for item in options[index + 1 :]:
-            if not item.startswith("- "):
-                break
-            listed.append(item[2:].strip(" \"'"))
-        return listed or None
-    return None
 
 
 def module_source(module_name: str) -> Path | None:
@@ -162,9 +128,6 @@ def is_documented(module_name: str, name: str) -> bool:
     return not isinstance(value, PRIMITIVE) and id(value) in ids
 
 
-# --- what is public ------------------------------------------------------------------------------
-
-
 def public_modules() -> list[str]:
     """Every module of the four packages with an `__all__`, except private or deprecated ones."""
     found = []
@@ -185,24 +148,14 @@ def public_modules() -> list[str]:
 
 def doc_python_sources() -> list[tuple[str, str]]:
     """(where, code) of every python block of the docs and every example notebook cell."""
-    sources = []
     docs = [*REPO.glob("README.md"), *REPO.glob("packages/*/README.md"),
             *REPO.glob("packages/*/BENCHMARKS.md"), *REPO.glob("docs/**/*.md")]  # fmt: skip
-    for path in docs:
-        block, inside = [], False
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not inside and PY_FENCE.match(line.strip()):
-                inside, block = True, []
-            elif inside and line.strip().startswith("```"):
-                inside = False
-                sources.append((str(path.relative_to(REPO)), "\n".join(block)))
-            elif inside:
-                block.append(line)
+    sources = [(str(path.relative_to(REPO)), code) for path in docs
+               for code in PY_FENCE.findall(path.read_text(encoding="utf-8"))]  # fmt: skip
     for notebook in REPO.glob("packages/*/examples/*.ipynb"):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-        for cell in cells:
-            if cell["cell_type"] == "code":
-                sources.append((str(notebook.relative_to(REPO)), "".join(cell["source"])))
+        sources += [(str(notebook.relative_to(REPO)), "".join(cell["source"]))
+                    for cell in cells if cell["cell_type"] == "code"]  # fmt: skip
     return sources
 
 
@@ -220,9 +173,6 @@ def imports_of_ours(code: str) -> list[tuple[str, str | None]]:
         elif isinstance(node, ast.Import):
             found += [(a.name, None) for a in node.names if a.name.split(".")[0] in PACKAGES]
     return found
-
-
-# --- the tests ------------------------------------------------------------------------------------
 
 
 def test_every_name_in_a_public_all_is_in_the_api_reference() -> None:
@@ -257,74 +207,5 @@ def test_directives_are_read_with_their_members_option() -> None:
 def test_every_docs_page_is_in_the_nav() -> None:
     config = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
     nav = set(re.findall(r"^\s*-.*?(\S+\.md)\s*$", config, re.MULTILINE))
-    pages = {str(p.relative_to(REPO / "docs")) for p in (REPO / "docs").rglob("*.md")
-             if "hooks" not in p.parts}  # fmt: skip
+    pages = {p.relative_to(REPO).as_posix() for p in (REPO / "docs").rglob("*.md")}
     assert pages - nav == set(), "add these pages to the nav of mkdocs.yml"
-
-
-def _hook():
-    pytest.importorskip("mkdocs", reason="the docs group is not installed: uv sync --group docs")
-    spec = importlib.util.spec_from_file_location("docs_site_hook", REPO / "docs/hooks/site.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_included_readme_links_are_rebased_to_the_site() -> None:
-    hook = _hook()
-    page = "# nn\n\n<!-- include packages/nn/README.md -->\n"
-    text = hook.rebase_links(page, "guides/nn.md")
-    assert "<!-- include" not in text
-    assert "](autograd.md)" in text  # README: [`autograd`](../autograd), the package's guide
-    assert "](../problems/problem-4.md)" in text  # README: ../../docs/problems/problem-4.md
-
-
-def test_links_to_repository_files_are_published_and_broken_ones_left_for_mkdocs() -> None:
-    hook = _hook()
-    needed: set[str] = set()
-    page = (
-        "[s](../../packages/nn/examples/claims.py) [img](img/capacity.png) "
-        "[gone](../../packages/nn/no_such_file.py) [web](https://example.org/x.md)"
-    )
-    text = hook.rebase_links(page, "problems/problem-6.md", needed)
-    assert "](../repo/packages/nn/examples/claims.py.md)" in text
-    assert "](img/capacity.png)" in text
-    assert "](../../packages/nn/no_such_file.py)" in text  # mkdocs --strict reports it
-    assert "](https://example.org/x.md)" in text
-    assert needed == {"packages/nn/examples/claims.py"}
-
-
-def _no_network_prefix() -> list[str]:
-    """`unshare -rn` (a new network namespace: no network at all) where this system allows it."""
-    if sys.platform != "linux" or not shutil.which("unshare"):
-        return []
-    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, check=False)
-    return ["unshare", "-rn"] if probe.returncode == 0 else []
-
-
-def test_site_builds_strictly_with_no_network_and_loads_nothing_remote(tmp_path: Path) -> None:
-    """Any mkdocs warning fails the build; where the system allows, it runs with no network
-    at all; the built pages load no script, style or image from another host."""
-    for module in ("mkdocs", "material", "mkdocstrings", "mathjax"):
-        pytest.importorskip(module, reason="the docs group is not installed: uv sync --group docs")
-    site = tmp_path / "site"
-    command = [*_no_network_prefix(), sys.executable, "-m", "mkdocs", "build", "--strict",
-               "--site-dir", str(site)]  # fmt: skip
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    pages = list(site.rglob("*.html"))
-    assert len(pages) > 20
-    remote = re.compile(
-        r"<(?:script|img|iframe|source)\b[^>]*\bsrc=\"(?:https?:)?//"
-        r"|<link\b[^>]*\brel=\"stylesheet\"[^>]*\bhref=\"(?:https?:)?//"
-    )
-    loading = [str(p.relative_to(site)) for p in pages if remote.search(p.read_text("utf-8"))]
-    assert loading == [], "these pages load something from another host"
-    problem5 = (site / "problems" / "problem-5.html").read_text(encoding="utf-8")
-    assert 'src="../assets/mathjax/tex-svg-full.js"' in problem5
-    assert (site / "assets" / "mathjax" / "tex-svg-full.js").stat().st_size > 1_000_000
-    notebook = site / "repo" / "packages" / "cuda-kernels" / "examples" / "ex_5_cuda.ipynb.html"
-    assert "BenchRun" in notebook.read_text(encoding="utf-8")
-    reference = (site / "reference" / "cuda_kernels.html").read_text(encoding="utf-8")
-    assert 'id="cuda_kernels.bench.kernels.BenchRun"' in reference
