@@ -32,3 +32,14 @@ def test_notebook_executes_without_error(path: Path):
     executed = notebooks.execute(path)
     sources = [c.source for c in nbformat.read(path, as_version=4).cells]
     assert [c.source for c in executed.cells] == sources
+
+
+def test_the_locked_torchvision_runs_with_the_locked_torch():
+    """The 3(d) notebook's torchvision must match the locked torch build: a mismatched pair
+    imports but fails on its first compiled operator ("operator torchvision::nms does not
+    exist"), so run one on the CPU."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0], [2.0, 2.0, 3.0, 3.0]])
+    kept = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.5, 0.7]), iou_threshold=0.5)
+    assert kept.tolist() == [0, 2]
