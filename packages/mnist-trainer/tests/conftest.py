@@ -166,7 +166,12 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
 # A trainer process that stops after each epoch (its checkpoint and metrics line written)
 # until its stdin says go: a test can act on it mid-run knowing that it cannot have gone on.
 GATED_TRAINER = """
+import signal
 import sys
+
+# Ctrl-C as a terminal delivers it, even when the suite runs as a background job of a
+# non-interactive shell (which starts every child with SIGINT ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import mnist_trainer.train as train
 
 real_fit = train.fit

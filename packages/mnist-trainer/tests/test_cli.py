@@ -195,7 +195,10 @@ def test_a_signal_after_an_epoch_prints_a_resume_command_that_works(
 # until a line comes on stdin: a Ctrl-C sent then lands inside that import.
 IMPORT_GATE = """
 import importlib.abc
+import signal
 import sys
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (see conftest)
 
 
 class Gate(importlib.abc.MetaPathFinder):
