@@ -150,6 +150,7 @@ def test_predict_refuses_bombs_odd_files_and_empty_idx_in_one_line(
     (tmp_path / "huge.png").write_bytes(_png(100000, 100000))
     (tmp_path / "text.png").write_bytes(_png(28, 28, _chunk(b"zTXt", b"k\0\0" + bomb)))
     (tmp_path / "icc.png").write_bytes(_png(28, 28, _chunk(b"iCCP", b"p\0\0" + bomb)))
+    (tmp_path / "short.png").write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", bytes(5)))
     (tmp_path / "folder.png").mkdir()
     os.mkfifo(tmp_path / "fifo.png")  # nothing ever writes it: opening it would block
     (tmp_path / "empty-idx3-ubyte").write_bytes(idx_bytes(np.zeros((0, 28, 28))))
@@ -157,6 +158,7 @@ def test_predict_refuses_bombs_odd_files_and_empty_idx_in_one_line(
         ("huge.png", "refused unread, it announces far more than 28x28 pixels"),
         ("text.png", "refused, a text or colour-profile chunk inflates past the size limit"),
         ("icc.png", "refused, a text or colour-profile chunk inflates past the size limit"),
+        ("short.png", "cannot be read as an image (Truncated IHDR chunk)"),  # not a bomb
         ("folder.png", "not a regular file (a folder)"),
         ("fifo.png", "not a regular file (a pipe, socket or device)"),
         ("empty-idx3-ubyte", "the IDX file holds no images"),

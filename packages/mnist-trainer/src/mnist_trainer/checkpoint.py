@@ -116,7 +116,7 @@ def is_intact(path: Path) -> bool:
 
 # --- training checkpoints -------------------------------------------------------------------
 
-# What `Trainer.restore` reads, with the type each entry must have.
+# What `Run.restore` reads, with the type each entry must have.
 _CHECKPOINT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "epoch": int,
     "seconds": (int, float),

@@ -54,11 +54,15 @@ def read_png(path: Path) -> np.ndarray:
         raise TrainerError(
             f"{path}: refused unread, it announces far more than 28x28 pixels ({exc})"
         ) from None
-    except ValueError as exc:  # Pillow's limits on what a chunk may inflate to
-        raise TrainerError(
-            f"{path}: refused, a text or colour-profile chunk inflates past the size limit "
-            f"(a decompression bomb: {exc})"
-        ) from None
+    except ValueError as exc:
+        # Pillow's limits on what text and colour-profile chunks may inflate to; any other
+        # ValueError is a broken file, not a bomb.
+        if any(limit in str(exc) for limit in ("too large", "Too much memory")):
+            raise TrainerError(
+                f"{path}: refused, a text or colour-profile chunk inflates past the size limit "
+                f"(a decompression bomb: {exc})"
+            ) from None
+        raise TrainerError(f"{path}: cannot be read as an image ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as exc:
         raise TrainerError(f"{path}: cannot be read as an image ({exc})") from None
 

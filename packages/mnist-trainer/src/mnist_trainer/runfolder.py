@@ -16,7 +16,6 @@ people, possibly while a run writes it. Three rules keep it trustworthy:
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import shutil
@@ -172,9 +171,8 @@ class RunFolder:
     def remove_stale_temp_files(self) -> None:
         """Delete half-written temp files left by a run of ours killed mid-write (only those)."""
         if self.writer:
-            for name in RUN_FILES:
-                for stale in self.path.glob(f".{glob.escape(name)}.*{TEMP_SUFFIX}"):
-                    stale.unlink(missing_ok=True)
+            for stale in self.path.glob(f".*{TEMP_SUFFIX}"):
+                stale.unlink(missing_ok=True)
 
     # --- files ----------------------------------------------------------------------------
 
