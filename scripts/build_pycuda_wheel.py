@@ -15,6 +15,7 @@ that the wheelhouse is complete.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import tomllib
@@ -130,9 +131,11 @@ def python_for(version: str) -> str:
     versions they do not run)."""
     if Path(version).is_file():
         return version
-    pyenv_root = Path(shutil.which("pyenv") or "/nonexistent").resolve().parents[1]
-    for candidate in sorted(pyenv_root.glob(f"versions/{version}.*/bin/python3")):
-        return str(candidate)
+    pyenv = shutil.which("pyenv")
+    if pyenv is not None:  # $PYENV_ROOT/bin/pyenv (or a libexec link to it)
+        root = Path(os.environ.get("PYENV_ROOT") or Path(pyenv).resolve().parents[1])
+        for candidate in sorted(root.glob(f"versions/{version}.*/bin/python3")):
+            return str(candidate)
     found = capture(["uv", "python", "find", "--no-python-downloads", version], cwd=REPO_ROOT,
                     what=f"find Python {version} (or give the path of a python{version})")
     return found.strip()

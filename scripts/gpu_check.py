@@ -87,6 +87,7 @@ class Run:
         return self.deadline - time.monotonic()
 
     def log_path(self, name: str) -> Path:
+        (self.work / "logs").mkdir(parents=True, exist_ok=True)
         return self.work / "logs" / f"{name}.log"
 
     def step(self, name: str, argv: list[str], limit: float, env: dict | None = None) -> int:
@@ -94,7 +95,6 @@ class Run:
         logs/NAME.log and its last lines onto ours; returns the exit status (124: timeout)."""
         limit = max(1.0, min(limit, self.remaining()))
         log = self.log_path(name)
-        log.parent.mkdir(parents=True, exist_ok=True)
         print(f"\n==> {name}: {' '.join(argv)} (limit {limit:.0f} s)", flush=True)
         with log.open("w") as sink:
             try:

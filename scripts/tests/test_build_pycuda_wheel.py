@@ -16,6 +16,7 @@ from build_pycuda_wheel import (
     REPO_ROOT,
     build_stub_driver,
     locked_closure,
+    python_for,
 )
 from gpu_carry import SERVICE_NEEDS
 from release_tools.errors import ReleaseError
@@ -51,3 +52,10 @@ def test_stub_driver_answers_no_device_and_fills_the_error_text(tmp_path: Path):
     text = ctypes.c_char_p()
     assert driver.cuGetErrorString(CUDA_ERROR_NO_DEVICE, ctypes.byref(text)) == 0
     assert b"no CUDA-capable device" in text.value
+
+
+def test_without_pyenv_an_unknown_python_is_one_error(monkeypatch: pytest.MonkeyPatch):
+    """Machines without pyenv go straight to `uv python find` (this used to be IndexError)."""
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ReleaseError, match=r"find Python 2\.1"):
+        python_for("2.1")

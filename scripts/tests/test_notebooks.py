@@ -26,9 +26,12 @@ def test_committed_notebook_carries_outputs_of_one_top_to_bottom_run(path: Path)
     assert images, f"{path.name}: no plot in the committed outputs"
 
 
+def test_the_example_notebooks_are_found():
+    assert len(NOTEBOOKS) >= 3  # packages/*/examples/*.ipynb
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_executes_without_error(path: Path):
-    assert len(NOTEBOOKS) >= 3  # packages/*/examples/*.ipynb
     executed = notebooks.execute(path)
     sources = [c.source for c in nbformat.read(path, as_version=4).cells]
     assert [c.source for c in executed.cells] == sources
