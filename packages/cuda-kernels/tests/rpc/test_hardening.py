@@ -97,8 +97,9 @@ def test_token_and_tls_files_must_be_regular_files_and_a_fifo_never_blocks(tmp_p
         "regular file",
         "directory token": f"the auth token file {folder} is a directory, not a regular file",
         "missing token": f"the auth token file {tmp_path / 'nope'} does not exist",
-        "fifo certificate": f"{fifo} is a named pipe (FIFO), not a regular file",
-        "directory key": f"{folder} is a directory, not a regular file",
+        "fifo certificate": f"the TLS certificate (--tls-cert) {fifo} is a named pipe (FIFO), "
+        "not a regular file",
+        "directory key": f"the TLS key (--tls-key) {folder} is a directory, not a regular file",
     }
     for case, text in expected.items():
         line = _one_line(lines[case], text, case)

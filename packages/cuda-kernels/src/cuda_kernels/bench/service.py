@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -50,7 +51,8 @@ class ServiceBenchSettings:
         None, "bearer token for --target", flag="--token-file", read=read_token_file
     )
     tls_ca: bytes | None = setting(
-        None, "CA certificate (PEM) for --target", read=read_regular_file
+        None, "CA certificate (PEM) for --target",
+        read=partial(read_regular_file, what="the CA certificate (--tls-ca)"),
     )
     sizes_mib: tuple[int, ...] = setting((1, 16, 64), "Doublify payload sizes")
     clients: tuple[int, ...] = setting((1, 8, 32), "concurrent MatMul clients")

@@ -41,6 +41,23 @@ def handler_factory(request_streaming: bool, response_streaming: bool) -> Callab
     return getattr(grpc, f"{rpc_kind(request_streaming, response_streaming)}_rpc_method_handler")
 
 
+def rewrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable], Callable]) -> Any:
+    """The same handler (shape, codecs) with its behavior replaced by `wrap(behavior)`:
+    how an interceptor wraps or refuses a call without knowing the method."""
+    behavior = (
+        handler.stream_stream
+        or handler.stream_unary
+        or handler.unary_stream
+        or handler.unary_unary
+    )
+    factory = handler_factory(handler.request_streaming, handler.response_streaming)
+    return factory(
+        wrap(behavior),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 @dataclass(frozen=True)
 class Malformed:
     """Bytes that are not a valid `type_name` message; `reason` says what the parser saw."""

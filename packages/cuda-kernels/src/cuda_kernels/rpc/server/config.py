@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import partial
 
 from cuda_kernels.backends import BACKEND_NAMES
 from cuda_kernels.rpc.protocol.auth import check_token, is_loopback, read_token_file
@@ -58,10 +59,12 @@ class ServerConfig:
         flag="--auth-token-file", read=read_token_file,
     )  # fmt: skip
     tls_cert: bytes | None = setting(
-        None, "PEM certificate chain (with --tls-key): TLS", read=read_regular_file
+        None, "PEM certificate chain (with --tls-key): TLS",
+        read=partial(read_regular_file, what="the TLS certificate (--tls-cert)"),
     )
     tls_key: bytes | None = setting(
-        None, "PEM private key (with --tls-cert)", read=read_regular_file
+        None, "PEM private key (with --tls-cert)",
+        read=partial(read_regular_file, what="the TLS key (--tls-key)"),
     )
     workers: int = setting(0, "threads running kernel work; 0: one per core (2 to 32)")
     grace_seconds: float = setting(10.0, "time in-flight calls get at shutdown")

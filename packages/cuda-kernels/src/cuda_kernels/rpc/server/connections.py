@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from cuda_kernels.rpc.protocol.errors import abort_with, too_large
-from cuda_kernels.rpc.protocol.methods import handler_factory
+from cuda_kernels.rpc.protocol.methods import rewrap_handler
 
 if TYPE_CHECKING:
     from cuda_kernels.rpc.server.config import ServerConfig
@@ -88,8 +88,4 @@ class MetadataLimit(grpc.aio.ServerInterceptor):
         async def refuse(_request, context: grpc.aio.ServicerContext):
             await abort_with(context, refusal)
 
-        return handler_factory(handler.request_streaming, handler.response_streaming)(
-            refuse,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return rewrap_handler(handler, lambda _behavior: refuse)

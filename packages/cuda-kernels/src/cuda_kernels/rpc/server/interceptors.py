@@ -20,7 +20,7 @@ import grpc
 
 from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, check_token, token_of
 from cuda_kernels.rpc.protocol.errors import abort_with, busy
-from cuda_kernels.rpc.protocol.methods import SERVICE_PREFIX, handler_factory
+from cuda_kernels.rpc.protocol.methods import SERVICE_PREFIX, rewrap_handler
 from cuda_kernels.rpc.server.calls import CallRecord, InFlight, loggable, recording
 from cuda_kernels.rpc.server.metrics import ServerMetrics
 
@@ -34,22 +34,6 @@ LONG_LIVED_STREAMS = frozenset(
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     }
 )
-
-
-def _rebuild(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable], Callable]):
-    """The same handler with its behavior wrapped by `wrap(behavior)`."""
-    behavior = (
-        handler.stream_stream
-        or handler.stream_unary
-        or handler.unary_stream
-        or handler.unary_unary
-    )
-    factory = handler_factory(handler.request_streaming, handler.response_streaming)
-    return factory(
-        wrap(behavior),
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
 
 
 def _final_code(context: grpc.aio.ServicerContext, cancelled: bool) -> grpc.StatusCode:
@@ -87,7 +71,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
         wrapped = self._wrapped.get(handler)
         if wrapped is None:
             rpc = method[len(SERVICE_PREFIX) :]
-            wrapped = _rebuild(handler, lambda behavior: self._wrap(rpc, behavior))
+            wrapped = rewrap_handler(handler, lambda behavior: self._wrap(rpc, behavior))
             self._wrapped[handler] = wrapped
         return wrapped
 
@@ -159,7 +143,7 @@ class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
         if self._authorized(handler_call_details.invocation_metadata):
             return handler
         if method not in self._denials:
-            self._denials[method] = _rebuild(handler, lambda _behavior: _deny)
+            self._denials[method] = rewrap_handler(handler, lambda _behavior: _deny)
         return self._denials[method]
 
 
@@ -190,7 +174,7 @@ class OpenStreamsLimit(grpc.aio.ServerInterceptor):
             return handler
         wrapped = self._wrapped.get(handler)
         if wrapped is None:
-            wrapped = self._wrapped[handler] = _rebuild(handler, self._limited)
+            wrapped = self._wrapped[handler] = rewrap_handler(handler, self._limited)
         return wrapped
 
     def _limited(self, behavior: Callable) -> Callable:

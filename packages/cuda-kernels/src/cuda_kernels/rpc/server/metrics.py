@@ -148,9 +148,9 @@ class ServerMetrics:
         self,
         host: str,
         port: int,
-        max_connections: int = 8,
-        idle_seconds: float = 10.0,
-        per_second: float = 10.0,
+        max_connections: int,
+        idle_seconds: float,
+        per_second: float,
     ) -> int:
         """Expose `/metrics` on host:port (0: a free port) from a daemon thread, with at
         most `max_connections` at once, each closed after `idle_seconds` of silence, and
