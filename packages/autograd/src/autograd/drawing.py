@@ -218,12 +218,13 @@ def draw(
     check_size(_drawn_nodes(_topological_order(root)), max_nodes)
     graph = to_graph(root, title=title)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if renderer is None and find_renderer() is None:
+    program = renderer or find_renderer()
+    if program is None:
         dot_path = path.with_suffix(".dot")
         dot_path.write_text(graph.source)
         raise RendererNotFoundError(
             f"no Graphviz renderer found, wrote {dot_path} instead; {HOW_TO_GET_A_RENDERER}, "
             "or render the .dot file yourself"
         )
-    path.write_bytes(render(graph, fmt, renderer=renderer, timeout_s=timeout_s))
+    path.write_bytes(render(graph, fmt, renderer=program, timeout_s=timeout_s))
     return path
