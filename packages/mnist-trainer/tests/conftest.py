@@ -163,8 +163,9 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
     return run
 
 
-# A trainer process that stops after each epoch (its checkpoint and metrics line written)
-# until its stdin says go: a test can act on it mid-run knowing that it cannot have gone on.
+# A trainer process (`mnist-train` or `mnist-train tune`) that stops after each epoch (its
+# checkpoint and metrics line written) until its stdin says go: a test can act on it mid-run
+# knowing that it cannot have gone on.
 GATED_TRAINER = """
 import signal
 import sys
@@ -176,8 +177,10 @@ import mnist_trainer.train as train
 
 real_fit = train.fit
 
-def gated_fit(*args, **kwargs):
+def gated_fit(*args, on_epoch_end=None, **kwargs):
     def gate(row):
+        if on_epoch_end is not None:  # a tuning trial's own callback runs first
+            on_epoch_end(row)
         print(f"gate: after epoch {row['epoch']}", flush=True)
         sys.stdin.readline()
 

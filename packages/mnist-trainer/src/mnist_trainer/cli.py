@@ -1,4 +1,5 @@
-"""`mnist-train`: train (the bare command), `evaluate` a saved model, `predict` images.
+"""`mnist-train`: train (the bare command), `evaluate` a saved model, `predict` images,
+`tune` the recipe on validation data.
 
 Errors a user can fix come out as one line on stderr and a non-zero exit code, never a
 traceback (`--debug` shows it): 2 for bad flags, 1 for everything else (data, service,
@@ -29,6 +30,8 @@ from .config import (
     PRESETS,
     SCHEDULES,
     TrainConfig,
+    TuneSettings,
+    cpu_cores,
     parse_hidden_sizes,
     preset,
 )
@@ -36,8 +39,12 @@ from .errors import ConfigError, TrainerError
 
 PROG = "mnist-train"
 # Flags that say how to run this command, not what to train: never part of config.json.
-RUN_OPTIONS = {"preset", "data_dir", "no_download", "out", "resume", "no_progress",
-               "tensorboard", "debug"}  # fmt: skip
+RUN_OPTIONS = {"preset", "from_study", "data_dir", "no_download", "out", "resume",
+               "no_progress", "tensorboard", "debug"}  # fmt: skip
+TUNE_MISSING = (
+    "needs Optuna: in the workspace run `uv run --package mnist-trainer --extra tune "
+    "mnist-train ...`; elsewhere install mnist-trainer with its `tune` extra"
+)
 
 
 class Terminated(KeyboardInterrupt):
@@ -96,7 +103,8 @@ def invocation() -> str:
 
 TRAIN_HELP = f"""Train an MLP on Fashion-MNIST and write a run folder (see the package README).
 Other commands: `{PROG} evaluate RUN_DIR_OR_MODEL` scores a saved model on the test set,
-`{PROG} predict MODEL IMAGE...` classifies images. The defaults shown are the `fast`
+`{PROG} predict MODEL IMAGE...` classifies images, `{PROG} tune --out DIR` searches the
+recipe on validation data. The defaults shown are the `fast`
 preset's; `--preset best` trains 3x1024 hidden layers for 160 epochs with shifts of 1 pixel."""
 
 
@@ -121,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(*flags, **({"dest": dest} if dest else {}), help=help, **kwargs)
 
     add("--preset", choices=tuple(PRESETS), help="recipe to start from (default: fast)")
+    add("--from-study", help="start from the best recipe of this `tune` folder, trained on "
+        "all training images (--val-size 0) unless flags say otherwise")  # fmt: skip
     add("--data-dir", help="folder with the four official IDX files (.gz or not); only there")
     add("--no-download", action="store_true", help="fail instead of downloading the data")
     add("--out", help="run folder (default: runs/PRESET-TIMESTAMP)")
@@ -170,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: dict[str, Any]) -> TrainConfig:
     """The preset (or the resumed run's config.json) with the given flags on top."""
     overrides = {k: v for k, v in args.items() if k not in RUN_OPTIONS}
+    if "from_study" in args:
+        if args.get("resume") or "preset" in args:
+            raise ConfigError("--from-study starts a new run from a study: drop --resume/--preset")
+        _require_optuna("--from-study")
+        from .tune import best_config
+
+        return best_config(Path(args["from_study"]), **overrides)
     if not args.get("resume"):
         return preset(args.get("preset", "fast"), **overrides)
     path = Path(args["out"]) / "config.json"
@@ -313,6 +330,96 @@ def predict_main(argv: Sequence[str]) -> int:
     return guarded(predict, args.debug)
 
 
+# --- tune -------------------------------------------------------------------------------------
+
+
+def _require_optuna(what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        raise ConfigError(f"{what} {TUNE_MISSING}")
+
+
+def tune_main(argv: Sequence[str]) -> int:
+    parser = OneLineParser(
+        prog=f"{PROG} tune",
+        description="Search the training recipe with Optuna, scoring each trial on validation "
+        "images only (the test files are never read). The study is kept in OUT (or --storage) "
+        "and shared by every worker pointed at it; re-running continues it. Then "
+        f"`{PROG} tune --show OUT` and `{PROG} train --from-study OUT`.",
+    )
+    parser.add_argument("--out", help="the tune folder: trials/, tune.json, the study file")
+    parser.add_argument("--show", metavar="OUT", help="print the best trials of OUT and plot them")
+    defaults = TuneSettings()
+
+    def add(flag: str, help: str, **kwargs: Any) -> None:
+        name = flag.lstrip("-").replace("-", "_")
+        parser.add_argument(flag, default=getattr(defaults, name), help=help, **kwargs)
+
+    add("--trials", "finished trials the study should reach, all workers together "
+        "(default: %(default)s)", type=int)  # fmt: skip
+    add("--max-epochs", "the longest trial; trials draw their epochs from a quarter of it up "
+        "(default: %(default)s)", type=int)  # fmt: skip
+    add("--timeout", "start no trial after this many seconds", type=float)
+    add("--workers", "worker processes on this machine (default: %(default)s)", type=int)
+    add("--storage", "an Optuna storage: an RDB URL such as postgresql://HOST/DB, or a "
+        "journal file (default: OUT/study.journal)")  # fmt: skip
+    add("--study", "study name (default: %(default)s)")
+    add("--val-size", "validation images (default: %(default)s)", type=int)
+    add("--train-subset", "train on the first N images only (0: all)", type=int)
+    add("--seed", "every trial's seed (default: %(default)s)", type=int)
+    add("--threads", "CPU threads per worker (0: cores / workers)", type=int)
+    parser.add_argument("--data-dir", help="folder with the training IDX files; only there")
+    parser.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    def tune() -> int:
+        if (args.out is None) == (args.show is None):
+            raise ConfigError("give --out DIR to run a study, or --show DIR to see one")
+        _require_optuna(f"{PROG} tune")
+        if args.show is not None:
+            from .tune import show
+
+            print(show(Path(args.show)))
+            return 0
+        checks = [
+            (1 <= args.trials <= 100_000, "--trials must be between 1 and 100000"),
+            (1 <= args.max_epochs <= 10_000, "--max-epochs must be between 1 and 10000"),
+            (args.timeout is None or args.timeout > 0, "--timeout must be seconds > 0"),
+            (1 <= args.workers <= 4 * cpu_cores(), f"--workers must be 1 to {4 * cpu_cores()}"),
+            (args.val_size >= 1, "--val-size must be at least 1: trials are scored on it"),
+            (args.out.strip() != "", "--out is empty: give the tune folder, e.g. --out runs/tune"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        TrainConfig(val_size=args.val_size, train_subset=args.train_subset, seed=args.seed,
+                    threads=args.threads).validate()  # fmt: skip
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train_main
+        with signals_held():
+            from .tune import run_study, run_worker
+
+        settings = TuneSettings(
+            out=args.out, trials=args.trials, max_epochs=args.max_epochs, timeout=args.timeout,
+            workers=args.workers, storage=args.storage, study=args.study,
+            val_size=args.val_size, train_subset=args.train_subset, seed=args.seed,
+            threads=args.threads, data_dir=args.data_dir, allow_download=not args.no_download,
+        )  # fmt: skip
+        log = lambda line: print(line, flush=True)  # noqa: E731
+        if args.as_worker:
+            run_worker(settings, log)
+        else:
+            run_study(settings, argv, log)
+        return 0
+
+    def on_interrupt() -> str:
+        return f"the study keeps its finished trials; continue with the same `{PROG} tune` command"
+
+    return guarded(tune, args.debug, on_interrupt)
+
+
 def _describe(arch: dict[str, Any]) -> str:
     widths = "-".join(str(w) for w in [784, *arch["hidden_sizes"], 10])
     norm = ", BatchNorm" if arch["batch_norm"] else ""
@@ -365,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return evaluate_main(argv[1:])
     if argv and argv[0] == "predict":
         return predict_main(argv[1:])
+    if argv and argv[0] == "tune":
+        return tune_main(argv[1:])
     if argv and argv[0] == "train":
         argv = argv[1:]
     return train_main(argv)

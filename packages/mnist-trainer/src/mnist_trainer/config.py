@@ -288,6 +288,26 @@ _FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+@dataclass
+class TuneSettings:
+    """What `mnist-train tune` was asked for (its flags' defaults are these); the part that
+    decides which trials the study runs is kept in the tune folder's `tune.json`."""
+
+    out: str = ""
+    trials: int = 20
+    max_epochs: int = 40
+    timeout: float | None = None
+    workers: int = 1
+    storage: str | None = None
+    study: str = "mnist-train"
+    val_size: int = 5000
+    train_subset: int = 0
+    seed: int = 0
+    threads: int = 0
+    data_dir: str | None = None
+    allow_download: bool = True
+
+
 # `fast`: a 2x1024 MLP that reaches >= 90.5% test accuracy on a 2-core CPU in a few minutes.
 # `best`: deeper and longer, with random shifts (which pay off only in long runs), aimed past
 # the best published MLP figure (91.63%); BENCHMARKS.md has the measured runs.

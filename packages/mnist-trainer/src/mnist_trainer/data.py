@@ -311,6 +311,19 @@ def load(
     return load_from(locate(data_dir, allow_download, progress), splits=splits)
 
 
+TRAIN_FILES = {key: spec for key, spec in FILES.items() if key.startswith("train_")}
+
+
+def load_train(
+    data_dir: str | os.PathLike[str] | None = None,
+    allow_download: bool = True,
+    progress: bool = True,
+) -> FashionMNIST:
+    """The training split only (the test arrays are empty): the test files are not looked
+    for, opened or downloaded, so what uses this data cannot be tuned on the test set."""
+    return load_from(locate(data_dir, allow_download, progress, TRAIN_FILES), splits=("train",))
+
+
 def split_train_val(
     images: np.ndarray, labels: np.ndarray, val_size: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -475,18 +475,20 @@ def open_run(
 
 def write_report(run: Run, log: Log, plots: bool = True) -> dict[str, Any]:
     """Score the best weights (as model.pt holds them) on the test set once; write model.pt,
-    metrics.json and the plots."""
+    metrics.json and the plots. Data without a test split (a tuning trial's) gets no score."""
     config = run.config
     # The network that ships: the best weights with BatchNorm folded in (Linear + activation).
     best = model_from_record(run.best_state, "the best weights")
     model = fold_batch_norm(best).to(run.test.images.device)
     started = time.perf_counter()
-    result = evaluate(model, run.test.images, run.test.labels, config.eval_batch_size)
+    result = None
+    if len(run.test):
+        result = evaluate(model, run.test.images, run.test.labels, config.eval_batch_size)
     seconds = run.seconds + time.perf_counter() - started
     val_accuracies = [r["val_accuracy"] for r in run.history if r["val_accuracy"] is not None]
     metrics = {
-        "test_accuracy": result.accuracy,
-        "test_loss": result.loss,
+        "test_accuracy": result and result.accuracy,
+        "test_loss": result and result.loss,
         "best_val_accuracy": max(val_accuracies) if val_accuracies else None,
         "epochs": run.epoch,
         "seconds": seconds,
@@ -495,12 +497,12 @@ def write_report(run: Run, log: Log, plots: bool = True) -> dict[str, Any]:
     if run.workers.is_main:
         save_model(model, run.folder / "model.pt")
         run.folder.write_json("metrics.json", metrics)
-        if plots:
+        if plots and result is not None:
             from .plots import write_plots
 
             write_plots(run.folder.path, run.history, run.test.labels, result.predictions, config)
-        log(
-            f"test accuracy {result.accuracy:.4f}  test loss {result.loss:.4f}  "
-            f"({seconds:.1f}s in all); run folder {run.folder.path}"
-        )
+        score = "no test split"
+        if result is not None:
+            score = f"test accuracy {result.accuracy:.4f}  test loss {result.loss:.4f}"
+        log(f"{score}  ({seconds:.1f}s in all); run folder {run.folder.path}")
     return metrics

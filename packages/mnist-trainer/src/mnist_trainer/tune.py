@@ -1,0 +1,311 @@
+"""`mnist-train tune`: an Optuna study over the training recipe, scored on validation only.
+
+Why it is built this way:
+- The test split cannot leak into the choice: a worker loads its data with
+  `data.load_train`, which neither looks for nor opens the test files, so every trial's
+  run has an empty test split and its report has no test score to look at.
+- Each trial is a real `fit` run in `OUT/trials/NNNN`, reporting its validation accuracy
+  at each tenth of its schedule. Steps are tenths, not epochs, because trials train for
+  different numbers of epochs: under a one-cycle or cosine schedule epoch 5 of 10 and
+  epoch 5 of 40 are not comparable, 50% of each is. Optuna's median pruner stops a trial
+  whose validation accuracy is below the median of earlier trials at the same tenth.
+- The study lives in a storage that many processes share: by default Optuna's journal
+  file `OUT/study.journal` (no server), or any `--storage` Optuna accepts (an RDB URL for
+  several machines). `tune.json` in OUT names it, for `--show` and `train --from-study`.
+- A killed worker loses only its running trial: trials record the worker's host and pid,
+  and every worker, before each trial, marks RUNNING trials of dead workers on its own
+  host as failed. An RDB storage also gets Optuna's heartbeats, for other hosts' workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from . import data, train
+from .checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME
+from .config import RUNTIME_OPTIONS, TrainConfig, TuneSettings, cpu_cores
+from .errors import ConfigError, TrainerError
+from .runfolder import RunFolder, atomic_write
+
+STUDY_FILE = "study.journal"
+WORKER_FLAG = "--as-worker"  # (hidden) run trials only: a worker that `--workers K` started
+SETTINGS_FILE = "tune.json"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# Keys of a trial's config that say which data it saw, not how it trained: `train
+# --from-study` resets them (to train on all training images), flags may set them again.
+DATA_OPTIONS = ("train_subset", "val_size")
+Log = Callable[[str], None]
+
+
+def suggest(trial: optuna.Trial, max_epochs: int) -> dict[str, Any]:
+    """The search space: every knob of the recipe, as `TrainConfig` fields."""
+    depth = trial.suggest_int("depth", 1, 3)
+    width = trial.suggest_categorical("width", [512, 1024, 1536])
+    return {
+        "hidden_sizes": (width,) * depth,
+        "activation": trial.suggest_categorical("activation", ["relu", "gelu", "silu"]),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
+        "schedule": trial.suggest_categorical("schedule", ["onecycle", "cosine"]),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-3, 0.3, log=True),
+        "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.2),
+        "shift_pixels": trial.suggest_int("shift_pixels", 0, 2),
+        "flip": trial.suggest_categorical("flip", [True, False]),
+        "batch_size": trial.suggest_categorical("batch_size", [128, 256, 512]),
+        "epochs": trial.suggest_int("epochs", max(1, max_epochs // 4), max_epochs),
+    }
+
+
+def storage_for(out: Path, url: str | None) -> optuna.storages.BaseStorage:
+    """The journal file in OUT by default; an RDB URL (with heartbeats) or a journal path."""
+    if url and "://" in url:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    path = Path(url) if url else out / STUDY_FILE
+    backend = optuna.storages.journal.JournalFileBackend(str(path))
+    return optuna.storages.JournalStorage(backend)
+
+
+@dataclass
+class OpenStudy:
+    study: optuna.Study
+    storage: optuna.storages.BaseStorage
+    shaping: dict[str, Any]  # tune.json: what decides which trials the study runs
+
+
+def open_study(out: Path, create: TuneSettings | None = None) -> OpenStudy:
+    """Load the study of the tune folder `out` (create it from `create` when given)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial instead
+    path = out / SETTINGS_FILE
+    saved = json.loads(path.read_text()) if path.is_file() else None
+    if create is None and saved is None:
+        raise ConfigError(f"{out} is not a tune folder (no {SETTINGS_FILE}): run `tune` first")
+    shaping = {k: v for k, v in asdict(create).items() if k in _SHAPING} if create else saved
+    if saved is not None and shaping != saved:
+        changed = sorted(k for k in _SHAPING if shaping.get(k) != saved.get(k))
+        raise ConfigError(
+            f"{out} holds a study made with other {', '.join(changed)} ({path}): give the "
+            "same values to continue it, or pick a new --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    if saved is None:
+        atomic_write(path, json.dumps(shaping, indent=2) + "\n")
+    try:
+        storage = storage_for(out, shaping["storage"])
+        study = optuna.create_study(
+            study_name=shaping["study"],
+            storage=storage,
+            direction="maximize",
+            load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(multivariate=True, constant_liar=True),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3),
+        )
+    except (ImportError, ValueError, OSError) as exc:  # a bad URL, a missing DB driver
+        raise ConfigError(f"cannot open the study's storage: {exc}") from None
+    return OpenStudy(study, storage, shaping)
+
+
+# What decides which trials a study runs: a study continues only with the same values.
+_SHAPING = ("study", "storage", "max_epochs", "val_size", "train_subset", "seed")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` of this host runs (a zombie, killed but not reaped, does not)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def fail_dead_trials(opened: OpenStudy, log: Log) -> None:
+    """Mark failed the RUNNING trials whose worker on this host has died."""
+    host = socket.gethostname()
+    study, storage = opened.study, opened.storage
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = trial.user_attrs.get("pid")
+        if trial.user_attrs.get("host") == host and isinstance(pid, int) and not _alive(pid):
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                log(f"trial {trial.number}: its worker (pid {pid}) died; marked failed")
+
+
+def objective_for(
+    settings: TuneSettings, opened: OpenStudy, dataset: data.FashionMNIST, log: Log
+) -> Callable[[optuna.Trial], float]:
+    """The function Optuna calls for each trial: one real training run, validation only."""
+    out, shaping = Path(settings.out), opened.shaping
+
+    def objective(trial: optuna.Trial) -> float:
+        fail_dead_trials(opened, log)
+        config = TrainConfig(
+            **suggest(trial, shaping["max_epochs"]),
+            val_size=shaping["val_size"],
+            train_subset=shaping["train_subset"],
+            seed=shaping["seed"],
+            threads=settings.threads or max(1, cpu_cores() // settings.workers),
+        ).validate()
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("config", config.to_dict())
+        reported: set[int] = set()
+
+        def report(row: dict[str, Any]) -> None:
+            tenth = 10 * row["epoch"] // config.epochs
+            if tenth not in reported:
+                reported.add(tenth)
+                trial.report(row["val_accuracy"], tenth)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
+
+        folder = RunFolder(out / "trials" / f"{trial.number:04d}")
+        try:
+            metrics = train.fit(
+                config,
+                folder.path,
+                dataset=dataset,
+                progress=False,
+                plots=False,
+                log=lambda line: log(f"trial {trial.number}: {line}"),
+                on_epoch_end=report,
+            )
+        finally:  # a trial is never resumed: keep its model.pt and metrics, not checkpoints
+            folder.remove_files((CHECKPOINT_NAME, PREVIOUS_NAME))
+        return metrics["best_val_accuracy"]
+
+    return objective
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def run_worker(settings: TuneSettings, log: Log = print) -> None:
+    """One worker: trials until the study has `settings.trials` finished (or the timeout)."""
+    opened = open_study(Path(settings.out), settings)
+    study, shaping = opened.study, opened.shaping
+    fail_dead_trials(opened, log)
+    if finished_count(study) >= settings.trials:
+        log(f"the study already has {finished_count(study)} finished trials (--trials "
+            f"{settings.trials}); raise --trials to run more")  # fmt: skip
+        return
+    if shaping["val_size"] < 1:
+        raise ConfigError("--val-size must be at least 1: trials are scored on validation")
+    dataset = data.load_train(settings.data_dir, settings.allow_download, progress=False)
+    stop_at = optuna.study.MaxTrialsCallback(settings.trials, states=FINISHED)
+    study.optimize(
+        objective_for(settings, opened, dataset, log),
+        timeout=settings.timeout,
+        callbacks=[stop_at, lambda study, trial: log(trial_line(trial))],
+        catch=(ConfigError,),  # a diverged or unfit recipe fails its trial, not the study
+    )
+
+
+def trial_line(trial: optuna.trial.FrozenTrial) -> str:
+    value = "-" if trial.value is None else f"val accuracy {trial.value:.4f}"
+    return f"trial {trial.number} {trial.state.name.lower()}: {value}"
+
+
+def run_study(settings: TuneSettings, argv: Sequence[str], log: Log = print) -> None:
+    """`tune`: one worker in this process, or `--workers K` worker processes sharing it;
+    then the best trials."""
+    open_study(Path(settings.out), settings)  # settles tune.json before workers race to it
+    if settings.workers == 1:
+        run_worker(settings, log)
+    else:
+        threads = settings.threads or max(1, cpu_cores() // settings.workers)
+        command = [sys.executable, "-m", "mnist_trainer", "tune", *argv, "--workers", "1",
+                   "--threads", str(threads), WORKER_FLAG]  # fmt: skip
+        workers = [subprocess.Popen(command) for _ in range(settings.workers)]
+        try:
+            codes = [worker.wait() for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.terminate()
+                    worker.wait()
+        if any(codes):
+            raise TrainerError(f"tune workers exited with codes {codes}; re-run to continue")
+    log(show(Path(settings.out), plots=False))
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def show(out: Path, plots: bool = True, top: int = 10) -> str:
+    """The best trials as a table; with `plots`, history and importance PNGs in `out`."""
+    study = open_study(out).study
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state in FINISHED and t.value is not None]
+    counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
+    tally = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    lines = [f"study {study.study_name!r}: {tally}"]
+    lines.append(f"{'trial':>5} {'state':<8} {'val acc':>7} {'epochs':>6}  recipe")
+    for trial in sorted(done, key=lambda t: t.value, reverse=True)[:top]:
+        config = trial.user_attrs["config"]
+        lines.append(f"{trial.number:>5} {trial.state.name.lower():<8} {trial.value:>7.4f} "
+                     f"{config['epochs']:>6}  {describe_recipe(config)}")  # fmt: skip
+    if plots and len(done) >= 2:
+        lines.append(f"plots: {', '.join(write_plots(study, out))}")
+    return "\n".join(lines)
+
+
+def describe_recipe(config: dict[str, Any]) -> str:
+    widths = "x".join(map(str, config["hidden_sizes"]))
+    return (
+        f"{widths} {config['activation']} dropout {config['dropout']:.2f} lr {config['lr']:.2e} "
+        f"{config['schedule']} wd {config['weight_decay']:.3f} smooth "
+        f"{config['label_smoothing']:.2f} shift {config['shift_pixels']} "
+        f"flip {'on' if config['flip'] else 'off'} batch {config['batch_size']}"
+    )
+
+
+def write_plots(study: optuna.Study, out: Path) -> list[str]:
+    """Optuna's own matplotlib plots of the study, as PNG files in `out`."""
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as plots
+
+    written = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for name, plot in (("history", plots.plot_optimization_history),
+                           ("importances", plots.plot_param_importances),
+                           ("intermediate", plots.plot_intermediate_values)):  # fmt: skip
+            axes = plot(study)
+            path = out / f"study-{name}.png"
+            axes.figure.savefig(path, dpi=120, bbox_inches="tight")
+            plt.close(axes.figure)
+            written.append(str(path))
+    return written
+
+
+def best_config(out: Path, **overrides: Any) -> TrainConfig:
+    """The best trial's recipe, to train on all training images (or as `overrides` say)."""
+    study = open_study(out).study
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise ConfigError(f"{out}: the study has no finished trial yet") from None
+    recipe = {k: v for k, v in best.user_attrs["config"].items() if k not in RUNTIME_OPTIONS}
+    recipe.update(train_subset=0, val_size=0, preset="fast")
+    return TrainConfig.from_dict({**recipe, **overrides}, f"{out} trial {best.number}").validate()
