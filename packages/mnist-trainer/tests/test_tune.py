@@ -121,13 +121,19 @@ def test_from_study_trains_on_all_training_images_by_default(tmp_path: Path, tra
         (["tune", "--show", "not-a-study"], "not-a-study is not a tune folder"),
         (["--from-study", "not-a-study"], "not-a-study is not a tune folder"),
         (["--from-study", "x", "--preset", "best"], "drop --resume/--preset"),
+        (["tune", "--out", "t", "--storage", "foo://x"], "storage foo://x: Can't load plugin"),
+        (["tune", "--out", "t", "--storage", "sqlite:///no/such/dir/s.db"], "unable to open"),
+        (["tune", "--show", "bad-json"], "bad-json/tune.json: not valid JSON"),
     ],
 )
 def test_bad_tune_input_is_one_line(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad-json").mkdir()
+    (tmp_path / "bad-json" / "tune.json").write_text("{")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "t" / "tune.json").exists()  # nothing a corrected command trips on
 
 
 def test_a_study_continues_only_with_the_same_shape(tmp_path: Path, train_only: Path, capsys):

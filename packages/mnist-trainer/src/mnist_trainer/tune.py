@@ -71,7 +71,9 @@ def suggest(trial: optuna.Trial, max_epochs: int) -> dict[str, Any]:
 def storage_for(out: Path, url: str | None) -> optuna.storages.BaseStorage:
     """The journal file in OUT by default; an RDB URL (with heartbeats) or a journal path."""
     if url and "://" in url:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
     path = Path(url) if url else out / STUDY_FILE
     backend = optuna.storages.journal.JournalFileBackend(str(path))
     return optuna.storages.JournalStorage(backend)
@@ -88,7 +90,7 @@ def open_study(out: Path, create: TuneSettings | None = None) -> OpenStudy:
     """Load the study of the tune folder `out` (create it from `create` when given)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial instead
     path = out / SETTINGS_FILE
-    saved = json.loads(path.read_text()) if path.is_file() else None
+    saved = read_settings(path) if path.is_file() else None
     if create is None and saved is None:
         raise ConfigError(f"{out} is not a tune folder (no {SETTINGS_FILE}): run `tune` first")
     shaping = {k: v for k, v in asdict(create).items() if k in _SHAPING} if create else saved
@@ -99,8 +101,8 @@ def open_study(out: Path, create: TuneSettings | None = None) -> OpenStudy:
             "same values to continue it, or pick a new --out"
         )
     out.mkdir(parents=True, exist_ok=True)
-    if saved is None:
-        atomic_write(path, json.dumps(shaping, indent=2) + "\n")
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         storage = storage_for(out, shaping["storage"])
         study = optuna.create_study(
@@ -111,13 +113,28 @@ def open_study(out: Path, create: TuneSettings | None = None) -> OpenStudy:
             sampler=optuna.samplers.TPESampler(multivariate=True, constant_liar=True),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3),
         )
-    except (ImportError, ValueError, OSError) as exc:  # a bad URL, a missing DB driver
-        raise ConfigError(f"cannot open the study's storage: {exc}") from None
+    except (ImportError, ValueError, OSError, SQLAlchemyError) as exc:  # a bad URL or driver
+        where = shaping["storage"] or out / STUDY_FILE
+        raise ConfigError(
+            f"cannot open the study's storage {where}: {str(exc).splitlines()[0]}"
+        ) from None
+    if saved is None:  # only once the storage opened: a typo in --storage leaves nothing
+        atomic_write(path, json.dumps(shaping, indent=2) + "\n")
     return OpenStudy(study, storage, shaping)
 
 
 # What decides which trials a study runs: a study continues only with the same values.
 _SHAPING = ("study", "storage", "max_epochs", "val_size", "train_subset", "seed")
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc}); pick a new --out") from None
+    if not isinstance(saved, dict) or set(saved) != set(_SHAPING):
+        raise ConfigError(f"{path}: not a tune folder's settings (keys {list(_SHAPING)})")
+    return saved
 
 
 def _alive(pid: int) -> bool:
