@@ -3,8 +3,9 @@
 Building the parser imports no optional dependency, so `--help` works on the core install;
 a subcommand that needs an extra (`bench`: plots, `serve`: the server) checks for it when it
 runs. Errors a user can fix end with ONE line on stderr, never a traceback: exit code 2
-for a wrong flag or a missing extra, 1 for work that failed (a backend that cannot run, a
-port in use, a kernel that failed validation).
+for a flag argparse refuses or a missing extra, 1 for a setting that cannot work (every
+command alike) and for work that failed (a backend that cannot run, a port in use, a
+kernel that failed validation).
 """
 
 from __future__ import annotations
@@ -16,14 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from cuda_kernels import __version__
-from cuda_kernels.commands import (
-    HelpFormatter,
-    UsageError,
-    bench,
-    bench_service,
-    describe,
-    serve,
-)
+from cuda_kernels.commands import HelpFormatter, bench, bench_service, describe, serve
 from cuda_kernels.extras import MissingExtraError
 
 SUBCOMMANDS = (bench, serve, bench_service, describe)
@@ -80,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (UsageError, MissingExtraError) as exc:
+    except MissingExtraError as exc:
         print(f"cuda-kernels {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, RuntimeError, OSError) as exc:

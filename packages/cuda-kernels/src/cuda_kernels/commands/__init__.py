@@ -13,10 +13,6 @@ import argparse
 from collections.abc import Callable
 
 
-class UsageError(Exception):
-    """A problem with what the user asked for; printed as one line, exit code 2."""
-
-
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Every flag's default in --help, as one would type it; descriptions keep their lines.
 

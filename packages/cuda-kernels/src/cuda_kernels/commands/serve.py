@@ -46,7 +46,5 @@ def run(args: argparse.Namespace) -> int:
     service_log = logging.getLogger("cuda_kernels.rpc.server")
     if not args.quiet and service_log.getEffectiveLevel() > logging.INFO:
         service_log.setLevel(logging.INFO)  # the line per call; -vv shows DEBUG too
-    config = from_flags(ServerConfig, args)
-    config.check()
-    serve_until_signalled(config)
+    serve_until_signalled(from_flags(ServerConfig, args))
     return 0
