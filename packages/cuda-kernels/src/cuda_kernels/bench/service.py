@@ -9,7 +9,6 @@ checked against numpy before it is timed.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import subprocess
@@ -19,7 +18,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import partial
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -454,18 +452,3 @@ def _throughput_cells(row: dict) -> list:
     if "skipped" in row:
         return [None, None, None, f"  skipped: {row['skipped']}"]
     return [row["median_s"] * 1e3, row["up_gbps"], row["both_ways_gbps"]]
-
-
-def check_json_name(name: str) -> None:
-    """ValueError unless `name` is a plain file name ending in .json."""
-    if not name.endswith(".json") or "/" in name:
-        raise ValueError(f"--json-name must be a plain file name ending in .json, got {name!r}")
-
-
-def write_results(results: dict, out_dir: Path, name: str = "service.json") -> Path:
-    """Write the results as `name` into `out_dir` (created if needed); return its path."""
-    check_json_name(name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / name
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    return path
