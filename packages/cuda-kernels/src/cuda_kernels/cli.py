@@ -47,7 +47,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser: `bench`, `serve` and `bench-service`."""
+    """The full parser, with every subcommand of `SUBCOMMANDS`."""
     parser = OneLineParser(
         prog="cuda-kernels",
         description="CUDA kernels (doublify, a matmul ladder): benchmarks and a gRPC service.",

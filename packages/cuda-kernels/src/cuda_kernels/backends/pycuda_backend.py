@@ -98,11 +98,10 @@ class PycudaBackend(Backend):
         their sources; when they do not, or the driver refuses them, it compiles with nvcc
         and says why in `kernel_build` and the log.
         """
+        image = prebuilt.image_for(capability)
         if build == "source":
-            modules = {source: self._compile(source) for source in SOURCE_FILES}
-            return f"compiled from source by nvcc for {self.arch} ({BUILD_ENV}=source)", modules
-        image, stale = prebuilt.image_for(capability), prebuilt.stale_sources()
-        if stale:
+            why = f"{BUILD_ENV}=source"
+        elif stale := prebuilt.stale_sources():
             why = f"the prebuilt fatbins of {', '.join(stale)} are stale"
         elif image is None:
             why = f"the prebuilt fatbins have no image for {self.arch}"
@@ -120,7 +119,8 @@ class PycudaBackend(Backend):
                 f"{why}, and {BUILD_ENV}=prebuilt forbids compiling; unset it to compile "
                 "with nvcc (the CUDA toolkit is then needed)"
             )
-        _log.warning("cuda_kernels: %s; compiling the kernels with nvcc", why)
+        if build == "auto":
+            _log.warning("cuda_kernels: %s; compiling the kernels with nvcc", why)
         modules = {source: self._compile(source) for source in SOURCE_FILES}
         return f"compiled from source by nvcc for {self.arch} ({why})", modules
 

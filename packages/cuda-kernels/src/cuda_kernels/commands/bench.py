@@ -1,6 +1,4 @@
-"""`cuda-kernels bench`: flags -> `BenchSettings` -> `BenchRun` -> results in `--out`.
-
-The flags are the settings' fields, one each (`cuda_kernels.settings`)."""
+"""`cuda-kernels bench`: flags -> `BenchSettings` -> `BenchRun` -> results in `--out`."""
 
 from __future__ import annotations
 
@@ -26,7 +24,6 @@ Without a GPU only numpy is measured. The plots need the 'bench' extra (matplotl
 
 
 def add_to(subparsers: argparse._SubParsersAction) -> None:
-    """Register `bench` on the `cuda-kernels` parser: `--out`, and one flag per setting."""
     parser = add_command(subparsers, "bench", SUMMARY, DESCRIPTION, run)
     parser.add_argument(
         "--out", type=Path, required=True, help="folder for results.json, table.txt and PNGs"

@@ -1,6 +1,4 @@
-"""`cuda-kernels bench-service`: flags -> `ServiceBenchSettings` -> `bench.service`.
-
-The flags are the settings' fields, one each (`cuda_kernels.settings`)."""
+"""`cuda-kernels bench-service`: flags -> `ServiceBenchSettings` -> `bench.service`."""
 
 from __future__ import annotations
 
@@ -29,7 +27,6 @@ writes the JSON into --out; to refresh the committed CPU results, pass
 
 
 def add_to(subparsers: argparse._SubParsersAction) -> None:
-    """Register `bench-service` on the `cuda-kernels` parser: one flag per setting."""
     parser = add_command(subparsers, "bench-service", SUMMARY, DESCRIPTION, run)
     add_flags(parser, ServiceBenchSettings)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the JSON")
@@ -39,7 +36,6 @@ def add_to(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the service benchmark, print its table, write the JSON."""
     settings = from_flags(ServiceBenchSettings, args)
     if args.target is None:
         require_extra("serve", args.argv)  # for the local server

@@ -19,7 +19,6 @@ g++ are on PATH, kernels compiled from source, each on its own. Exits 1 when a c
 
 
 def add_to(subparsers: argparse._SubParsersAction) -> None:
-    """Register `describe` on the `cuda-kernels` parser."""
     add = add_command(subparsers, "describe", SUMMARY, DESCRIPTION, run).add_argument
     add("--backend", choices=BACKEND_NAMES, default="auto", help="which backend to describe")
     add("--check-builds", action="store_true", help="on a GPU, check each way of getting "

@@ -32,7 +32,6 @@ Needs the 'serve' extra."""
 
 
 def add_to(subparsers: argparse._SubParsersAction) -> None:
-    """Register `serve` on the `cuda-kernels` parser: one flag per `ServerConfig` field."""
     parser = add_command(subparsers, "serve", SUMMARY, DESCRIPTION, run)
     add_flags(parser, ServerConfig)
     parser.add_argument("--quiet", action="store_true", help="no log line per call")
