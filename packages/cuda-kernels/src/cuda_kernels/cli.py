@@ -17,10 +17,25 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from cuda_kernels import __version__
-from cuda_kernels.commands import HelpFormatter, bench, bench_service, describe, serve
+from cuda_kernels.commands import bench, bench_service, describe, serve
 from cuda_kernels.extras import MissingExtraError
 
 SUBCOMMANDS = (bench, serve, bench_service, describe)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every flag's default in --help, as one would type it; descriptions keep their lines.
+
+    Left out: defaults of switches (--quiet) and of flags without a default value.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if action.nargs == 0 or default is None or default is argparse.SUPPRESS:
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -59,7 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in SUBCOMMANDS:
-        command.add_to(subparsers)
+        subparser = subparsers.add_parser(
+            command.NAME,
+            help=command.SUMMARY,
+            description=command.DESCRIPTION,
+            formatter_class=HelpFormatter,
+        )
+        subparser.set_defaults(func=command.run)
+        command.add_arguments(subparser)
     return parser
 
 

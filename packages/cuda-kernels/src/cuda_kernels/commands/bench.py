@@ -7,10 +7,10 @@ from pathlib import Path
 
 from cuda_kernels.bench import report
 from cuda_kernels.bench.kernels import BenchRun, BenchSettings
-from cuda_kernels.commands import add_command
 from cuda_kernels.extras import require_extra
 from cuda_kernels.settings import add_flags, from_flags
 
+NAME = "bench"
 SUMMARY = "validate and time doublify and the matmul ladder against cuBLAS and numpy"
 DESCRIPTION = """\
 Validate doublify and the matmul kernels, then time them beside cuBLAS and numpy.
@@ -23,8 +23,7 @@ Prints a table and writes results.json, table.txt and three PNG plots into --out
 Without a GPU only numpy is measured. The plots need the 'bench' extra (matplotlib)."""
 
 
-def add_to(subparsers: argparse._SubParsersAction) -> None:
-    parser = add_command(subparsers, "bench", SUMMARY, DESCRIPTION, run)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, required=True, help="folder for results.json, table.txt and PNGs"
     )

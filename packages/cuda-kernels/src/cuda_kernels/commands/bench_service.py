@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from cuda_kernels.bench.service import ServiceBenchSettings, format_table, run_benchmark
-from cuda_kernels.commands import add_command
 from cuda_kernels.extras import require_extra
 from cuda_kernels.settings import add_flags, from_flags
 
 DEFAULT_OUT = Path("runs/bench-service")
 
+NAME = "bench-service"
 SUMMARY = "measure the gRPC service: payload throughput, latency, overhead, stalls"
 DESCRIPTION = """\
 Measure what the gRPC service costs on top of its backend: Doublify payload throughput
@@ -26,8 +26,7 @@ writes the JSON into --out; to refresh the committed CPU results, pass
 --out packages/cuda-kernels/benchmarks/results/cpu."""
 
 
-def add_to(subparsers: argparse._SubParsersAction) -> None:
-    parser = add_command(subparsers, "bench-service", SUMMARY, DESCRIPTION, run)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, ServiceBenchSettings)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the JSON")
     parser.add_argument(
