@@ -34,8 +34,7 @@ def test_numpy_matmul_matches_float64_reference(shape):
     a, b = rand(rng, n, m), rand(rng, m, p)
     c = cuda_kernels.matmul(a, b, backend="numpy")
     assert c.dtype == np.float32 and c.shape == (n, p)
-    np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-5)
 
 
 def test_numpy_matmul_accepts_non_contiguous_float32():
@@ -166,8 +165,8 @@ class Buffer:
 def test_a_failed_launch_is_the_error_even_when_the_frees_fail_too(monkeypatch, caplog):
     module, driver = _pycuda_backend_with_stand_in_driver(monkeypatch)
     broken = [Buffer(driver.Error("context is destroyed")) for _ in range(3)]
-    with pytest.raises(RuntimeError) as caught, module._device_buffers() as buffers:
-        buffers.held.extend(broken)
+    with pytest.raises(RuntimeError) as caught, module._device_buffers() as held:
+        held.extend(broken)
         raise driver.LaunchError("unspecified launch failure")
     assert str(caught.value) == "CUDA failed: LaunchError: unspecified launch failure"
     assert isinstance(caught.value.__cause__, driver.LaunchError)
@@ -177,16 +176,16 @@ def test_a_failed_launch_is_the_error_even_when_the_frees_fail_too(monkeypatch, 
 
 def test_other_errors_pass_through_and_a_lone_failed_free_is_raised(monkeypatch):
     module, driver = _pycuda_backend_with_stand_in_driver(monkeypatch)
-    held = [Buffer(driver.Error("busy")), Buffer()]
-    with pytest.raises(ValueError, match="bad shape"), module._device_buffers() as buffers:
-        buffers.held.extend(held)
+    buffers = [Buffer(driver.Error("busy")), Buffer()]
+    with pytest.raises(ValueError, match="bad shape"), module._device_buffers() as held:
+        held.extend(buffers)
         raise ValueError("bad shape")
-    assert all(buffer.freed for buffer in held)
-    held = [Buffer(driver.Error("busy")), Buffer()]
+    assert all(buffer.freed for buffer in buffers)
+    buffers = [Buffer(driver.Error("busy")), Buffer()]
     failed_free = pytest.raises(RuntimeError, match="CUDA failed freeing memory: Error: busy")
-    with failed_free, module._device_buffers() as buffers:
-        buffers.held.extend(held)
-    assert all(buffer.freed for buffer in held)
+    with failed_free, module._device_buffers() as held:
+        held.extend(buffers)
+    assert all(buffer.freed for buffer in buffers)
 
 
 def test_the_gpu_backend_compiles_with_the_ladder_defines(monkeypatch):

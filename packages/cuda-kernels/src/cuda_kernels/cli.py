@@ -3,8 +3,9 @@
 Building the parser imports no optional dependency, so `--help` works on the core install;
 a subcommand that needs an extra (`bench`: plots, `serve`: the server) checks for it when it
 runs. Errors a user can fix end with ONE line on stderr, never a traceback: exit code 2
-for a wrong flag or a missing extra, 1 for work that failed (a backend that cannot run, a
-port in use, a kernel that failed validation).
+for a flag argparse refuses or a missing extra, 1 for a setting that cannot work (every
+command alike) and for work that failed (a backend that cannot run, a port in use, a
+kernel that failed validation).
 """
 
 from __future__ import annotations
@@ -16,17 +17,25 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from cuda_kernels import __version__
-from cuda_kernels.commands import (
-    HelpFormatter,
-    UsageError,
-    bench,
-    bench_service,
-    describe,
-    serve,
-)
+from cuda_kernels.commands import bench, bench_service, describe, serve
 from cuda_kernels.extras import MissingExtraError
 
 SUBCOMMANDS = (bench, serve, bench_service, describe)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every flag's default in --help, as one would type it; descriptions keep their lines.
+
+    Left out: defaults of switches (--quiet) and of flags without a default value.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if action.nargs == 0 or default is None or default is argparse.SUPPRESS:
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -53,7 +62,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full parser: `bench`, `serve` and `bench-service`."""
+    """The full parser, with every subcommand of `SUBCOMMANDS`."""
     parser = OneLineParser(
         prog="cuda-kernels",
         description="CUDA kernels (doublify, a matmul ladder): benchmarks and a gRPC service.",
@@ -65,7 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in SUBCOMMANDS:
-        command.add_to(subparsers)
+        subparser = subparsers.add_parser(
+            command.NAME,
+            help=command.SUMMARY,
+            description=command.DESCRIPTION,
+            formatter_class=HelpFormatter,
+        )
+        subparser.set_defaults(func=command.run)
+        command.add_arguments(subparser)
     return parser
 
 
@@ -80,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except (UsageError, MissingExtraError) as exc:
+    except MissingExtraError as exc:
         print(f"cuda-kernels {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, RuntimeError, OSError) as exc:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import shutil
+from functools import partial
 
 import numpy as np
 
 from cuda_kernels import __version__
 from cuda_kernels.backends import get_backend
 from cuda_kernels.backends.base import Backend
+from cuda_kernels.bench.validate import check_doublify, check_matmul
 
 
 def versions() -> dict[str, str | None]:
@@ -40,17 +42,10 @@ def versions() -> dict[str, str | None]:
 def check_backend(backend: Backend) -> list[str]:
     """Problems found running a small doublify and a small product on every kernel."""
     rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (17, 33)).astype(np.float32)
-    a, b = x, rng.uniform(-1, 1, (33, 9)).astype(np.float32)
-    problems = []
-    if not np.array_equal(backend.doublify(x), 2 * x):
-        problems.append("doublify gave a wrong result")
-    reference = a.astype(np.float64) @ b.astype(np.float64)
+    checks = check_doublify(backend.doublify, [(17, 33)], rng)
     for kernel in backend.kernels:
-        error = np.max(np.abs(backend.matmul(a, b, kernel) - reference)) / np.max(np.abs(reference))
-        if not error < 1e-4:
-            problems.append(f"{kernel}: relative error {error:.3g}")
-    return problems
+        checks += check_matmul(kernel, partial(backend.matmul, kernel=kernel), [(17, 33, 9)], rng)
+    return [f"{check.kernel}: relative error {check.error:.3g}" for check in checks if not check.ok]
 
 
 def _try_build(build: str) -> dict:

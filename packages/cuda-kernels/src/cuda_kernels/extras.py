@@ -12,9 +12,9 @@ import importlib
 import shlex
 from collections.abc import Sequence
 
-#: extra -> (import names it provides, distributions it installs)
+#: extra -> (import names it provides, distributions it installs); pycuda, the `gpu`
+#: extra, is asked for by the backend selection (`GPU_INSTALL_HINT`)
 EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "gpu": (("pycuda",), ("pycuda",)),
     "bench": (("matplotlib",), ("matplotlib",)),
     "serve": (
         ("grpc_health", "grpc_reflection", "prometheus_client", "threadpoolctl"),
@@ -37,30 +37,21 @@ class MissingExtraError(RuntimeError):
     """A command needs an optional extra that is not installed; the message says how."""
 
 
-def missing_imports(extra: str) -> list[str]:
-    """The modules of `extra` that do not import here (empty when the extra is usable)."""
-    missing = []
-    for module in EXTRAS[extra][0]:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(module)
-    return missing
-
-
 def require_extra(extra: str, argv: Sequence[str]) -> None:
     """Raise MissingExtraError, naming the command to run instead, unless `extra` imports.
 
     `argv` is the `cuda-kernels` command line after the program name, e.g.
     `["serve", "--port", "0"]`: the message repeats it with the extra added.
     """
-    if not missing_imports(extra):
-        return
-    distributions = ", ".join(EXTRAS[extra][1])
-    command = shlex.join(["cuda-kernels", *argv])
-    raise MissingExtraError(
-        f"this command needs the '{extra}' extra ({distributions}), which is not installed; "
-        f"in the workspace run: uv run --package cuda-kernels --extra {extra} {command}; "
-        f"outside it install our built wheel with "
-        f"`pip install --index-url <team index> 'cuda-kernels[{extra}]'`"
-    )
+    modules, distributions = EXTRAS[extra]
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    except ImportError:
+        command = shlex.join(["cuda-kernels", *argv])
+        raise MissingExtraError(
+            f"this command needs the '{extra}' extra ({', '.join(distributions)}), which is "
+            f"not installed; in the workspace run: uv run --package cuda-kernels --extra "
+            f"{extra} {command}; outside it install our built wheel with "
+            f"`pip install --index-url <team index> 'cuda-kernels[{extra}]'`"
+        ) from None

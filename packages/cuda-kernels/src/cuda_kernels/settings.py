@@ -48,14 +48,17 @@ def add_flags(parser: argparse.ArgumentParser, settings: type) -> None:
 
 
 def from_flags(settings: type, args: argparse.Namespace) -> Any:
-    """The dataclass `settings` built from the flags `add_flags` made (files read now)."""
+    """The dataclass `settings` built from the flags `add_flags` made, its files read, and
+    checked: its `check()` raises ValueError naming the first flag that cannot work."""
     values = {}
     for field in dataclasses.fields(settings):
         value, read = getattr(args, field.name), field.metadata.get("read")
         if value is not None and read is not None:
             value = read(value)
         values[field.name] = tuple(value) if isinstance(value, list) else value
-    return settings(**values)
+    built = settings(**values)
+    built.check()
+    return built
 
 
 def _not_none(hint: Any) -> Any:

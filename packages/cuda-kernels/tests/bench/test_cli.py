@@ -44,8 +44,8 @@ def test_bench_writes_results_plots_and_table(tmp_path, capsys):
         (["--numpy-max-n", "0"], "--numpy-max-n must be >= 1"),
     ],
 )
-def test_bad_flags_exit_2_with_one_line(tmp_path, capsys, argv, message):
-    assert main(["bench", "--out", str(tmp_path / "out"), *argv]) == 2
+def test_bad_settings_exit_1_with_one_line(tmp_path, capsys, argv, message):
+    assert main(["bench", "--out", str(tmp_path / "out"), *argv]) == 1  # as serve's do
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists()  # refused before anything is written

@@ -22,7 +22,6 @@ _instances: dict[str, Backend] = {}
 
 
 def _create_pycuda() -> Backend:
-    """Create the pycuda backend or raise BackendUnavailableError saying why not."""
     try:
         from cuda_kernels.backends.pycuda_backend import PycudaBackend
     except ImportError as exc:
@@ -51,7 +50,7 @@ def get_backend(name: str = "auto") -> Backend:
         if name in _instances:
             return _instances[name]
         if name == "numpy":
-            backend: Backend = _instances.get("numpy") or NumpyBackend()
+            backend: Backend = NumpyBackend()
         elif name == "pycuda":
             backend = _create_pycuda()
         else:
@@ -68,8 +67,11 @@ def _auto_choice() -> Backend:
         _log.info("cuda_kernels: using the numpy backend (GPU unavailable: %s)", exc)
         return NumpyBackend()
     except Exception as exc:  # pycuda and a GPU are here but start-up failed: say it louder
-        _log.warning("cuda_kernels: using the numpy backend; the GPU backend failed to start: "
-                     "%s: %s", type(exc).__name__, exc)
+        _log.warning(
+            "cuda_kernels: using the numpy backend; the GPU backend failed to start: %s: %s",
+            type(exc).__name__,
+            exc,
+        )
         return NumpyBackend()
     _log.info("cuda_kernels: using the pycuda backend on %s", backend.device)
     return backend

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 import pycuda.driver as cuda
@@ -35,6 +37,7 @@ from cuda_kernels.kernels.ladder import (
     MAX_GRID_Y,
     SOURCE_FILES,
     SPIN,
+    Launch,
     nvcc_define_flags,
 )
 
@@ -76,9 +79,9 @@ class PycudaBackend(Backend):
         self._closed = False
         with self.activated():
             self.kernel_build, self._modules = self._load_modules(build, (major, minor))
-            self._matmul_functions = {}
-            for rung, launch in LADDER.items():
-                self._matmul_functions[rung] = self._function(launch, "PPPiii")
+            self._matmul_functions = {
+                rung: self._function(launch, "PPPiii") for rung, launch in LADDER.items()
+            }
             self._doublify_function = self._function(DOUBLIFY, "PPii")
             self._spin_function = self._function(SPIN, "q")
         atexit.register(self.close)
@@ -95,11 +98,10 @@ class PycudaBackend(Backend):
         their sources; when they do not, or the driver refuses them, it compiles with nvcc
         and says why in `kernel_build` and the log.
         """
+        image = prebuilt.image_for(capability)
         if build == "source":
-            modules = {source: self._compile(source) for source in SOURCE_FILES}
-            return f"compiled from source by nvcc for {self.arch} ({BUILD_ENV}=source)", modules
-        image, stale = prebuilt.image_for(capability), prebuilt.stale_sources()
-        if stale:
+            why = f"{BUILD_ENV}=source"
+        elif stale := prebuilt.stale_sources():
             why = f"the prebuilt fatbins of {', '.join(stale)} are stale"
         elif image is None:
             why = f"the prebuilt fatbins have no image for {self.arch}"
@@ -117,7 +119,8 @@ class PycudaBackend(Backend):
                 f"{why}, and {BUILD_ENV}=prebuilt forbids compiling; unset it to compile "
                 "with nvcc (the CUDA toolkit is then needed)"
             )
-        _log.warning("cuda_kernels: %s; compiling the kernels with nvcc", why)
+        if build == "auto":
+            _log.warning("cuda_kernels: %s; compiling the kernels with nvcc", why)
         modules = {source: self._compile(source) for source in SOURCE_FILES}
         return f"compiled from source by nvcc for {self.arch} ({why})", modules
 
@@ -178,30 +181,34 @@ class PycudaBackend(Backend):
         return self._device.get_attribute(cuda.device_attribute.L2_CACHE_SIZE)
 
     def _matmul(self, a: np.ndarray, b: np.ndarray, kernel: str) -> np.ndarray:
-        n, m = a.shape
-        p = b.shape[1]
-        _check_grid(LADDER[kernel].grid(n, p), f"matmul with n={n}")
-        _check_int32(a.size, b.size, n * p)
-        c = np.empty((n, p), dtype=np.float32)
-        with self.activated(), _device_buffers() as buffers:
-            a_gpu = buffers.upload(a)
-            b_gpu = buffers.upload(b)
-            c_gpu = buffers.poisoned(c.size)
-            self.launch_matmul(kernel, a_gpu, b_gpu, c_gpu, n, m, p)
-            cuda.memcpy_dtoh(c, c_gpu)  # synchronous: waits for the kernel
-        return c
+        (n, m), p = a.shape, b.shape[1]
+        launch = partial(self.launch_matmul, kernel, n=n, m=m, p=p)
+        return self._run(LADDER[kernel], f"matmul with n={n}", (n, p), launch, a, b)
 
     def _doublify(self, x: np.ndarray) -> np.ndarray:
         rows, cols = x.shape
-        _check_grid(DOUBLIFY.grid(rows, cols), f"doublify with {rows} rows")
-        _check_int32(x.size)
-        y = np.empty_like(x)
-        with self.activated(), _device_buffers() as buffers:
-            x_gpu = buffers.upload(x)
-            y_gpu = buffers.poisoned(y.size)
-            self.launch_doublify(x_gpu, y_gpu, rows, cols)
-            cuda.memcpy_dtoh(y, y_gpu)
-        return y
+        launch = partial(self.launch_doublify, rows=rows, cols=cols)
+        return self._run(DOUBLIFY, f"doublify with {rows} rows", x.shape, launch, x)
+
+    def _run(
+        self, launch: Launch, what: str, shape: tuple[int, int], start: Callable, *inputs
+    ) -> np.ndarray:
+        """`start(*inputs on the device, output)`, the output filled with NaN first; returns
+        the output. `launch` and `what` (the call, in words) check the shapes first."""
+        blocks = launch.grid(*shape)[1]
+        if blocks > MAX_GRID_Y:
+            raise ValueError(f"{what} needs {blocks} block rows, above CUDA's {MAX_GRID_Y}")
+        if max(math.prod(shape), *(array.size for array in inputs)) >= 2**31:
+            raise ValueError("arrays of 2**31 elements or more are not supported by these kernels")
+        result = np.empty(shape, dtype=np.float32)
+        with self.activated(), _device_buffers() as held:
+            for array in inputs:
+                held.append(cuda.to_device(array))
+            held.append(cuda.mem_alloc(result.nbytes))
+            cuda.memset_d32(held[-1], NAN_BITS, result.size)
+            start(*held)
+            cuda.memcpy_dtoh(result, held[-1])  # synchronous: waits for the kernel
+        return result
 
     def driver_version(self) -> str:
         """The CUDA driver's version as 'major.minor' (e.g. '13.0')."""
@@ -227,42 +234,26 @@ class PycudaBackend(Backend):
                 self._modules = {}
 
 
-class _Buffers:
-    """Device allocations of one call, all freed together (see `_device_buffers`)."""
-
-    def __init__(self) -> None:
-        self.held: list = []
-
-    def upload(self, array: np.ndarray):
-        self.held.append(cuda.to_device(array))
-        return self.held[-1]
-
-    def poisoned(self, floats: int):
-        """Room for `floats` float32 values, every one set to NaN."""
-        self.held.append(cuda.mem_alloc(floats * 4))
-        cuda.memset_d32(self.held[-1], NAN_BITS, floats)
-        return self.held[-1]
-
-
 @contextmanager
-def _device_buffers() -> Iterator[_Buffers]:
-    """Free every buffer on exit, with the context still current (pycuda needs it), and
-    turn CUDA failures (out of memory, launch errors) into RuntimeError with the reason.
+def _device_buffers() -> Iterator[list]:
+    """A list for the device allocations of one call: all are freed on exit, with the
+    context still current (pycuda needs it), and CUDA failures (out of memory, launch
+    errors) become RuntimeError with the reason.
 
     After a failed launch the context is often broken and every free fails too; those
     failures are logged, not raised, so the caller sees the first error, the one that
     says what went wrong. Without an earlier error, a failed free is the error.
     """
-    buffers = _Buffers()
+    held: list = []
     try:
-        yield buffers
+        yield held
     except cuda.Error as exc:
-        _free_all(buffers.held, raise_first=False)
+        _free_all(held, raise_first=False)
         raise RuntimeError(f"CUDA failed: {type(exc).__name__}: {exc}") from exc
     except BaseException:
-        _free_all(buffers.held, raise_first=False)
+        _free_all(held, raise_first=False)
         raise
-    _free_all(buffers.held, raise_first=True)
+    _free_all(held, raise_first=True)
 
 
 def _free_all(held: list, raise_first: bool) -> None:
@@ -292,13 +283,3 @@ def _build_mode(build: str | None) -> str:
             f"{', '.join(BUILD_MODES)}"
         )
     return chosen
-
-
-def _check_grid(grid: tuple[int, int, int], what: str) -> None:
-    if grid[1] > MAX_GRID_Y:
-        raise ValueError(f"{what} needs {grid[1]} block rows, above CUDA's {MAX_GRID_Y}")
-
-
-def _check_int32(*sizes: int) -> None:
-    if max(sizes) >= 2**31:
-        raise ValueError("arrays of 2**31 elements or more are not supported by these kernels")

@@ -8,14 +8,17 @@ stream, so one set of events times all of them.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pycuda.driver as cuda
+from numpy.random import Generator
 
 from cuda_kernels.backends.pycuda_backend import PycudaBackend
 from cuda_kernels.bench.timing import GPU_TIMER, Timing, rotations_for, time_gpu_batches
@@ -26,6 +29,7 @@ from cuda_kernels.bench.validate import random_matrix
 #: 60 MB L2 this holds for matmul from n ≈ 250 and doublify from n ≈ 305 (every default
 #: size); smaller sizes rotate through less.
 L2_MULTIPLE = 3
+NVIDIA_SMI_DRIVER_VERSION = ("--query-gpu=driver_version", "--format=csv,noheader")
 
 
 class PycudaClock:
@@ -51,10 +55,6 @@ class PycudaClock:
         return time.perf_counter() * 1e3
 
 
-def _rotations(backend: PycudaBackend, bytes_per_set: int) -> int:
-    return rotations_for(bytes_per_set, flush_bytes=L2_MULTIPLE * backend.l2_cache_bytes())
-
-
 #: Doublify shapes validated on the GPU: edge cases, odd shapes and the 4096×4096 of the task.
 DOUBLIFY_CHECK_SHAPES = ((1, 1), (17, 33), (1000, 1001), (4096, 4096))
 
@@ -71,8 +71,9 @@ class Cublas:
 def _cupy() -> Cublas:
     import cupy
 
-    return Cublas(f"cupy {cupy.__version__}", cupy.asarray,
-                  lambda a, b, c: cupy.matmul(a, b, out=c))
+    return Cublas(
+        f"cupy {cupy.__version__}", cupy.asarray, lambda a, b, c: cupy.matmul(a, b, out=c)
+    )
 
 
 def _torch() -> Cublas:
@@ -82,8 +83,11 @@ def _torch() -> Cublas:
         raise RuntimeError("torch.cuda.is_available() is False")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    return Cublas(f"torch {torch.__version__}", lambda x: torch.from_numpy(x).cuda(),
-                  lambda a, b, c: torch.matmul(a, b, out=c))
+    return Cublas(
+        f"torch {torch.__version__}",
+        lambda x: torch.from_numpy(x).cuda(),
+        lambda a, b, c: torch.matmul(a, b, out=c),
+    )
 
 
 def find_cublas() -> tuple[Cublas | None, str]:
@@ -108,50 +112,48 @@ def find_cublas() -> tuple[Cublas | None, str]:
     return None, "; ".join(reasons)
 
 
-def time_kernel(
-    backend: PycudaBackend, kernel: str, n: int, repeats: int, warmup: int,
-    rng: np.random.Generator,
-) -> Timing:
-    """Median per-launch time of one n×n×n matmul kernel, inputs rotated past L2."""
-    sets = _rotations(backend, 3 * n * n * 4)
-    buffers = []
+@contextmanager
+def _rotated(
+    backend: PycudaBackend, rng: Generator, n: int, inputs: int, allocate=cuda.to_device
+) -> Iterator[list[list]]:
+    """Sets of `inputs` random n×n float32 arrays and an n×n output on the device, enough
+    sets that one pass over them exceeds L2_MULTIPLE times the L2; pycuda's freed on exit."""
+    flush_bytes = L2_MULTIPLE * backend.l2_cache_bytes()
+    count = rotations_for((inputs + 1) * n * n * 4, flush_bytes=flush_bytes)
+    sets = []
     try:
-        for _ in range(sets):
-            a = cuda.to_device(random_matrix(rng, n, n))
-            b = cuda.to_device(random_matrix(rng, n, n))
-            c = cuda.mem_alloc(n * n * 4)
-            buffers.append((a, b, c))
-
-        def run(i: int) -> None:
-            a, b, c = buffers[i % sets]
-            backend.launch_matmul(kernel, a, b, c, n, n, n)
-
-        return time_gpu_batches(run, repeats, warmup, PycudaClock(backend))
+        for _ in range(count):
+            arrays = [*(random_matrix(rng, n, n) for _ in range(inputs)), np.empty((n, n), "f4")]
+            sets.append([allocate(array) for array in arrays])
+        yield sets
     finally:
-        for triple in buffers:
-            for buffer in triple:
+        for buffer in itertools.chain(*sets):
+            if isinstance(buffer, cuda.DeviceAllocation):
                 buffer.free()
 
 
+def time_kernel(
+    backend: PycudaBackend, kernel: str, n: int, repeats: int, warmup: int, rng: Generator
+) -> Timing:
+    """Median per-launch time of one n×n×n matmul kernel, inputs rotated past L2."""
+    with _rotated(backend, rng, n, inputs=2) as sets:
+
+        def run(i: int) -> None:
+            backend.launch_matmul(kernel, *sets[i % len(sets)], n, n, n)
+
+        return time_gpu_batches(run, repeats, warmup, PycudaClock(backend))
+
+
 def time_cublas(
-    backend: PycudaBackend, cublas: Cublas, n: int, repeats: int, warmup: int,
-    rng: np.random.Generator,
+    backend: PycudaBackend, cublas: Cublas, n: int, repeats: int, warmup: int, rng: Generator
 ) -> Timing:
     """Median per-launch time of cuBLAS SGEMM at n×n×n, inputs rotated past L2."""
-    sets = _rotations(backend, 3 * n * n * 4)
-    buffers = [
-        (
-            cublas.allocate(random_matrix(rng, n, n)),
-            cublas.allocate(random_matrix(rng, n, n)),
-            cublas.allocate(np.empty((n, n), dtype=np.float32)),
-        )
-        for _ in range(sets)
-    ]
-    try:
-        return time_gpu_batches(lambda i: cublas.matmul_into(*buffers[i % sets]), repeats,
-                                warmup, PycudaClock(backend))  # fmt: skip
-    finally:
-        buffers.clear()
+    with _rotated(backend, rng, n, inputs=2, allocate=cublas.allocate) as sets:
+
+        def run(i: int) -> None:
+            cublas.matmul_into(*sets[i % len(sets)])
+
+        return time_gpu_batches(run, repeats, warmup, PycudaClock(backend))
 
 
 def check_cublas(cublas: Cublas, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -164,59 +166,45 @@ def check_cublas(cublas: Cublas, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def time_doublify_and_copy(
-    backend: PycudaBackend, n: int, repeats: int, warmup: int, rng: np.random.Generator
+    backend: PycudaBackend, n: int, repeats: int, warmup: int, rng: Generator
 ) -> tuple[Timing, Timing]:
     """(doublify, device-to-device copy) median times for an n×n float32 array."""
-    nbytes = n * n * 4
-    sets = _rotations(backend, 2 * nbytes)
-    buffers = []
-    try:
-        for _ in range(sets):
-            buffers.append((cuda.to_device(random_matrix(rng, n, n)), cuda.mem_alloc(nbytes)))
+    with _rotated(backend, rng, n, inputs=1) as sets:
 
         def doublify(i: int) -> None:
-            x, y = buffers[i % sets]
-            backend.launch_doublify(x, y, n, n)
+            backend.launch_doublify(*sets[i % len(sets)], n, n)
 
         def copy(i: int) -> None:
-            x, y = buffers[i % sets]
-            cuda.memcpy_dtod(y, x, nbytes)
+            x, y = sets[i % len(sets)]
+            cuda.memcpy_dtod(y, x, n * n * 4)
 
         clock = PycudaClock(backend)
         return (
             time_gpu_batches(doublify, repeats, warmup, clock),
             time_gpu_batches(copy, repeats, warmup, clock),
         )
-    finally:
-        for x, y in buffers:
-            x.free()
-            y.free()
 
 
 def device_facts(backend: PycudaBackend) -> dict:
     """Device name, compute capability, memory, driver and CUDA toolkit versions."""
-    device = backend._device
-    facts = {
+    return {
         "name": backend.device,
         "arch": backend.arch,
-        "memory_gib": round(device.total_memory() / 2**30, 1),
+        "memory_gib": round(backend._device.total_memory() / 2**30, 1),
         "l2_mib": round(backend.l2_cache_bytes() / 2**20, 1),
         "kernel_build": backend.kernel_build,
         "timer": GPU_TIMER,
         "driver_cuda_version": backend.driver_version(),
         "pycuda_cuda_version": ".".join(map(str, cuda.get_version())),
+        "driver_version": _tool_line(["nvidia-smi", *NVIDIA_SMI_DRIVER_VERSION], 0),
+        "nvcc": _tool_line(["nvcc", "--version"], -1),
     }
+
+
+def _tool_line(argv: list[str], line: int) -> str | None:
+    """One line of what a tool prints, or None when it is missing or fails."""
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout.strip()
-        facts["driver_version"] = out.splitlines()[0] if out else None
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=True)
+        return run.stdout.strip().splitlines()[line]
     except (OSError, subprocess.SubprocessError, IndexError):
-        facts["driver_version"] = None
-    try:
-        out = subprocess.run(["nvcc", "--version"], capture_output=True, text=True, timeout=20)
-        facts["nvcc"] = out.stdout.strip().splitlines()[-1] if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError, IndexError):
-        facts["nvcc"] = None
-    return facts
+        return None

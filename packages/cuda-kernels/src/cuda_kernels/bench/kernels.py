@@ -48,6 +48,7 @@ REFERENCE_MAX_N = 2048  # bench sizes up to this are validated too (float64 refe
 MAX_N = 65536
 #: Doublify shapes validated on the CPU: edge cases and odd shapes.
 CPU_DOUBLIFY_CHECK_SHAPES = ((1, 1), (17, 33), (1000, 1001))
+PROGRESS_TO_STDERR = partial(print, file=sys.stderr, flush=True)
 NO_GPU_NOTE = (
     "No usable GPU here ({reason}). Only the numpy CPU backend was measured; GPU numbers "
     "need a GPU (scripts/gpu_check.py runs the whole GPU check on one)."
@@ -56,10 +57,6 @@ NO_GPU_NOTE = (
 
 class NothingToRunError(RuntimeError):
     """None of the requested contenders can run here; the message says why."""
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -90,9 +87,7 @@ class BenchSettings:
     cannot work."""
 
     sizes: tuple[int, ...] = setting(DEFAULT_SIZES, "square matmul sizes n", metavar="N")
-    kernels: tuple[str, ...] = setting(
-        ALL_KERNELS, f"any of {', '.join(ALL_KERNELS)}", metavar="K"
-    )
+    kernels: tuple[str, ...] = setting(ALL_KERNELS, f"any of {', '.join(ALL_KERNELS)}", metavar="K")
     doublify_sizes: tuple[int, ...] | None = setting(
         None, f"n of the n×n doublify sweep, {DOUBLIFY_N} always included; none given: "
         f"{' '.join(map(str, DEFAULT_DOUBLIFY_SIZES_GPU))} on a GPU, "
@@ -145,7 +140,7 @@ class BenchRun:
     """One benchmark run: settings, device facts, validation checks, timed rows."""
 
     settings: BenchSettings
-    log: Callable[[str], None] = _stderr
+    log: Callable[[str], None] = PROGRESS_TO_STDERR
     created_utc: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
@@ -242,7 +237,14 @@ class BenchRun:
             s.numpy_max_n,
         )
         wanted_numpy = [numpy] if "numpy" in s.kernels else []
-        gpu, why_not = _pick_gpu(s.backend)
+        gpu, why_not = None, "--backend numpy was asked for"
+        if s.backend != "numpy":
+            try:
+                gpu = get_backend("pycuda")
+            except BackendUnavailableError as exc:
+                if s.backend == "pycuda":  # asked for by name: its absence is the error
+                    raise
+                why_not = str(exc)
         if gpu is None:
             doublify_timer = partial(time_numpy_doublify, cpu_backend, **timed)
             yield Target(
@@ -285,9 +287,7 @@ class BenchRun:
         return results
 
 
-def _gpu_target(
-    backend: PycudaBackend, kernels: tuple[str, ...], timed: dict[str, Any]
-) -> Target:
+def _gpu_target(backend: PycudaBackend, kernels: tuple[str, ...], timed: dict[str, Any]) -> Target:
     """The rungs of the ladder in `kernels`, cuBLAS when asked for and available, and
     doublify, on `backend` (whose context must be current while they run); `timed` holds
     the timers' repeats, warmup and rng."""
@@ -325,19 +325,6 @@ def _gpu_target(
         notes=notes,
         why_missing="; ".join(notes.values()),
     )
-
-
-def _pick_gpu(backend: str):
-    """(the pycuda backend, "") or (None, why there is none); --backend pycuda that cannot
-    run raises BackendUnavailableError."""
-    if backend == "numpy":
-        return None, "--backend numpy was asked for"
-    try:
-        return get_backend("pycuda"), ""
-    except BackendUnavailableError as exc:
-        if backend == "pycuda":
-            raise
-        return None, str(exc)
 
 
 def time_numpy_matmul(

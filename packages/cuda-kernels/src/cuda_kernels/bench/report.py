@@ -16,16 +16,12 @@ def gflops(n: int, median_ms: float) -> float:
     return 2.0 * n**3 / (median_ms * 1e-3) / 1e9
 
 
-def gb_per_s(nbytes_moved: int, median_ms: float) -> float:
-    """GB/s (10^9 bytes per second) for `nbytes_moved` bytes read plus written."""
-    return nbytes_moved / (median_ms * 1e-3) / 1e9
-
-
 def doublify_row(n: int, doublify: Timing, copy: Timing) -> dict:
-    """One doublify row: its time and bandwidth beside the copy of the same bytes."""
-    moved = 2 * n * n * 4  # read x, write y
-    gb_s = gb_per_s(moved, doublify.median_ms)
-    copy_gb_s = gb_per_s(moved, copy.median_ms)
+    """One doublify row: its time and bandwidth (GB/s: 10^9 bytes read plus written per
+    second) beside the copy of the same bytes."""
+    moved_gb = 2 * n * n * 4 / 1e9  # read x, write y
+    gb_s = moved_gb / (doublify.median_ms * 1e-3)
+    copy_gb_s = moved_gb / (copy.median_ms * 1e-3)
     return {
         "n": n,
         "array_mb": n * n * 4 / 1e6,
@@ -105,8 +101,7 @@ def summary(results: dict) -> str:
     lines += [results[note] for note in ("gpu_note", "cublas_note") if results.get(note)]
     lines.append(f"validation: {len(checks) - len(failed)}/{len(checks)} checks passed")
     lines += [
-        f"  FAILED {c['kernel']} {tuple(c['shape'])}: error {c['error']:.3g} >= "
-        f"{c['tolerance']:g}"
+        f"  FAILED {c['kernel']} {tuple(c['shape'])}: error {c['error']:.3g} >= {c['tolerance']:g}"
         for c in failed
     ]
     lines += [

@@ -9,10 +9,8 @@ checked against numpy before it is timed.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import threading
@@ -20,22 +18,26 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import partial
-from pathlib import Path
 
 import grpc
 import numpy as np
 
 from cuda_kernels import __version__
+from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.backends import BACKEND_NAMES, get_backend
 from cuda_kernels.bench.report import fixed_width
-from cuda_kernels.bench.timing import percentiles
-from cuda_kernels.rpc.client import KernelClient
-from cuda_kernels.rpc.protocol.auth import read_token_file
+from cuda_kernels.bench.timing import percentiles, time_wall
+from cuda_kernels.rpc.client import KernelClient, KernelServiceError
+from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value, read_token_file
 from cuda_kernels.rpc.protocol.files import read_regular_file
+from cuda_kernels.rpc.protocol.methods import client_methods
 from cuda_kernels.rpc.protocol.tensors import MIB
+from cuda_kernels.rpc.protocol.wire import ChunkPart
 from cuda_kernels.settings import setting
 
 LOCAL_MAX_MESSAGE_MB = 160  # room for the 64 MiB unary calls (one tensor per message)
+STREAMS_PER_CHANNEL = 50  # below HTTP/2's usual 100 concurrent streams per connection
+GIVE_UP_AFTER = 3  # failed calls in a row while streams stall
 
 
 @dataclass
@@ -51,7 +53,8 @@ class ServiceBenchSettings:
         None, "bearer token for --target", flag="--token-file", read=read_token_file
     )
     tls_ca: bytes | None = setting(
-        None, "CA certificate (PEM) for --target",
+        None,
+        "CA certificate (PEM) for --target",
         read=partial(read_regular_file, what="the CA certificate (--tls-ca)"),
     )
     sizes_mib: tuple[int, ...] = setting((1, 16, 64), "Doublify payload sizes")
@@ -62,15 +65,15 @@ class ServiceBenchSettings:
     blas_threads: int = setting(
         1, "numpy BLAS threads of the local server (0: the library's default)"
     )
-    stalled_streams: int = setting(
-        64, "stalled streams held open while health is timed (0: skip)"
-    )
+    stalled_streams: int = setting(64, "stalled streams held open while health is timed (0: skip)")
     compare_blas: bool = setting(
         True, "skip the local servers with and without BLAS pinning",
         flag="--no-blas-comparison",
     )  # fmt: skip
 
     def check(self) -> None:
+        if self.target is None and (self.token or self.tls_ca):
+            raise ValueError("--token-file and --tls-ca apply to --target only")
         if not self.sizes_mib or min(self.sizes_mib) <= 0:
             raise ValueError("--sizes-mib needs positive sizes, e.g. --sizes-mib 1 16 64")
         if not self.clients or min(self.clients) <= 0:
@@ -114,27 +117,26 @@ def measure_throughput(client: KernelClient, settings: ServiceBenchSettings, max
         x = rng.standard_normal((size * MIB // 4096, 1024), dtype=np.float32)
         for transport in ("unary", "stream"):
             row = {"size_mib": size, "transport": transport}
+            rows.append(row)
             if transport == "unary" and x.nbytes + 4096 > max_message:
                 row["skipped"] = f"over the server's unary cap of {max_message} bytes"
-                rows.append(row)
-                continue
-            y = client.doublify(x, transport=transport)  # warm-up and correctness check
-            if not np.array_equal(y, x * np.float32(2)):
-                raise RuntimeError(f"Doublify over {transport} returned a wrong result")
-            times = []
-            for _ in range(settings.repeats):
-                start = time.perf_counter()
-                client.doublify(x, transport=transport)
-                times.append(time.perf_counter() - start)
-            median = statistics.median(times)
-            row.update(
-                median_s=median,
-                min_s=min(times),
-                up_gbps=x.nbytes / median / 1e9,
-                both_ways_gbps=2 * x.nbytes / median / 1e9,
-            )
-            rows.append(row)
+            else:
+                row.update(_time_doublify(client, x, transport, settings.repeats))
     return rows
+
+
+def _time_doublify(client: KernelClient, x: np.ndarray, transport: str, repeats: int) -> dict:
+    y = client.doublify(x, transport=transport)  # warm-up and correctness check
+    if not np.array_equal(y, x * np.float32(2)):
+        raise RuntimeError(f"Doublify over {transport} returned a wrong result")
+    timing = time_wall(lambda _: client.doublify(x, transport=transport), repeats, 0)
+    median_s = timing.median_ms / 1e3
+    return {
+        "median_s": median_s,
+        "min_s": timing.min_ms / 1e3,
+        "up_gbps": x.nbytes / median_s / 1e9,
+        "both_ways_gbps": 2 * x.nbytes / median_s / 1e9,
+    }
 
 
 def measure_latency(target: str, settings: ServiceBenchSettings, n_clients: int) -> dict:
@@ -145,26 +147,22 @@ def measure_latency(target: str, settings: ServiceBenchSettings, n_clients: int)
     b = rng.standard_normal((n, n), dtype=np.float32)
     expected = a.astype(np.float64) @ b.astype(np.float64)
     clients = [
-        KernelClient(target, token=settings.token, tls_ca=settings.tls_ca)
-        for _ in range(n_clients)
+        KernelClient(target, token=settings.token, tls_ca=settings.tls_ca) for _ in range(n_clients)
     ]
-    latencies: list[list[float]] = [[] for _ in range(n_clients)]
+    latencies: list[tuple[float, ...]] = [()] * n_clients
     failures: list[BaseException] = []
     barrier = threading.Barrier(n_clients)
 
     def run(index: int) -> None:
         client = clients[index]
         try:
-            c = client.matmul(a, b)
-            if not np.allclose(c, expected, rtol=1e-3, atol=1e-3):
+            if not np.allclose(client.matmul(a, b), expected, rtol=1e-3, atol=1e-3):
                 raise RuntimeError("a 256x256 MatMul came back wrong")
             for _ in range(5):
                 client.matmul(a, b)
             barrier.wait()
-            for _ in range(settings.calls_per_client):
-                start = time.perf_counter()
-                client.matmul(a, b)
-                latencies[index].append(time.perf_counter() - start)
+            timing = time_wall(lambda _: client.matmul(a, b), settings.calls_per_client, 0)
+            latencies[index] = timing.samples_ms
         except BaseException as exc:
             failures.append(exc)
             barrier.abort()
@@ -180,12 +178,12 @@ def measure_latency(target: str, settings: ServiceBenchSettings, n_clients: int)
         client.close()
     if failures:
         raise RuntimeError(f"latency run with {n_clients} clients failed: {failures[0]}")
-    flat = [t for per_client in latencies for t in per_client]
+    flat = [ms for per_client in latencies for ms in per_client]
     return {
         "clients": n_clients,
         "calls": len(flat),
         **percentiles(flat),
-        "mean_ms": statistics.fmean(flat) * 1e3,
+        "mean_ms": float(np.mean(flat)),
         "calls_per_s": len(flat) / wall,
     }
 
@@ -198,18 +196,13 @@ def measure_in_process(backend_name: str, settings: ServiceBenchSettings) -> dic
     rng = np.random.default_rng(1)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    times = []
     unpin = _pin_blas_threads(settings.blas_threads if backend.name == "numpy" else 0)
     try:
-        for _ in range(10):
-            backend.matmul(a, b)
-        for _ in range(max(settings.calls_per_client, 200)):
-            start = time.perf_counter()
-            backend.matmul(a, b)
-            times.append(time.perf_counter() - start)
+        calls = max(settings.calls_per_client, 200)
+        timing = time_wall(lambda _: backend.matmul(a, b), calls, warmup=10)
     finally:
         unpin()
-    return {"backend": backend.name, **percentiles(times)}
+    return {"backend": backend.name, **percentiles(timing.samples_ms)}
 
 
 def _pin_blas_threads(threads: int) -> Callable[[], None]:
@@ -235,6 +228,86 @@ def compare_blas_threads(settings: ServiceBenchSettings) -> list[dict]:
     return rows
 
 
+def measure_health_under_stall(
+    target: str, settings: ServiceBenchSettings, calls: int = 200, timeout_s: float = 2.0
+) -> dict:
+    """How responsive the server stays while clients hold streams open and send nothing.
+
+    Opens `settings.stalled_streams` MatMulStream calls (each sends a 256x256 header and
+    one 4-byte chunk, then waits), then times `Health.Check` round trips and 2x2 MatMul
+    round trips while they wait. A server that gives each open stream a thread stops
+    answering once the streams outnumber its threads; such calls fail after `timeout_s`
+    and are counted, not timed, and the measurement gives up after a few failures in a row.
+    """
+    from grpc_health.v1 import health_pb2, health_pb2_grpc  # the serve extra
+
+    def channel() -> grpc.Channel:
+        if settings.tls_ca is None:
+            return grpc.insecure_channel(target)
+        credentials = grpc.ssl_channel_credentials(root_certificates=settings.tls_ca)
+        return grpc.secure_channel(target, credentials)
+
+    token, stalled = settings.token, settings.stalled_streams
+    metadata = ((AUTH_METADATA_KEY, bearer_value(token)),) if token else ()
+    release = threading.Event()
+    channels = [channel() for _ in range(-(-stalled // STREAMS_PER_CHANNEL))]
+    opened = []
+    try:
+        for index in range(stalled):
+            sent = threading.Event()
+            stream = client_methods(channels[index // STREAMS_PER_CHANNEL])["MatMulStream"]
+            call = stream(_stalled_stream(sent, release), timeout=600, metadata=metadata)
+            opened.append((call, sent))
+        ready = sum(sent.wait(30) for _, sent in opened)
+        with (
+            channel() as health_channel,
+            KernelClient(
+                target, token=token, tls_ca=settings.tls_ca, retries=0, timeout=timeout_s
+            ) as client,
+        ):
+            check = health_pb2_grpc.HealthStub(health_channel).Check
+            health = _timed_calls(
+                lambda t: check(health_pb2.HealthCheckRequest(), timeout=t), calls, timeout_s
+            )
+            a = np.ones((2, 2), np.float32)
+            matmul = _timed_calls(lambda _t: client.matmul(a, a), calls, timeout_s)
+    finally:
+        release.set()
+        for call, _ in opened:
+            call.cancel()
+        for stalled_channel in channels:
+            stalled_channel.close()
+    return {"stalled_streams": stalled, "streams_sent": ready, "timeout_s": timeout_s,
+            "health": health, "matmul_2x2": matmul}  # fmt: skip
+
+
+def _stalled_stream(sent: threading.Event, release: threading.Event) -> Iterator:
+    tensor = pb.Tensor(dtype=pb.DTYPE_FLOAT32, shape=[256, 256])
+    yield pb.MatMulStreamRequest(header=pb.MatMulRequest(a=tensor, b=tensor))
+    yield ChunkPart(0, b"\0\0\0\0")
+    sent.set()  # gRPC asks for the next message once these two have gone out
+    release.wait(600)
+
+
+def _timed_calls(call: Callable[[float], object], count: int, timeout_s: float) -> dict:
+    """p50/p99 of `count` calls of `call(timeout)`, and the failures (given up after a few
+    in a row)."""
+    times_ms: list[float] = []
+    failures = in_a_row = 0
+    while len(times_ms) + failures < count and in_a_row < GIVE_UP_AFTER:
+        start = time.perf_counter()
+        try:
+            call(timeout_s)
+        except (grpc.RpcError, KernelServiceError):
+            failures += 1
+            in_a_row += 1
+            continue
+        in_a_row = 0
+        times_ms.append((time.perf_counter() - start) * 1e3)
+    row = {"attempted": len(times_ms) + failures, "ok": len(times_ms), "failures": failures}
+    return {**row, **percentiles(times_ms)} if times_ms else row
+
+
 def run_benchmark(settings: ServiceBenchSettings) -> dict:
     """All the measurements; returns the JSON-ready results."""
     settings.check()
@@ -255,13 +328,7 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
                 client, settings, min(info.max_message_bytes, LOCAL_MAX_MESSAGE_MB * MIB)
             )
         latency = [measure_latency(target, settings, n) for n in settings.clients]
-        stall = None
-        if settings.stalled_streams:  # health's stubs: the serve extra, checked by then
-            from cuda_kernels.bench.service_stall import measure_health_under_stall
-
-            stall = measure_health_under_stall(
-                target, settings.stalled_streams, token=settings.token, tls_ca=settings.tls_ca
-            )
+        stall = measure_health_under_stall(target, settings) if settings.stalled_streams else None
     blas = None
     if settings.target is None and info.backend == "numpy" and settings.compare_blas:
         blas = compare_blas_threads(settings)
@@ -289,10 +356,7 @@ def run_benchmark(settings: ServiceBenchSettings) -> dict:
         "blas_threads": blas,
         "in_process": in_process,
         "overhead": _overhead(latency, in_process),
-        "targets": {
-            "streamed_64mib_gbps_min": 1.0,
-            "matmul_256_p50_ms_max": 2.0,
-        },
+        "targets": {"streamed_64mib_gbps_min": 1.0, "matmul_256_p50_ms_max": 2.0},
     }
 
 
@@ -388,18 +452,3 @@ def _throughput_cells(row: dict) -> list:
     if "skipped" in row:
         return [None, None, None, f"  skipped: {row['skipped']}"]
     return [row["median_s"] * 1e3, row["up_gbps"], row["both_ways_gbps"]]
-
-
-def check_json_name(name: str) -> None:
-    """ValueError unless `name` is a plain file name ending in .json."""
-    if not name.endswith(".json") or "/" in name:
-        raise ValueError(f"--json-name must be a plain file name ending in .json, got {name!r}")
-
-
-def write_results(results: dict, out_dir: Path, name: str = "service.json") -> Path:
-    """Write the results as `name` into `out_dir` (created if needed); return its path."""
-    check_json_name(name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / name
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    return path

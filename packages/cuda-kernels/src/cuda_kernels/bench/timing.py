@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,9 +82,9 @@ def time_wall(run: Callable[[int], object], repeats: int, warmup: int) -> Timing
     return Timing(tuple(samples))
 
 
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    """p50 and p99 of timed calls, in milliseconds."""
-    p50, p99 = np.percentile(np.asarray(seconds), [50, 99]) * 1e3
+def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
+    """p50 and p99 of timed calls."""
+    p50, p99 = np.percentile(samples_ms, [50, 99])
     return {"p50_ms": float(p50), "p99_ms": float(p99)}
 
 

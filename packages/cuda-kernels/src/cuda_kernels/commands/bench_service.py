@@ -1,26 +1,19 @@
-"""`cuda-kernels bench-service`: flags -> `ServiceBenchSettings` -> `bench.service`.
-
-The flags are the settings' fields, one each (`cuda_kernels.settings`)."""
+"""`cuda-kernels bench-service`: flags -> `ServiceBenchSettings` -> `bench.service`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from cuda_kernels.bench.service import (
-    ServiceBenchSettings,
-    check_json_name,
-    format_table,
-    run_benchmark,
-    write_results,
-)
-from cuda_kernels.commands import UsageError, add_command
+from cuda_kernels.bench.service import ServiceBenchSettings, format_table, run_benchmark
 from cuda_kernels.extras import require_extra
 from cuda_kernels.settings import add_flags, from_flags
 
 DEFAULT_OUT = Path("runs/bench-service")
 
+NAME = "bench-service"
 SUMMARY = "measure the gRPC service: payload throughput, latency, overhead, stalls"
 DESCRIPTION = """\
 Measure what the gRPC service costs on top of its backend: Doublify payload throughput
@@ -33,28 +26,28 @@ writes the JSON into --out; to refresh the committed CPU results, pass
 --out packages/cuda-kernels/benchmarks/results/cpu."""
 
 
-def add_to(subparsers: argparse._SubParsersAction) -> None:
-    """Register `bench-service` on the `cuda-kernels` parser: one flag per setting."""
-    parser = add_command(subparsers, "bench-service", SUMMARY, DESCRIPTION, run)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, ServiceBenchSettings)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the JSON")
-    parser.add_argument("--json-name", default="service.json", help="file name of the JSON")
+    parser.add_argument(
+        "--json-name", type=_json_name, default="service.json", help="file name of the JSON"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the service benchmark, print its table, write the JSON."""
-    if args.target is None and (args.token or args.tls_ca):
-        raise UsageError("--token-file and --tls-ca apply to --target only")
     settings = from_flags(ServiceBenchSettings, args)
-    try:
-        settings.check()
-        check_json_name(args.json_name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     if args.target is None:
         require_extra("serve", args.argv)  # for the local server
     results = run_benchmark(settings)
     print(format_table(results))
-    path = write_results(results, args.out, args.json_name)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / args.json_name
+    path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {path}", file=sys.stderr)
     return 0
+
+
+def _json_name(name: str) -> str:
+    if not name.endswith(".json") or "/" in name:
+        raise argparse.ArgumentTypeError(f"a plain file name ending in .json, got {name!r}")
+    return name

@@ -6,9 +6,9 @@ import argparse
 import json
 
 from cuda_kernels.backends import BACKEND_NAMES
-from cuda_kernels.commands import add_command
 from cuda_kernels.describe import describe, failures
 
+NAME = "describe"
 SUMMARY = "say which backend, device and kernel build run here, and check them"
 DESCRIPTION = """\
 Print the backend that runs here, its device, where its kernels come from (the prebuilt
@@ -18,9 +18,8 @@ With --check-builds on a GPU, also load and check the prebuilt kernels and, when
 g++ are on PATH, kernels compiled from source, each on its own. Exits 1 when a check fails."""
 
 
-def add_to(subparsers: argparse._SubParsersAction) -> None:
-    """Register `describe` on the `cuda-kernels` parser."""
-    add = add_command(subparsers, "describe", SUMMARY, DESCRIPTION, run).add_argument
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
     add("--backend", choices=BACKEND_NAMES, default="auto", help="which backend to describe")
     add("--check-builds", action="store_true", help="on a GPU, check each way of getting "
         "the kernels (prebuilt, and compiled when nvcc and g++ are on PATH)")  # fmt: skip

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from cuda_kernels.commands import add_command
 from cuda_kernels.extras import require_extra
 from cuda_kernels.rpc.server.config import ServerConfig
 from cuda_kernels.settings import add_flags, from_flags
 
+NAME = "serve"
 SUMMARY = "serve matmul and doublify over gRPC (cuda_kernels.v1.KernelService)"
 DESCRIPTION = """\
 Serve cuda_kernels.v1.KernelService (matmul and doublify over gRPC) with health checks
@@ -31,9 +31,7 @@ stall past --idle-seconds, or crawl below --min-stream-kib-per-s, are ended. Wit
 Needs the 'serve' extra."""
 
 
-def add_to(subparsers: argparse._SubParsersAction) -> None:
-    """Register `serve` on the `cuda-kernels` parser: one flag per `ServerConfig` field."""
-    parser = add_command(subparsers, "serve", SUMMARY, DESCRIPTION, run)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, ServerConfig)
     parser.add_argument("--quiet", action="store_true", help="no log line per call")
 
@@ -46,7 +44,5 @@ def run(args: argparse.Namespace) -> int:
     service_log = logging.getLogger("cuda_kernels.rpc.server")
     if not args.quiet and service_log.getEffectiveLevel() > logging.INFO:
         service_log.setLevel(logging.INFO)  # the line per call; -vv shows DEBUG too
-    config = from_flags(ServerConfig, args)
-    config.check()
-    serve_until_signalled(config)
+    serve_until_signalled(from_flags(ServerConfig, args))
     return 0
