@@ -43,6 +43,8 @@ STUDY_FILE = "study.journal"
 WORKER_FLAG = "--as-worker"  # (hidden) run trials only: a worker that `--workers K` started
 SETTINGS_FILE = "tune.json"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# What decides which trials a study runs (kept in tune.json): it continues only with these.
+SHAPING = ("study", "storage", "max_epochs", "val_size", "train_subset", "seed")
 # Keys of a trial's config that say which data it saw, not how it trained: `train
 # --from-study` resets them (to train on all training images), flags may set them again.
 DATA_OPTIONS = ("train_subset", "val_size")
@@ -93,9 +95,9 @@ def open_study(out: Path, create: TuneSettings | None = None) -> OpenStudy:
     saved = read_settings(path) if path.is_file() else None
     if create is None and saved is None:
         raise ConfigError(f"{out} is not a tune folder (no {SETTINGS_FILE}): run `tune` first")
-    shaping = {k: v for k, v in asdict(create).items() if k in _SHAPING} if create else saved
+    shaping = {k: v for k, v in asdict(create).items() if k in SHAPING} if create else saved
     if saved is not None and shaping != saved:
-        changed = sorted(k for k in _SHAPING if shaping.get(k) != saved.get(k))
+        changed = sorted(k for k in SHAPING if shaping.get(k) != saved.get(k))
         raise ConfigError(
             f"{out} holds a study made with other {', '.join(changed)} ({path}): give the "
             "same values to continue it, or pick a new --out"
@@ -123,17 +125,13 @@ def open_study(out: Path, create: TuneSettings | None = None) -> OpenStudy:
     return OpenStudy(study, storage, shaping)
 
 
-# What decides which trials a study runs: a study continues only with the same values.
-_SHAPING = ("study", "storage", "max_epochs", "val_size", "train_subset", "seed")
-
-
 def read_settings(path: Path) -> dict[str, Any]:
     try:
         saved = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc}); pick a new --out") from None
-    if not isinstance(saved, dict) or set(saved) != set(_SHAPING):
-        raise ConfigError(f"{path}: not a tune folder's settings (keys {list(_SHAPING)})")
+    if not isinstance(saved, dict) or set(saved) != set(SHAPING):
+        raise ConfigError(f"{path}: not a tune folder's settings (keys {list(SHAPING)})")
     return saved
 
 
@@ -324,5 +322,5 @@ def best_config(out: Path, **overrides: Any) -> TrainConfig:
     except ValueError:
         raise ConfigError(f"{out}: the study has no finished trial yet") from None
     recipe = {k: v for k, v in best.user_attrs["config"].items() if k not in RUNTIME_OPTIONS}
-    recipe.update(train_subset=0, val_size=0, preset="fast")
+    recipe.update(dict.fromkeys(DATA_OPTIONS, 0), preset="fast")
     return TrainConfig.from_dict({**recipe, **overrides}, f"{out} trial {best.number}").validate()
