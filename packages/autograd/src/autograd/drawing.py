@@ -69,6 +69,12 @@ class ValueGraph(graphviz.Digraph):
     def __repr__(self) -> str:  # the text beside the picture: no memory address
         return f"<ValueGraph of {self.node_count} nodes>"
 
+    def copy(self) -> ValueGraph:
+        """graphviz's copy, keeping the size (without it, a copy would render unchecked)."""
+        copied = super().copy()
+        copied.node_count = self.node_count
+        return copied
+
     def _repr_mimebundle_(
         self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None, **_
     ) -> dict[str, str]:
