@@ -70,6 +70,20 @@ def suggest(trial: optuna.Trial, max_epochs: int) -> dict[str, Any]:
     }
 
 
+def baseline(max_epochs: int) -> dict[str, Any]:
+    """The default (`fast`) recipe as the search space's parameters: every study's first
+    trial, so that its table shows what tuning gained over the defaults."""
+    fast = TrainConfig()
+    names = ("activation", "dropout", "lr", "schedule", "weight_decay", "label_smoothing",
+             "shift_pixels", "flip", "batch_size")  # fmt: skip
+    return {
+        "depth": len(fast.hidden_sizes),
+        "width": fast.hidden_sizes[0],
+        **{name: getattr(fast, name) for name in names},
+        "epochs": min(fast.epochs, max_epochs),
+    }
+
+
 def storage_for(out: Path, url: str | None) -> optuna.storages.BaseStorage:
     """The journal file in OUT by default; an RDB URL (with heartbeats) or a journal path."""
     if url and "://" in url:
@@ -121,6 +135,7 @@ def open_study(out: Path, create: TuneSettings | None = None) -> OpenStudy:
             f"cannot open the study's storage {where}: {str(exc).splitlines()[0]}"
         ) from None
     if saved is None:  # only once the storage opened: a typo in --storage leaves nothing
+        study.enqueue_trial(baseline(shaping["max_epochs"]), skip_if_exists=True)
         atomic_write(path, json.dumps(shaping, indent=2) + "\n")
     return OpenStudy(study, storage, shaping)
 
