@@ -150,7 +150,8 @@ class KernelClient:
         if token is not None and tls_ca is None and leaves_the_machine(target):
             _log.warning(
                 "KernelClient(%r): the token goes in plaintext to another machine; anyone "
-                "on the path can read it (pass tls_ca= to use TLS)", target
+                "on the path can read it (pass tls_ca= to use TLS)",
+                target,
             )
         options: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", max_message_bytes),

@@ -132,9 +132,7 @@ def _check_pem(what: str, data: bytes, mark: bytes, kind: str) -> None:
     other, holds = (_KEY_MARK, "a private key") if mark == _CERT_MARK else (
         _CERT_MARK, "a certificate")  # fmt: skip
     swapped = f" (it holds {holds}: are --tls-cert and --tls-key swapped?)"
-    raise ValueError(
-        f"cannot load the TLS {what}: not {kind}" + (swapped if other in data else "")
-    )
+    raise ValueError(f"cannot load the TLS {what}: not {kind}" + (swapped if other in data else ""))
 
 
 class _EncryptedKey(Exception):

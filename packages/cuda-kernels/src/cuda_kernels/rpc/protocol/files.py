@@ -49,9 +49,7 @@ def open_regular(path: str | Path, what: str) -> Iterator[BinaryIO]:
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
-            raise ValueError(
-                f"{what} {path} is {kind_of(mode)}, not a regular file; name a file"
-            )
+            raise ValueError(f"{what} {path} is {kind_of(mode)}, not a regular file; name a file")
         if _NONBLOCK:
             os.set_blocking(descriptor, True)  # a regular file: reads as usual from here
         file = os.fdopen(descriptor, "rb")

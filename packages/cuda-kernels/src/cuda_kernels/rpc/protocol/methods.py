@@ -45,10 +45,7 @@ def rewrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable], Ca
     """The same handler (shape, codecs) with its behavior replaced by `wrap(behavior)`:
     how an interceptor wraps or refuses a call without knowing the method."""
     behavior = (
-        handler.stream_stream
-        or handler.stream_unary
-        or handler.unary_stream
-        or handler.unary_unary
+        handler.stream_stream or handler.stream_unary or handler.unary_stream or handler.unary_unary
     )
     factory = handler_factory(handler.request_streaming, handler.response_streaming)
     return factory(

@@ -37,18 +37,8 @@ from cuda_kernels.rpc.protocol.tensors import MIB
 from cuda_kernels.rpc.server.blas import pin_blas_threads
 from cuda_kernels.rpc.server.budget import MemoryBudget, default_budget_bytes
 from cuda_kernels.rpc.server.calls import InFlight
-from cuda_kernels.rpc.server.config import (
-    STREAM_MESSAGE_FLOOR,
-    ServerConfig,
-    default_workers,
-    host_port,
-)
-from cuda_kernels.rpc.server.connections import MetadataLimit, connection_options
-from cuda_kernels.rpc.server.interceptors import (
-    BearerAuthInterceptor,
-    ObservingInterceptor,
-    OpenStreamsLimit,
-)
+from cuda_kernels.rpc.server.config import ServerConfig, default_workers, host_port
+from cuda_kernels.rpc.server.interceptors import MetadataLimit, OpenStreamsLimit, guard
 from cuda_kernels.rpc.server.metrics import ServerMetrics, device_memory
 from cuda_kernels.rpc.server.servicer import KernelServicer
 from cuda_kernels.rpc.server.workers import KernelWorkers
@@ -66,9 +56,7 @@ def _probe_bind(host: str, port: int) -> None:
     unknown host). Port 0 always binds.
     """
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
-        )[0]
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
@@ -96,7 +84,6 @@ class KernelServer:
         self.budget = MemoryBudget(_budget_bytes(config, self.backend))
         self.workers = KernelWorkers(config.workers or default_workers(), config.max_queued)
         self._in_flight = InFlight()
-        self.open_streams = OpenStreamsLimit(config.max_calls)  # health watch, reflection
         self.metrics = ServerMetrics(
             self.backend,
             __version__,
@@ -156,26 +143,16 @@ class KernelServer:
 
     async def _start(self) -> int:
         config = self.config
-        message_limit = max(config.limits.max_message_bytes, STREAM_MESSAGE_FLOOR)
-        options = [
-            ("grpc.max_receive_message_length", message_limit),
-            ("grpc.max_send_message_length", message_limit),
-            ("grpc.so_reuseport", 0),  # a busy port is an error, not a silent share
-            *connection_options(config),  # idle and old connections, their number
-        ]
-        interceptors: list[grpc.aio.ServerInterceptor] = [
-            MetadataLimit(),
-            ObservingInterceptor(self.metrics, self._in_flight, config.max_calls),
-            self.open_streams,
-        ]
-        if config.auth_token is not None:
-            interceptors.append(BearerAuthInterceptor(config.auth_token))
-        server = grpc.aio.server(interceptors=interceptors, options=options)
+        interceptors = [MetadataLimit(), OpenStreamsLimit(config.max_calls)]
+        server = grpc.aio.server(interceptors=interceptors, options=config.grpc_options)
         servicer = KernelServicer(
             self.backend, config.limits, __version__, self._draining, self.budget, self.workers
         )
+        behaviors = guard(
+            servicer.behaviors(), self.metrics, self._in_flight, config.max_calls, config.auth_token
+        )
         # the codecs of `protocol.methods`, registered once
-        server.add_registered_method_handlers(SERVICE_NAME, method_handlers(servicer.behaviors()))
+        server.add_registered_method_handlers(SERVICE_NAME, method_handlers(behaviors))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(

@@ -148,7 +148,7 @@ class KernelServicer:
     async def _stream(self, operation: Operation, requests, context) -> None:
         """Check the header (the unary request without tensor data), reserve (waiting a
         little), receive the chunks, compute, send the reply's header, then its chunks."""
-        reader, rpc = PacedReader(requests, self.limits.pace), METHODS[f"{operation.name}Stream"]
+        reader, rpc = PacedReader(requests, self.limits), METHODS[f"{operation.name}Stream"]
         self._refuse_if_draining()
         header = stream_header_of(await reader.next())
         self._begin(header)
@@ -183,10 +183,9 @@ class KernelServicer:
     async def _send(self, context, stream_type: type, reply, result: str, output) -> None:
         """The reply header, then the result in chunks, each under the idle limit."""
         fill_header(getattr(reply, result), output)
-        pace = self.limits.pace
-        await write_paced(context, stream_type(header=reply), pace)
+        await write_paced(context, stream_type(header=reply), self.limits)
         for part in iter_chunks([array_view(output)], DEFAULT_CHUNK_BYTES):
-            await write_paced(context, part, pace, len(part.data))
+            await write_paced(context, part, self.limits, len(part.data))
 
     # --- steps shared by the RPCs -----------------------------------------------------
 
@@ -258,8 +257,7 @@ class KernelServicer:
         _log.error("request_id=%s: the %s backend failed:\n%s", request_id, backend, trace)
         return ServiceError(
             grpc.StatusCode.INTERNAL,
-            f"the {backend} backend failed on request {request_id}; "
-            "the server log has the details",
+            f"the {backend} backend failed on request {request_id}; the server log has the details",
         )
 
 
