@@ -12,6 +12,7 @@ spreads calls over several servers with gRPC's round-robin balancing:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -28,13 +29,14 @@ from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value, leaves_the_machine
 from cuda_kernels.rpc.protocol.chunking import (
     DEFAULT_CHUNK_BYTES,
-    read_header,
-    read_tensors,
+    TensorAssembler,
+    check_stream_shapes,
+    stream_header_of,
     stream_messages,
 )
 from cuda_kernels.rpc.protocol.errors import ServiceError, invalid, retry_after_of
 from cuda_kernels.rpc.protocol.files import read_regular_file
-from cuda_kernels.rpc.protocol.methods import METHODS, Malformed, client_methods
+from cuda_kernels.rpc.protocol.methods import METHODS, check_parsed, client_methods
 from cuda_kernels.rpc.protocol.tensors import (
     MIB,
     fill_header,
@@ -222,7 +224,7 @@ class KernelClient:
 
     def info(self) -> ServerInfo:
         """The backend, device, kernels (fastest first), caps and version of a server."""
-        response = _parsed("GetInfo", self._unary("GetInfo", pb.GetInfoRequest()))
+        response = self._unary("GetInfo", pb.GetInfoRequest())
         return ServerInfo(
             backend=response.backend,
             device=response.device,
@@ -253,13 +255,16 @@ class KernelClient:
         raise ValueError(f"transport must be 'auto', 'unary' or 'stream', got {transport!r}")
 
     def _unary(self, rpc: str, request: Any) -> Any:
-        """One unary call of `rpc`, with deadline and retries."""
-        return self._with_retries(
+        """The reply of one unary call of `rpc`, with deadline and retries; DATA_LOSS when
+        its bytes did not parse."""
+        reply = self._with_retries(
             rpc,
             lambda deadline: self._rpc[rpc](
                 request, timeout=_remaining(deadline), metadata=self._metadata
             ),
         )
+        with _data_loss(rpc):
+            return check_parsed(reply)
 
     def _exchange(
         self,
@@ -278,8 +283,10 @@ class KernelClient:
         if not method.request_streaming:
             for name, array in operands.items():
                 fill_tensor(getattr(request, name), array)
-            reply = _parsed(rpc, self._unary(rpc, request))
-            return reply, _decode(rpc, getattr(reply, result), result, expected)
+            reply = self._unary(rpc, request)
+            with _data_loss(rpc):
+                tensor = _check_shape(getattr(reply, result), expected)
+                return reply, from_tensor(tensor, result, nbytes_of(expected)).copy()
         for name, array in operands.items():
             fill_header(getattr(request, name), array)
 
@@ -291,12 +298,16 @@ class KernelClient:
                 messages, timeout=_remaining(deadline), metadata=self._metadata
             )
             try:
-                reply, (array,) = _read_response_stream(
-                    rpc, responses, lambda h: [(result, getattr(h, result))], expected
-                )
+                with _data_loss(rpc):
+                    header = stream_header_of(next(responses, None))
+                    tensor = _check_shape(getattr(header, result), expected)
+                    shapes = check_stream_shapes([(result, tensor)], nbytes_of(expected))
+                    assembler = TensorAssembler(shapes)
+                    for message in responses:
+                        assembler.add(message)
+                    return header, assembler.finish()[0]
             finally:
                 responses.cancel()  # a refused reply stops arriving (no-op once complete)
-            return reply, array
 
         return self._with_retries(rpc, attempt)
 
@@ -366,40 +377,18 @@ def _remaining(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.001)
 
 
-def _parsed(rpc: str, reply: Any) -> Any:
-    """`reply`, unless its bytes did not parse (`methods.Malformed`): DATA_LOSS."""
-    if isinstance(reply, Malformed):
-        raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, reply.describe())
-    return reply
+def _check_shape(tensor: pb.Tensor, expected: tuple[int, ...]) -> pb.Tensor:
+    if tuple(tensor.shape) != expected:
+        raise invalid(f"the server answered with shape {tuple(tensor.shape)}, expected {expected}")
+    return tensor
 
 
-def _decode(rpc: str, tensor: pb.Tensor, name: str, expected: tuple[int, ...]) -> np.ndarray:
-    """A reply tensor of the `expected` shape as a writable array; anything else (another
-    shape, a malformed tensor) is DATA_LOSS."""
+@contextlib.contextmanager
+def _data_loss(rpc: str) -> Iterator[None]:
+    """A malformed or unexpected reply (a `ServiceError` from the protocol's checks) as
+    DATA_LOSS."""
     try:
-        if tuple(tensor.shape) != tuple(expected):
-            raise invalid(
-                f"the server answered with shape {tuple(tensor.shape)}, expected {tuple(expected)}"
-            )
-        return from_tensor(tensor, name, nbytes_of(expected)).copy()
-    except ServiceError as exc:
-        raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, exc.details) from None
-
-
-def _read_response_stream(
-    rpc: str,
-    responses: Iterator[Any],
-    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
-    expected: tuple[int, ...],
-) -> tuple[Any, list[np.ndarray]]:
-    """The header and tensor of a reply stream, whose header must announce exactly the
-    `expected` shape (checked before any chunk is stored); a malformed or unexpected
-    stream is DATA_LOSS."""
-    try:
-        header, shapes, rest = read_header(
-            responses, tensors_of, nbytes_of(expected), expected=[expected]
-        )
-        return header, read_tensors(rest, shapes)
+        yield
     except ServiceError as exc:
         raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, exc.details) from None
 

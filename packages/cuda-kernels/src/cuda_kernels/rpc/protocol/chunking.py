@@ -9,14 +9,14 @@ from 0. The same code serves the server (requests) and the client (responses).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.rpc.protocol.errors import invalid
-from cuda_kernels.rpc.protocol.methods import Malformed
+from cuda_kernels.rpc.protocol.methods import check_parsed
 from cuda_kernels.rpc.protocol.tensors import MIB, array_view, check_header, nbytes_of, to_array
 from cuda_kernels.rpc.protocol.wire import ChunkPart
 
@@ -45,9 +45,7 @@ def _part_of(message: Any) -> tuple[str | None, Any]:
     did not parse (`methods.Malformed`) is INVALID_ARGUMENT."""
     if isinstance(message, ChunkPart):
         return "chunk", message
-    if isinstance(message, Malformed):
-        raise invalid(message.describe())
-    part = message.WhichOneof("part")
+    part = check_parsed(message).WhichOneof("part")
     if part == "chunk":
         return "chunk", ChunkPart(message.chunk.offset, message.chunk.data)
     if part == "header":
@@ -66,27 +64,14 @@ def stream_header_of(first: Any) -> Any:
 
 
 def check_stream_shapes(
-    header: Any,
-    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
-    max_tensor_bytes: int,
-    expected: Sequence[tuple[int, int]] | None = None,
+    named: list[tuple[str, pb.Tensor]], max_tensor_bytes: int
 ) -> list[tuple[int, int]]:
-    """The shapes of a stream header's tensors, checked.
+    """The shapes of a stream header's tensors (name, tensor; in wire order), checked.
 
-    `tensors_of(header)` names the header's tensors in wire order. Every check that can run
-    on the header alone (dtype, rank, dims, size cap, empty data, and the `expected` shapes
-    when the reader knows them) runs here, before any chunk is buffered, so an oversized
-    stream is refused without receiving it.
+    Every check that can run on the header alone (dtype, rank, dims, size cap, empty data)
+    runs here, before any chunk is buffered, so an oversized stream is refused without
+    receiving it.
     """
-    named = tensors_of(header)
-    if expected is not None:
-        announced = [tuple(tensor.shape) for _, tensor in named]
-        wanted = [tuple(shape) for shape in expected]
-        if announced != wanted:
-            raise invalid(
-                f"the stream's header announces shape {' and '.join(map(str, announced))}, "
-                f"expected {' and '.join(map(str, wanted))}"
-            )
     shapes = []
     for name, tensor in named:
         shapes.append(check_header(tensor, name, max_tensor_bytes))
@@ -152,27 +137,6 @@ class TensorAssembler:
             arrays.append(to_array(view[start : start + size], shape))
             start += size
         return arrays
-
-
-def read_header(
-    messages: Iterable[Any],
-    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
-    max_tensor_bytes: int,
-    expected: Sequence[tuple[int, int]] | None = None,
-) -> tuple[Any, list[tuple[int, int]], Iterator[Any]]:
-    """Read and check a stream's header (`stream_header_of`, `check_stream_shapes`); return
-    it, its tensors' shapes, and the rest of the messages."""
-    iterator = iter(messages)
-    header = stream_header_of(next(iterator, None))
-    return header, check_stream_shapes(header, tensors_of, max_tensor_bytes, expected), iterator
-
-
-def read_tensors(rest: Iterator[Any], shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
-    """Assemble the chunks after a header into one float32 array per shape."""
-    assembler = TensorAssembler(shapes)
-    for message in rest:
-        assembler.add(message)
-    return assembler.finish()
 
 
 def stream_messages(

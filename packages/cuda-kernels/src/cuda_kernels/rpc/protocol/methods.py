@@ -22,6 +22,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from cuda_kernels._proto import kernels_pb2 as pb
+from cuda_kernels.rpc.protocol.errors import invalid
 from cuda_kernels.rpc.protocol.wire import serialize_stream_message, stream_deserializer
 
 SERVICE = pb.DESCRIPTOR.services_by_name["KernelService"]
@@ -68,6 +69,13 @@ class Malformed:
             f"a {self.size}-byte message is not a valid {self.type_name} "
             f"({self.reason[:200]}); send a message built from kernels.proto"
         )
+
+
+def check_parsed(message: Any) -> Any:
+    """`message`, unless its bytes did not parse (`Malformed`): INVALID_ARGUMENT."""
+    if isinstance(message, Malformed):
+        raise invalid(message.describe())
+    return message
 
 
 def _serializer(message_type: type, streaming: bool) -> Callable[[Any], bytes]:

@@ -40,7 +40,7 @@ from cuda_kernels.rpc.protocol.chunking import (
     stream_header_of,
 )
 from cuda_kernels.rpc.protocol.errors import ServiceError, abort_with, invalid, refusal_for
-from cuda_kernels.rpc.protocol.methods import METHODS, Malformed
+from cuda_kernels.rpc.protocol.methods import METHODS, check_parsed
 from cuda_kernels.rpc.protocol.tensors import (
     array_view,
     check_header,
@@ -108,7 +108,7 @@ class KernelServicer:
         return found
 
     async def _info(self, request, context) -> pb.GetInfoResponse:
-        _check_parsed(request)
+        check_parsed(request)
         self._refuse_if_draining()
         annotate_call(backend=self.backend.name)
         return pb.GetInfoResponse(
@@ -152,7 +152,7 @@ class KernelServicer:
         self._refuse_if_draining()
         header = stream_header_of(await reader.next())
         self._begin(header)
-        shapes = check_stream_shapes(header, operation.tensors, self.limits.max_tensor_bytes)
+        shapes = check_stream_shapes(operation.tensors(header), self.limits.max_tensor_bytes)
         in_bytes = sum(nbytes_of(shape) for shape in shapes)
         _log.debug(
             "request_id=%s: stream header accepted; receiving %d bytes of chunks",
@@ -198,7 +198,7 @@ class KernelServicer:
 
     def _begin(self, request) -> None:
         """Draining, a parsed message, a request id of sane length; noted in the record."""
-        _check_parsed(request)
+        check_parsed(request)
         self._refuse_if_draining()
         request_id = request.request_id
         annotate_call(request_id=request_id, backend=self.backend.name)
@@ -259,12 +259,6 @@ class KernelServicer:
             grpc.StatusCode.INTERNAL,
             f"the {backend} backend failed on request {request_id}; the server log has the details",
         )
-
-
-def _check_parsed(message: Any) -> None:
-    """INVALID_ARGUMENT for bytes that did not parse (`methods.Malformed`)."""
-    if isinstance(message, Malformed):
-        raise invalid(message.describe())
 
 
 def _fresh(refusal: ServiceError) -> ServiceError:
