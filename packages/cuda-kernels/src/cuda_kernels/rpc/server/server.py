@@ -124,11 +124,7 @@ class KernelServer:
             try:
                 self.port = self._on_loop(self._start())
                 if self.config.metrics_port is not None:
-                    self.metrics_port = self.metrics.serve_http(
-                        self.config.metrics_host, self.config.metrics_port,
-                        self.config.metrics_max_connections, self.config.metrics_idle_seconds,
-                        self.config.metrics_per_second,
-                    )  # fmt: skip
+                    self.metrics_port = self.metrics.serve_http(self.config)
             except BaseException:
                 self._shut_down(grace=None)
                 raise
