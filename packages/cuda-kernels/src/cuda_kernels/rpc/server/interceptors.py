@@ -30,7 +30,7 @@ import grpc
 
 from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, check_token, token_of
 from cuda_kernels.rpc.protocol.errors import abort_with, busy, too_large
-from cuda_kernels.rpc.protocol.methods import rewrap_handler
+from cuda_kernels.rpc.protocol.methods import rpc_kind
 from cuda_kernels.rpc.server.calls import CallRecord, InFlight, loggable, recording
 from cuda_kernels.rpc.server.metrics import ServerMetrics
 
@@ -147,6 +147,20 @@ def _authorized(behavior: Behavior, expected: bytes) -> Behavior:
         return await behavior(request, context)
 
     return authorized
+
+
+def rewrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable], Callable]) -> Any:
+    """The same handler (shape, codecs) with its behavior replaced by `wrap(behavior)`:
+    how an interceptor wraps or refuses a call without knowing the method."""
+    behavior = (
+        handler.stream_stream or handler.stream_unary or handler.unary_stream or handler.unary_unary
+    )
+    kind = rpc_kind(handler.request_streaming, handler.response_streaming)
+    return getattr(grpc, f"{kind}_rpc_method_handler")(
+        wrap(behavior),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 def metadata_bytes(metadata: Any) -> int:
