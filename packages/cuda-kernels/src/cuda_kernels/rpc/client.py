@@ -198,12 +198,11 @@ class KernelClient:
         a, b = check_matmul_operands(a, b)
         if kernel is not None and (not isinstance(kernel, str) or not kernel):
             raise ValueError(f"kernel must be None or a non-empty name, got {kernel!r}")
-        request_id = request_id or _new_request_id()
+        request = pb.MatMulRequest(request_id=request_id or _new_request_id(), kernel=kernel or "")
         out_shape = (a.shape[0], b.shape[1])
-        streamed = self._choose_stream(transport, a.nbytes + b.nbytes, nbytes_of(out_shape))
-        request = pb.MatMulRequest(request_id=request_id, kernel=kernel or "")
-        rpc = "MatMulStream" if streamed else "MatMul"
-        reply, c = self._exchange(rpc, request, {"a": a, "b": b}, "c", out_shape)
+        reply, c, streamed = self._exchange(
+            "MatMul", transport, request, {"a": a, "b": b}, "c", out_shape
+        )
         return MatMulResult(
             c=c,
             kernel=reply.kernel,
@@ -216,10 +215,8 @@ class KernelClient:
     def doublify(self, x: np.ndarray, *, transport: Transport = "auto") -> np.ndarray:
         """y = 2·x on the server for a float32 matrix; returns a new array."""
         x = check_matrix(x, "x")
-        streamed = self._choose_stream(transport, x.nbytes, x.nbytes)
         request = pb.DoublifyRequest(request_id=_new_request_id())
-        rpc = "DoublifyStream" if streamed else "Doublify"
-        _, y = self._exchange(rpc, request, {"x": x}, "y", x.shape)
+        _, y, _ = self._exchange("Doublify", transport, request, {"x": x}, "y", x.shape)
         return y
 
     def info(self) -> ServerInfo:
@@ -247,13 +244,6 @@ class KernelClient:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _choose_stream(self, transport: Transport, in_bytes: int, out_bytes: int) -> bool:
-        if transport == "auto":
-            return max(in_bytes, out_bytes) > self.stream_threshold_bytes
-        if transport in ("unary", "stream"):
-            return transport == "stream"
-        raise ValueError(f"transport must be 'auto', 'unary' or 'stream', got {transport!r}")
-
     def _unary(self, rpc: str, request: Any) -> Any:
         """The reply of one unary call of `rpc`, with deadline and retries; DATA_LOSS when
         its bytes did not parse."""
@@ -268,25 +258,34 @@ class KernelClient:
 
     def _exchange(
         self,
-        rpc: str,
+        operation: str,
+        transport: Transport,
         request: Any,
         operands: dict[str, np.ndarray],
         result: str,
         expected: tuple[int, ...],
-    ) -> tuple[Any, np.ndarray]:
-        """Send `request` with its `operands` (field name -> array) by `rpc`, unary or
-        streamed; return the reply (a stream's header) and its `result` tensor, which must
-        have the `expected` shape: a reply that announces anything else is refused before
-        a byte of it is stored (DATA_LOSS), so a server cannot make this client allocate
-        more than the result it asked for."""
+    ) -> tuple[Any, np.ndarray, bool]:
+        """Send `request` with its `operands` (field name -> array) by the unary RPC
+        `operation` or its stream (`transport`: "auto" streams tensors in or out over the
+        threshold); return the reply (a stream's header), its `result` tensor and whether
+        it streamed. The result must have the `expected` shape: a reply that announces
+        anything else is refused before a byte of it is stored (DATA_LOSS), so a server
+        cannot make this client allocate more than the result it asked for."""
+        if transport not in ("auto", "unary", "stream"):
+            raise ValueError(f"transport must be 'auto', 'unary' or 'stream', got {transport!r}")
+        largest = max(sum(array.nbytes for array in operands.values()), nbytes_of(expected))
+        streamed = transport == "stream" or (
+            transport == "auto" and largest > self.stream_threshold_bytes
+        )
+        rpc = f"{operation}Stream" if streamed else operation
         method = METHODS[rpc]
-        if not method.request_streaming:
+        if not streamed:
             for name, array in operands.items():
                 fill_tensor(getattr(request, name), array)
             reply = self._unary(rpc, request)
             with _data_loss(rpc):
                 tensor = _check_shape(getattr(reply, result), expected)
-                return reply, from_tensor(tensor, result, nbytes_of(expected)).copy()
+                return reply, from_tensor(tensor, result, nbytes_of(expected)).copy(), False
         for name, array in operands.items():
             fill_header(getattr(request, name), array)
 
@@ -309,7 +308,7 @@ class KernelClient:
             finally:
                 responses.cancel()  # a refused reply stops arriving (no-op once complete)
 
-        return self._with_retries(rpc, attempt)
+        return *self._with_retries(rpc, attempt), True
 
     def _with_retries(self, rpc: str, attempt: Callable[[float], T]) -> T:
         """Run `attempt(deadline)`; retry UNAVAILABLE, and a refusal that says "not now"

@@ -45,7 +45,6 @@ from cuda_kernels.rpc.server.workers import KernelWorkers
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
-_SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 def _probe_bind(host: str, port: int) -> None:
@@ -126,7 +125,7 @@ class KernelServer:
                 if self.config.metrics_port is not None:
                     self.metrics_port = self.metrics.serve_http(self.config)
             except BaseException:
-                self._shut_down(grace=None)
+                self._shut_down()
                 raise
         if self.config.token_in_the_clear:
             _log.warning(
@@ -168,7 +167,7 @@ class KernelServer:
         self._server, self._stop_now = server, asyncio.Event()
         await server.start()
         for service in ("", SERVICE_NAME):
-            await self._health.set(service, _SERVING)
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         return port
 
     # --- stopping -----------------------------------------------------------------------
@@ -194,7 +193,7 @@ class KernelServer:
         )  # fmt: skip
         if self._loop is not None and self._loop.is_running():
             self._on_loop(self._wait_for_calls(grace))
-        self._shut_down(grace=None)
+        self._shut_down()
         _log.info("stopped")
 
     async def _wait_for_calls(self, grace: float) -> None:
@@ -213,31 +212,27 @@ class KernelServer:
         loop = self._loop
         if loop is not None and loop.is_running() and self._stop_now is not None:
             loop.call_soon_threadsafe(self._stop_now.set)
-        self._shut_down(grace=None)
+        self._shut_down()
 
-    def _shut_down(self, grace: float | None) -> None:
+    def _shut_down(self) -> None:
         """Stop gRPC, the workers, the metrics endpoint and the event loop (once)."""
         with self._lifecycle:
+            loop, thread = self._loop, self._thread
             try:
-                self._stop_loop(grace)
+                if loop is not None and thread is not None and loop.is_running():
+                    if self._server is not None:
+                        self._on_loop(self._server.stop(None))
+                        self._server = None
+                    self.workers.shutdown()
+                    self.metrics.close()
+                    self._on_loop(_cancel_other_tasks())  # e.g. a drain's wait: it ends now
+                    loop.call_soon_threadsafe(loop.stop)
+                    thread.join()
+                    loop.close()
             finally:
                 if self._unpin_blas is not None:
                     self._unpin_blas()
                     self._unpin_blas = None
-
-    def _stop_loop(self, grace: float | None) -> None:
-        loop, thread, server = self._loop, self._thread, self._server
-        if loop is None or thread is None or not loop.is_running():
-            return
-        if server is not None:
-            self._on_loop(server.stop(grace))
-            self._server = None
-        self.workers.shutdown()
-        self.metrics.close()
-        self._on_loop(_cancel_other_tasks())  # e.g. a drain's wait: it ends now
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
 
     def _on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T | None:
         """Run `coroutine` on the server's event loop and wait for its result (None when a
