@@ -29,9 +29,9 @@ from typing import Any
 import grpc
 
 from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, check_token, token_of
-from cuda_kernels.rpc.protocol.errors import abort_with, busy, too_large
+from cuda_kernels.rpc.protocol.errors import abort_with, too_large
 from cuda_kernels.rpc.protocol.methods import rpc_kind
-from cuda_kernels.rpc.server.calls import CallRecord, InFlight, loggable, recording
+from cuda_kernels.rpc.server.calls import CallRecord, OpenCalls, loggable, recording
 from cuda_kernels.rpc.server.metrics import ServerMetrics
 
 _log = logging.getLogger(__name__)
@@ -52,8 +52,7 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
 def guard(
     behaviors: Mapping[str, Behavior],
     metrics: ServerMetrics,
-    in_flight: InFlight,
-    max_calls: int,
+    in_flight: OpenCalls,
     token: str | None,
 ) -> dict[str, Behavior]:
     """Each KernelService behavior (method name -> coroutine function) observed and, with a
@@ -61,29 +60,23 @@ def guard(
     if token is not None:
         expected = check_token(token).encode()
         behaviors = {name: _authorized(b, expected) for name, b in behaviors.items()}
-    return {
-        name: _observed(name, b, metrics, in_flight, max_calls) for name, b in behaviors.items()
-    }
+    return {name: _observed(name, b, metrics, in_flight) for name, b in behaviors.items()}
 
 
 def _observed(
-    rpc: str, behavior: Behavior, metrics: ServerMetrics, in_flight: InFlight, max_calls: int
+    rpc: str, behavior: Behavior, metrics: ServerMetrics, in_flight: OpenCalls
 ) -> Behavior:
     """`behavior` with one INFO line (id, RPC, shapes, kernel, backend, queue and compute
-    times, total time, code) and its metrics per call, counted in flight; a call past
-    `max_calls` is refused (each open call costs memory outside the budget: its coroutine
-    and gRPC's state, some tens of KiB). It opens the call's record (`calls.recording`),
-    which the servicer fills in."""
+    times, total time, code) and its metrics per call, counted `in_flight` (which refuses
+    a call past its limit). It opens the call's record (`calls.recording`), which the
+    servicer fills in."""
 
     async def observed(request, context):
         start = time.perf_counter()
-        in_flight.enter()
         cancelled = False
         with recording(rpc) as record:
             try:
-                if in_flight.count > max_calls:
-                    full = f"this server has {max_calls} calls in flight, its limit (--max-calls)"
-                    await abort_with(context, busy(f"{full}; retry later or use another replica"))
+                await in_flight.enter(context)
                 return await behavior(request, context)
             except asyncio.CancelledError:
                 cancelled = True
@@ -203,7 +196,8 @@ class OpenStreamsLimit(grpc.aio.ServerInterceptor):
     """
 
     def __init__(self, limit: int) -> None:
-        self.limit, self.open = limit, 0
+        advice = "close one or retry later"
+        self.open = OpenCalls(limit, "health-watch and reflection streams open", advice)
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -216,8 +210,8 @@ class OpenStreamsLimit(grpc.aio.ServerInterceptor):
         if inspect.isasyncgenfunction(behavior):
 
             async def limited_stream(request, context):
-                await self._enter(context)
                 try:
+                    await self.open.enter(context)
                     async for reply in behavior(request, context):
                         yield reply
                 finally:
@@ -226,23 +220,14 @@ class OpenStreamsLimit(grpc.aio.ServerInterceptor):
             return limited_stream
 
         async def limited(request, context):
-            await self._enter(context)
             try:
+                await self.open.enter(context)
                 return await behavior(request, context)
             finally:
                 self._leave()
 
         return limited
 
-    async def _enter(self, context: grpc.aio.ServicerContext) -> None:
-        if self.open >= self.limit:
-            refusal = busy(
-                f"this server has {self.open} health-watch and reflection streams open, "
-                "its limit (--max-calls); close one or retry later"
-            )
-            await abort_with(context, refusal)
-        self.open += 1
-
     def _leave(self) -> None:
-        self.open -= 1
-        _log.debug("a health-watch or reflection stream ended; %d open", self.open)
+        self.open.leave()
+        _log.debug("a health-watch or reflection stream ended; %d open", self.open.count)

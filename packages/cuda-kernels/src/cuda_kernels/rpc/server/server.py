@@ -36,7 +36,7 @@ from cuda_kernels.rpc.protocol.methods import SERVICE_NAME, method_handlers
 from cuda_kernels.rpc.protocol.tensors import MIB
 from cuda_kernels.rpc.server.blas import pin_blas_threads
 from cuda_kernels.rpc.server.budget import MemoryBudget, default_budget_bytes
-from cuda_kernels.rpc.server.calls import InFlight
+from cuda_kernels.rpc.server.calls import OpenCalls
 from cuda_kernels.rpc.server.config import ServerConfig, default_workers, host_port
 from cuda_kernels.rpc.server.interceptors import MetadataLimit, OpenStreamsLimit, guard
 from cuda_kernels.rpc.server.metrics import ServerMetrics, device_memory
@@ -82,7 +82,8 @@ class KernelServer:
         self.metrics_port: int | None = None
         self.budget = MemoryBudget(_budget_bytes(config, self.backend))
         self.workers = KernelWorkers(config.workers or default_workers(), config.max_queued)
-        self._in_flight = InFlight()
+        advice = "retry later or use another replica"
+        self._in_flight = OpenCalls(config.max_calls, "calls in flight", advice)
         self.metrics = ServerMetrics(
             self.backend,
             __version__,
@@ -143,9 +144,7 @@ class KernelServer:
         servicer = KernelServicer(
             self.backend, config.limits, __version__, self._draining, self.budget, self.workers
         )
-        behaviors = guard(
-            servicer.behaviors(), self.metrics, self._in_flight, config.max_calls, config.auth_token
-        )
+        behaviors = guard(servicer.behaviors(), self.metrics, self._in_flight, config.auth_token)
         # the codecs of `protocol.methods`, registered once
         server.add_registered_method_handlers(SERVICE_NAME, method_handlers(behaviors))
         self._health = health.aio.HealthServicer()
