@@ -197,10 +197,3 @@ def _handshake(context, family, kind, proto, address, name: str, timeout: float)
             return exc.reason or str(exc)
         except OSError as exc:
             return f"the server closed the connection during the handshake ({exc})"
-
-
-__all__ = [
-    "check_server_credentials",
-    "diagnose_tls",
-    "self_signed_certificate",
-]

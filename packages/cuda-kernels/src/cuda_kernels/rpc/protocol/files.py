@@ -63,6 +63,3 @@ def read_regular_file(
     if len(data) > max_bytes:
         raise ValueError(f"{what} {path} is over {max_bytes} bytes; is it the right file?")
     return data
-
-
-__all__ = ["MAX_FILE_BYTES", "kind_of", "read_regular_file"]

@@ -61,7 +61,6 @@ _current: ContextVar[CallRecord | None] = ContextVar("cuda_kernels_call", defaul
 
 @contextlib.contextmanager
 def recording(rpc: str) -> Iterator[CallRecord]:
-    """A fresh record for one call of `rpc`, current while the call runs."""
     record = CallRecord(rpc)
     token = _current.set(record)
     try:
@@ -71,7 +70,6 @@ def recording(rpc: str) -> Iterator[CallRecord]:
 
 
 def current_call() -> CallRecord | None:
-    """The record of the call running in this context, if one is being recorded."""
     return _current.get()
 
 

@@ -5,16 +5,8 @@ prometheus-client's global registry their metrics would collide (and a second se
 not even register its own). `serve --metrics-port` exposes the registry over HTTP
 (`metrics_http`: idle connections closed, connections capped, `/metrics` only).
 
-The metrics (all prefixed `cuda_kernels_`), modelled on what Triton reports:
-- `calls_total{method,code}`: finished KernelService calls by status code;
-- `call_seconds`, `queue_seconds`, `compute_seconds{method}`: histograms of the whole call,
-  of the wait for a worker thread, and of the backend's work;
-- `received_bytes_total`, `sent_bytes_total{method}`: tensor payload bytes;
-- `calls_in_flight`, `calls_queued`: gauges;
-- `memory_budget_held_bytes`, `memory_budget_limit_bytes`: the memory budget;
-- `backend_info{backend,device,kernel_build,version}`;
-- `gpu_memory_used_bytes`, `gpu_memory_total_bytes`: only for a backend that reports its
-  device memory (`memory_info()`, e.g. pycuda); absent for numpy.
+The metrics, modelled on what Triton reports, are listed in the package README (Metrics);
+the GPU memory gauges exist only for a backend that reports it (`memory_info()`).
 """
 
 from __future__ import annotations
@@ -52,7 +44,7 @@ def device_memory(backend: Backend) -> tuple[int, int] | None:
 
 
 class ServerMetrics:
-    """The counters, histograms and gauges of one server (see the module docstring)."""
+    """The counters, histograms and gauges of one server."""
 
     def __init__(
         self,
@@ -114,7 +106,6 @@ class ServerMetrics:
         self._http: MetricsHTTPServer | None = None
 
     def observe(self, record: CallRecord, code: str, seconds: float) -> None:
-        """Count one finished call."""
         method = record.rpc
         self.calls.labels(method, code).inc()
         children = self._children.get(method)
@@ -150,7 +141,6 @@ class ServerMetrics:
         return server.server_address[1]
 
     def close(self) -> None:
-        """Stop the HTTP endpoint, if it runs."""
         server, self._http = self._http, None
         if server is not None:
             with contextlib.suppress(OSError):

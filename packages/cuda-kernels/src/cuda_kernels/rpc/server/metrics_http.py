@@ -141,6 +141,3 @@ class _TokenBucket:
             return False
         self.tokens -= 1
         return True
-
-
-__all__ = ["METRICS_PATH", "MetricsHTTPServer", "metrics_app"]

@@ -8,11 +8,6 @@ bounded pool (`workers.KernelWorkers`). The event loop runs on a background thre
 tests, `bench-service`, the trainer's embedded server and `cuda-kernels serve` keep the
 same calls: `KernelServer(config).start()`, `.address`, `.port`, `.backend`,
 `.begin_drain()`, `.drain()`, `.stop()`, and use as a context manager.
-
-The drain: health turns NOT_SERVING at once and new KernelService calls get UNAVAILABLE,
-while the server keeps answering (health checks included) until the calls in flight are
-done or the grace period ends; only then does gRPC stop. `stop()` during a drain ends it at
-once.
 """
 
 from __future__ import annotations
@@ -251,7 +246,6 @@ class KernelServer:
 
 
 async def _cancel_other_tasks() -> None:
-    """Cancel every task on this loop but the caller, and wait until they are done."""
     others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     for task in others:
         task.cancel()

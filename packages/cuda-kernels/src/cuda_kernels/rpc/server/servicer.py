@@ -286,6 +286,3 @@ def _dead_call_error(context) -> ServiceError | None:
             "the call was cancelled before the computation started; nothing was computed",
         )
     return None
-
-
-__all__ = ["KernelServicer"]
