@@ -39,26 +39,24 @@ def iter_chunks(
             offset += len(piece)
 
 
-def _part_of(message: Any) -> tuple[str | None, Any]:
-    """("header", header) or ("chunk", ChunkPart) or (None, None) for a stream message,
-    whether the fast path decoded it (`ChunkPart`) or a generated class did; a message that
-    did not parse (`methods.Malformed`) is INVALID_ARGUMENT."""
+def _part_of(message: Any) -> Any:
+    """The `ChunkPart` or the header a stream message holds (None for neither), whether
+    the fast path decoded it (`ChunkPart`) or a generated class did; a message that did not
+    parse (`methods.Malformed`) is INVALID_ARGUMENT."""
     if isinstance(message, ChunkPart):
-        return "chunk", message
+        return message
     part = check_parsed(message).WhichOneof("part")
     if part == "chunk":
-        return "chunk", ChunkPart(message.chunk.offset, message.chunk.data)
-    if part == "header":
-        return "header", message.header
-    return None, None
+        return ChunkPart(message.chunk.offset, message.chunk.data)
+    return message.header if part == "header" else None
 
 
 def stream_header_of(first: Any) -> Any:
     """The header in a stream's first message; INVALID_ARGUMENT for anything else."""
     if first is None:
         raise invalid("the stream is empty; its first message must be the header")
-    kind, header = _part_of(first)
-    if kind != "header":
+    header = _part_of(first)
+    if header is None or isinstance(header, ChunkPart):
         raise invalid("the first message of a stream must be the header, got a chunk")
     return header
 
@@ -99,11 +97,11 @@ class TensorAssembler:
     def add(self, message: Any) -> int:
         """Take one message after the header; return the bytes of tensor data it carried.
         INVALID_ARGUMENT for anything but the next chunk within the announced size."""
-        kind, part = _part_of(message)
-        if kind == "header":
-            raise invalid("a second header arrived; a stream carries exactly one header")
-        if kind != "chunk":
+        part = _part_of(message)
+        if part is None:
             raise invalid("a stream message carries neither a header nor a chunk")
+        if not isinstance(part, ChunkPart):
+            raise invalid("a second header arrived; a stream carries exactly one header")
         offset, data = part
         if offset != self.received:
             raise invalid(

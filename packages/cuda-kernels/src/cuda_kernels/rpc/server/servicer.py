@@ -142,7 +142,7 @@ class KernelServicer:
             return reply
 
         total = in_bytes + nbytes_of(plan.result_shape)
-        with self.budget.try_reserve(total, f"this {operation.name}"):
+        with await self.budget.reserve(total, 0, f"this {operation.name}"):
             return await self._on_worker(context, work, plan.small)
 
     async def _stream(self, operation: Operation, requests, context) -> None:
