@@ -1,11 +1,11 @@
 """The record of one KernelService call, what may go into its log line, and the count of
 open calls.
 
-Why a ContextVar: the observing interceptor opens the record around each call, the servicer
-adds what only it knows (request id, shapes, kernel, queue and compute times, bytes) and
-reads the request id back for its error messages, and nothing passes the record from
-function to function. Each call runs in its own asyncio task, hence its own context, so two
-calls' records never mix.
+Why a ContextVar: the observing wrapper (`interceptors.guard`) opens the record around each
+call, the servicer adds what only it knows (request id, shapes, kernel, queue and compute
+times, bytes) and reads the request id back for its error messages, and nothing passes the
+record from function to function. Each call runs in its own asyncio task, hence its own
+context, so two calls' records never mix.
 
 Why `loggable`: request ids and kernel names come from clients. Written raw, a newline in
 an id forges a log line and a 1 MiB id makes a 1 MiB line; every client string goes

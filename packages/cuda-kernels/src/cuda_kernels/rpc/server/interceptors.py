@@ -100,7 +100,9 @@ def _final_code(context: grpc.aio.ServicerContext, cancelled: bool) -> grpc.Stat
     return code or grpc.StatusCode.OK
 
 
-def _emit(metrics: ServerMetrics, record: CallRecord, code: grpc.StatusCode, seconds: float):
+def _emit(
+    metrics: ServerMetrics, record: CallRecord, code: grpc.StatusCode, seconds: float
+) -> None:
     metrics.observe(record, code.name, seconds)
     queue = "-" if record.queue_ms is None else f"{record.queue_ms:.3f}"
     compute = "-" if record.compute_ms is None else f"{record.compute_ms:.3f}"
