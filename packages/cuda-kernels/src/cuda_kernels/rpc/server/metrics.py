@@ -12,18 +12,19 @@ the GPU memory gauges exist only for a backend that reports it (`memory_info()`)
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from cuda_kernels.backends.base import Backend
-from cuda_kernels.rpc.server.calls import CallRecord
-from cuda_kernels.rpc.server.metrics_http import MetricsHTTPServer, metrics_app
+from cuda_kernels.rpc.server.calls import CallRecord, OpenCalls
+from cuda_kernels.rpc.server.metrics_http import MetricsHTTPServer
 
 if TYPE_CHECKING:
+    from cuda_kernels.rpc.server.budget import MemoryBudget
     from cuda_kernels.rpc.server.config import ServerConfig
+    from cuda_kernels.rpc.server.workers import KernelWorkers
 
 # 0.5 ms (a small unary call) to 60 s (a 1 GiB stream on a busy machine)
 LATENCY_BUCKETS = (
@@ -50,10 +51,9 @@ class ServerMetrics:
         self,
         backend: Backend,
         version: str,
-        budget_limit: int,
-        budget_held: Callable[[], float],
-        in_flight: Callable[[], float],
-        queued: Callable[[], float],
+        budget: MemoryBudget,
+        in_flight: OpenCalls,
+        workers: KernelWorkers,
     ) -> None:
         self.registry = CollectorRegistry()
         named = {"namespace": "cuda_kernels", "registry": self.registry}
@@ -76,12 +76,12 @@ class ServerMetrics:
         )
         self._children: dict[str, tuple] = {}  # each `labels` lookup takes a lock: once
         gauges = {
-            "calls_in_flight": ("KernelService calls running now", in_flight),
-            "calls_queued": ("Calls waiting for a worker thread", queued),
-            "memory_budget_held_bytes": ("Bytes reserved by calls in flight", budget_held),
+            "calls_in_flight": ("KernelService calls running now", lambda: in_flight.count),
+            "calls_queued": ("Calls waiting for a worker thread", lambda: workers.waiting),
+            "memory_budget_held_bytes": ("Bytes reserved by calls in flight", lambda: budget.held),
             "memory_budget_limit_bytes": (
                 "The memory budget (--memory-budget-mb)",
-                lambda: budget_limit,
+                lambda: budget.limit,
             ),
         }
         if device_memory(backend) is not None:
@@ -126,14 +126,7 @@ class ServerMetrics:
         (`metrics_http`); the port."""
         host, port = config.metrics_host, config.metrics_port
         try:
-            server = MetricsHTTPServer(
-                host,
-                port,
-                metrics_app(self.registry),
-                config.metrics_max_connections,
-                config.metrics_idle_seconds,
-                config.metrics_per_second,
-            ).start()
+            server = MetricsHTTPServer(config, self.registry).start()
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise OSError(f"cannot serve metrics on {host}:{port}: {reason}") from exc

@@ -80,12 +80,7 @@ class KernelServer:
         advice = "retry later or use another replica"
         self._in_flight = OpenCalls(config.max_calls, "calls in flight", advice)
         self.metrics = ServerMetrics(
-            self.backend,
-            __version__,
-            self.budget.limit,
-            budget_held=lambda: self.budget.held,
-            in_flight=lambda: self._in_flight.count,
-            queued=lambda: self.workers.waiting,
+            self.backend, __version__, self.budget, self._in_flight, self.workers
         )
         self._draining = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
