@@ -18,7 +18,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -222,15 +222,8 @@ class KernelClient:
     def info(self) -> ServerInfo:
         """The backend, device, kernels (fastest first), caps and version of a server."""
         response = self._unary("GetInfo", pb.GetInfoRequest())
-        return ServerInfo(
-            backend=response.backend,
-            device=response.device,
-            kernels=tuple(response.kernels),
-            max_message_bytes=response.max_message_bytes,
-            max_tensor_bytes=response.max_tensor_bytes,
-            version=response.version,
-            kernel_build=response.kernel_build,
-        )
+        reported = {field.name: getattr(response, field.name) for field in fields(ServerInfo)}
+        return ServerInfo(**{**reported, "kernels": tuple(response.kernels)})
 
     def close(self) -> None:
         """Close the channel; the client cannot be used afterwards."""
