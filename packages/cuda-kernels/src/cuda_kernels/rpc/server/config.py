@@ -158,10 +158,16 @@ class ServerConfig:
         _check_port("port", self.port)
         for name, bound in _BOUNDS.items():
             value = getattr(self, name.lstrip("-").replace("-", "_"))
-            if isinstance(bound, str):
-                _check_number(name, value, positive=bound == "> 0")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < bound:
-                raise ValueError(f"{name} must be a whole number >= {bound}, got {value}")
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if isinstance(bound, int):
+                if not whole or value < bound:
+                    raise ValueError(f"{name} must be a whole number >= {bound}, got {value}")
+            elif not (whole or isinstance(value, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+            elif bound == "> 0" and value <= 0:
+                raise ValueError(f"{name} must be positive (> 0), got {value:g}")
+            elif value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value:g}")
         if self.max_message_mb > MAX_MESSAGE_MB:
             raise ValueError(
                 f"--max-message-mb must be at most {MAX_MESSAGE_MB} (gRPC's 2 GiB limit)"
@@ -264,16 +270,6 @@ class Limits:
                 f"the result {name} would be {nbytes} bytes, too big for a unary reply "
                 f"(cap {self.max_message_bytes} bytes); use the streaming RPC"
             )
-
-
-def _check_number(flag: str, value: float, positive: bool = False) -> None:
-    """ValueError unless `value` is a finite number >= 0 (> 0 when `positive`)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{flag} must be a finite number, got {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{flag} must be positive (> 0), got {value:g}")
-    if value < 0:
-        raise ValueError(f"{flag} must be >= 0, got {value:g}")
 
 
 def _check_port(what: str, port: int) -> None:
