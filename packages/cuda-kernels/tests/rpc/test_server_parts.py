@@ -34,9 +34,9 @@ def test_the_servicer_serves_every_method_of_the_contract_from_the_table():
 def test_budget_reserves_releases_and_refuses_with_the_numbers():
     async def scenario():
         budget = MemoryBudget(100)
-        first = budget.try_reserve(60, "call one")
+        first = await budget.reserve(60, 0, "call one")
         with pytest.raises(ServiceError) as caught:
-            budget.try_reserve(50, "call two")
+            await budget.reserve(50, 0, "call two")
         assert caught.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "call two needs 50 bytes but this server holds 60 of its 100-byte" in (
             caught.value.details

@@ -12,12 +12,13 @@ spreads calls over several servers with gRPC's round-robin balancing:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -28,13 +29,14 @@ from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, bearer_value, leaves_the_machine
 from cuda_kernels.rpc.protocol.chunking import (
     DEFAULT_CHUNK_BYTES,
-    read_header,
-    read_tensors,
+    TensorAssembler,
+    check_stream_shapes,
+    stream_header_of,
     stream_messages,
 )
 from cuda_kernels.rpc.protocol.errors import ServiceError, invalid, retry_after_of
 from cuda_kernels.rpc.protocol.files import read_regular_file
-from cuda_kernels.rpc.protocol.methods import METHODS, Malformed, client_methods
+from cuda_kernels.rpc.protocol.methods import METHODS, check_parsed, client_methods
 from cuda_kernels.rpc.protocol.tensors import (
     MIB,
     fill_header,
@@ -150,7 +152,8 @@ class KernelClient:
         if token is not None and tls_ca is None and leaves_the_machine(target):
             _log.warning(
                 "KernelClient(%r): the token goes in plaintext to another machine; anyone "
-                "on the path can read it (pass tls_ca= to use TLS)", target
+                "on the path can read it (pass tls_ca= to use TLS)",
+                target,
             )
         options: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", max_message_bytes),
@@ -195,12 +198,11 @@ class KernelClient:
         a, b = check_matmul_operands(a, b)
         if kernel is not None and (not isinstance(kernel, str) or not kernel):
             raise ValueError(f"kernel must be None or a non-empty name, got {kernel!r}")
-        request_id = request_id or _new_request_id()
+        request = pb.MatMulRequest(request_id=request_id or _new_request_id(), kernel=kernel or "")
         out_shape = (a.shape[0], b.shape[1])
-        streamed = self._choose_stream(transport, a.nbytes + b.nbytes, nbytes_of(out_shape))
-        request = pb.MatMulRequest(request_id=request_id, kernel=kernel or "")
-        rpc = "MatMulStream" if streamed else "MatMul"
-        reply, c = self._exchange(rpc, request, {"a": a, "b": b}, "c", out_shape)
+        reply, c, streamed = self._exchange(
+            "MatMul", transport, request, {"a": a, "b": b}, "c", out_shape
+        )
         return MatMulResult(
             c=c,
             kernel=reply.kernel,
@@ -213,24 +215,15 @@ class KernelClient:
     def doublify(self, x: np.ndarray, *, transport: Transport = "auto") -> np.ndarray:
         """y = 2·x on the server for a float32 matrix; returns a new array."""
         x = check_matrix(x, "x")
-        streamed = self._choose_stream(transport, x.nbytes, x.nbytes)
         request = pb.DoublifyRequest(request_id=_new_request_id())
-        rpc = "DoublifyStream" if streamed else "Doublify"
-        _, y = self._exchange(rpc, request, {"x": x}, "y", x.shape)
+        _, y, _ = self._exchange("Doublify", transport, request, {"x": x}, "y", x.shape)
         return y
 
     def info(self) -> ServerInfo:
         """The backend, device, kernels (fastest first), caps and version of a server."""
-        response = _parsed("GetInfo", self._unary("GetInfo", pb.GetInfoRequest()))
-        return ServerInfo(
-            backend=response.backend,
-            device=response.device,
-            kernels=tuple(response.kernels),
-            max_message_bytes=response.max_message_bytes,
-            max_tensor_bytes=response.max_tensor_bytes,
-            version=response.version,
-            kernel_build=response.kernel_build,
-        )
+        response = self._unary("GetInfo", pb.GetInfoRequest())
+        reported = {field.name: getattr(response, field.name) for field in fields(ServerInfo)}
+        return ServerInfo(**{**reported, "kernels": tuple(response.kernels)})
 
     def close(self) -> None:
         """Close the channel; the client cannot be used afterwards."""
@@ -244,41 +237,48 @@ class KernelClient:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _choose_stream(self, transport: Transport, in_bytes: int, out_bytes: int) -> bool:
-        if transport == "auto":
-            return max(in_bytes, out_bytes) > self.stream_threshold_bytes
-        if transport in ("unary", "stream"):
-            return transport == "stream"
-        raise ValueError(f"transport must be 'auto', 'unary' or 'stream', got {transport!r}")
-
     def _unary(self, rpc: str, request: Any) -> Any:
-        """One unary call of `rpc`, with deadline and retries."""
-        return self._with_retries(
+        """The reply of one unary call of `rpc`, with deadline and retries; DATA_LOSS when
+        its bytes did not parse."""
+        reply = self._with_retries(
             rpc,
             lambda deadline: self._rpc[rpc](
                 request, timeout=_remaining(deadline), metadata=self._metadata
             ),
         )
+        with _data_loss(rpc):
+            return check_parsed(reply)
 
     def _exchange(
         self,
-        rpc: str,
+        operation: str,
+        transport: Transport,
         request: Any,
         operands: dict[str, np.ndarray],
         result: str,
         expected: tuple[int, ...],
-    ) -> tuple[Any, np.ndarray]:
-        """Send `request` with its `operands` (field name -> array) by `rpc`, unary or
-        streamed; return the reply (a stream's header) and its `result` tensor, which must
-        have the `expected` shape: a reply that announces anything else is refused before
-        a byte of it is stored (DATA_LOSS), so a server cannot make this client allocate
-        more than the result it asked for."""
+    ) -> tuple[Any, np.ndarray, bool]:
+        """Send `request` with its `operands` (field name -> array) by the unary RPC
+        `operation` or its stream (`transport`: "auto" streams tensors in or out over the
+        threshold); return the reply (a stream's header), its `result` tensor and whether
+        it streamed. The result must have the `expected` shape: a reply that announces
+        anything else is refused before a byte of it is stored (DATA_LOSS), so a server
+        cannot make this client allocate more than the result it asked for."""
+        if transport not in ("auto", "unary", "stream"):
+            raise ValueError(f"transport must be 'auto', 'unary' or 'stream', got {transport!r}")
+        largest = max(sum(array.nbytes for array in operands.values()), nbytes_of(expected))
+        streamed = transport == "stream" or (
+            transport == "auto" and largest > self.stream_threshold_bytes
+        )
+        rpc = f"{operation}Stream" if streamed else operation
         method = METHODS[rpc]
-        if not method.request_streaming:
+        if not streamed:
             for name, array in operands.items():
                 fill_tensor(getattr(request, name), array)
-            reply = _parsed(rpc, self._unary(rpc, request))
-            return reply, _decode(rpc, getattr(reply, result), result, expected)
+            reply = self._unary(rpc, request)
+            with _data_loss(rpc):
+                tensor = _check_shape(getattr(reply, result), expected)
+                return reply, from_tensor(tensor, result, nbytes_of(expected)).copy(), False
         for name, array in operands.items():
             fill_header(getattr(request, name), array)
 
@@ -290,14 +290,18 @@ class KernelClient:
                 messages, timeout=_remaining(deadline), metadata=self._metadata
             )
             try:
-                reply, (array,) = _read_response_stream(
-                    rpc, responses, lambda h: [(result, getattr(h, result))], expected
-                )
+                with _data_loss(rpc):
+                    header = stream_header_of(next(responses, None))
+                    tensor = _check_shape(getattr(header, result), expected)
+                    shapes = check_stream_shapes([(result, tensor)], nbytes_of(expected))
+                    assembler = TensorAssembler(shapes)
+                    for message in responses:
+                        assembler.add(message)
+                    return header, assembler.finish()[0]
             finally:
                 responses.cancel()  # a refused reply stops arriving (no-op once complete)
-            return reply, array
 
-        return self._with_retries(rpc, attempt)
+        return *self._with_retries(rpc, attempt), True
 
     def _with_retries(self, rpc: str, attempt: Callable[[float], T]) -> T:
         """Run `attempt(deadline)`; retry UNAVAILABLE, and a refusal that says "not now"
@@ -365,40 +369,18 @@ def _remaining(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.001)
 
 
-def _parsed(rpc: str, reply: Any) -> Any:
-    """`reply`, unless its bytes did not parse (`methods.Malformed`): DATA_LOSS."""
-    if isinstance(reply, Malformed):
-        raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, reply.describe())
-    return reply
+def _check_shape(tensor: pb.Tensor, expected: tuple[int, ...]) -> pb.Tensor:
+    if tuple(tensor.shape) != expected:
+        raise invalid(f"the server answered with shape {tuple(tensor.shape)}, expected {expected}")
+    return tensor
 
 
-def _decode(rpc: str, tensor: pb.Tensor, name: str, expected: tuple[int, ...]) -> np.ndarray:
-    """A reply tensor of the `expected` shape as a writable array; anything else (another
-    shape, a malformed tensor) is DATA_LOSS."""
+@contextlib.contextmanager
+def _data_loss(rpc: str) -> Iterator[None]:
+    """A malformed or unexpected reply (a `ServiceError` from the protocol's checks) as
+    DATA_LOSS."""
     try:
-        if tuple(tensor.shape) != tuple(expected):
-            raise invalid(
-                f"the server answered with shape {tuple(tensor.shape)}, expected {tuple(expected)}"
-            )
-        return from_tensor(tensor, name, nbytes_of(expected)).copy()
-    except ServiceError as exc:
-        raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, exc.details) from None
-
-
-def _read_response_stream(
-    rpc: str,
-    responses: Iterator[Any],
-    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
-    expected: tuple[int, ...],
-) -> tuple[Any, list[np.ndarray]]:
-    """The header and tensor of a reply stream, whose header must announce exactly the
-    `expected` shape (checked before any chunk is stored); a malformed or unexpected
-    stream is DATA_LOSS."""
-    try:
-        header, shapes, rest = read_header(
-            responses, tensors_of, nbytes_of(expected), expected=[expected]
-        )
-        return header, read_tensors(rest, shapes)
+        yield
     except ServiceError as exc:
         raise KernelServiceError(rpc, grpc.StatusCode.DATA_LOSS, exc.details) from None
 

@@ -94,8 +94,24 @@ def _san(name: str, x509):
 def check_server_credentials(certificate: bytes, key: bytes) -> None:
     """ValueError in one sentence when the PEM `certificate` chain and private `key` cannot
     serve TLS: empty, not PEM, swapped, encrypted, or a key of another certificate."""
-    _check_pem("certificate (--tls-cert)", certificate, _CERT_MARK, "a PEM certificate")
-    _check_pem("key (--tls-key)", key, _KEY_MARK, "a PEM private key")
+    for what, data, mark, kind in (
+        ("certificate (--tls-cert)", certificate, _CERT_MARK, "a PEM certificate"),
+        ("key (--tls-key)", key, _KEY_MARK, "a PEM private key"),
+    ):
+        if not data.strip():
+            raise ValueError(f"cannot load the TLS {what}: the file is empty")
+        if mark not in data:
+            holds = "a private key" if mark == _CERT_MARK else "a certificate"
+            swapped = f" (it holds {holds}: are --tls-cert and --tls-key swapped?)"
+            other = _KEY_MARK if mark == _CERT_MARK else _CERT_MARK
+            raise ValueError(
+                f"cannot load the TLS {what}: not {kind}" + (swapped if other in data else "")
+            )
+    if b"ENCRYPTED" in key:  # PKCS#8's "ENCRYPTED PRIVATE KEY", or an older Proc-Type line
+        raise ValueError(
+            "cannot load the TLS key (--tls-key): it is encrypted; gRPC needs it "
+            "unencrypted (`openssl pkey -in KEY -out PLAIN_KEY`, then `chmod 600`)"
+        )
     try:
         ssl.create_default_context().load_verify_locations(cadata=certificate.decode("ascii"))
     except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
@@ -105,12 +121,7 @@ def check_server_credentials(certificate: bytes, key: bytes) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with _pem_files(certificate, key) as (cert_path, key_path):
         try:
-            context.load_cert_chain(cert_path, key_path, password=_refuse_password)
-        except _EncryptedKey:
-            raise ValueError(
-                "cannot load the TLS key (--tls-key): it is encrypted; gRPC needs it "
-                "unencrypted (`openssl pkey -in KEY -out PLAIN_KEY`, then `chmod 600`)"
-            ) from None
+            context.load_cert_chain(cert_path, key_path, password=b"")  # never prompts
         except ssl.SSLError as exc:
             if exc.reason == "KEY_VALUES_MISMATCH":
                 raise ValueError(
@@ -120,29 +131,6 @@ def check_server_credentials(certificate: bytes, key: bytes) -> None:
             raise ValueError(
                 f"cannot load the TLS key (--tls-key): not a usable PEM private key ({exc})"
             ) from None
-
-
-def _check_pem(what: str, data: bytes, mark: bytes, kind: str) -> None:
-    """ValueError when `data` is empty or lacks `mark` (saying so when the files look
-    swapped)."""
-    if not data.strip():
-        raise ValueError(f"cannot load the TLS {what}: the file is empty")
-    if mark in data:
-        return
-    other, holds = (_KEY_MARK, "a private key") if mark == _CERT_MARK else (
-        _CERT_MARK, "a certificate")  # fmt: skip
-    swapped = f" (it holds {holds}: are --tls-cert and --tls-key swapped?)"
-    raise ValueError(
-        f"cannot load the TLS {what}: not {kind}" + (swapped if other in data else "")
-    )
-
-
-class _EncryptedKey(Exception):
-    """The key asked for a password: we never prompt (a server has no one to ask)."""
-
-
-def _refuse_password() -> bytes:
-    raise _EncryptedKey
 
 
 @contextlib.contextmanager
@@ -209,10 +197,3 @@ def _handshake(context, family, kind, proto, address, name: str, timeout: float)
             return exc.reason or str(exc)
         except OSError as exc:
             return f"the server closed the connection during the handshake ({exc})"
-
-
-__all__ = [
-    "check_server_credentials",
-    "diagnose_tls",
-    "self_signed_certificate",
-]

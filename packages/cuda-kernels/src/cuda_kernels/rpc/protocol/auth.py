@@ -16,11 +16,9 @@ contain and on how a token file is read, so both take the rules from here:
 from __future__ import annotations
 
 import ipaddress
-import os
-import stat
 from pathlib import Path
 
-from cuda_kernels.rpc.protocol.files import open_regular
+from cuda_kernels.rpc.protocol.files import read_regular_file
 
 AUTH_METADATA_KEY = "authorization"
 SCHEME = "Bearer"
@@ -65,28 +63,18 @@ def read_token_file(path: str | Path) -> str:
     """The token in `path`, stripped of surrounding whitespace; ValueError saying what to
     fix when the file is missing, not a regular file (a FIFO would block, /dev/null is no
     secret to `chmod`), open to group or others, empty, too big, or not one token line."""
-    path = Path(path)
-    with open_regular(path, "the auth token file") as file:
-        mode = os.fstat(file.fileno()).st_mode
-        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ValueError(
-                f"the auth token file {path} is open to group or others "
-                f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}`"
-            )
-        raw = file.read(_MAX_FILE_BYTES + 1)
-    if len(raw) > _MAX_FILE_BYTES:
-        raise ValueError(f"the auth token file {path} is over {_MAX_FILE_BYTES} bytes; "
-                         "it must hold one token line")  # fmt: skip
+    what = "the auth token file"
+    raw = read_regular_file(path, what, _MAX_FILE_BYTES, private=True)
     try:
         token = raw.decode("ascii").strip()
     except UnicodeDecodeError:
-        raise ValueError(f"the auth token file {path} is not ASCII text") from None
+        raise ValueError(f"{what} {path} is not ASCII text") from None
     if not token:
-        raise ValueError(f"the auth token file {path} is empty; write the token into it")
+        raise ValueError(f"{what} {path} is empty; write the token into it")
     try:
         return check_token(token)
     except ValueError as exc:
-        raise ValueError(f"the auth token file {path}: {exc}") from None
+        raise ValueError(f"{what} {path}: {exc}") from None
 
 
 def is_loopback(host: str) -> bool:

@@ -9,14 +9,14 @@ from 0. The same code serves the server (requests) and the client (responses).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.rpc.protocol.errors import invalid
-from cuda_kernels.rpc.protocol.methods import Malformed
+from cuda_kernels.rpc.protocol.methods import check_parsed
 from cuda_kernels.rpc.protocol.tensors import MIB, array_view, check_header, nbytes_of, to_array
 from cuda_kernels.rpc.protocol.wire import ChunkPart
 
@@ -39,54 +39,37 @@ def iter_chunks(
             offset += len(piece)
 
 
-def _part_of(message: Any) -> tuple[str | None, Any]:
-    """("header", header) or ("chunk", ChunkPart) or (None, None) for a stream message,
-    whether the fast path decoded it (`ChunkPart`) or a generated class did; a message that
-    did not parse (`methods.Malformed`) is INVALID_ARGUMENT."""
+def _part_of(message: Any) -> Any:
+    """The `ChunkPart` or the header a stream message holds (None for neither), whether
+    the fast path decoded it (`ChunkPart`) or a generated class did; a message that did not
+    parse (`methods.Malformed`) is INVALID_ARGUMENT."""
     if isinstance(message, ChunkPart):
-        return "chunk", message
-    if isinstance(message, Malformed):
-        raise invalid(message.describe())
-    part = message.WhichOneof("part")
+        return message
+    part = check_parsed(message).WhichOneof("part")
     if part == "chunk":
-        return "chunk", ChunkPart(message.chunk.offset, message.chunk.data)
-    if part == "header":
-        return "header", message.header
-    return None, None
+        return ChunkPart(message.chunk.offset, message.chunk.data)
+    return message.header if part == "header" else None
 
 
 def stream_header_of(first: Any) -> Any:
     """The header in a stream's first message; INVALID_ARGUMENT for anything else."""
     if first is None:
         raise invalid("the stream is empty; its first message must be the header")
-    kind, header = _part_of(first)
-    if kind != "header":
+    header = _part_of(first)
+    if header is None or isinstance(header, ChunkPart):
         raise invalid("the first message of a stream must be the header, got a chunk")
     return header
 
 
 def check_stream_shapes(
-    header: Any,
-    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
-    max_tensor_bytes: int,
-    expected: Sequence[tuple[int, int]] | None = None,
+    named: list[tuple[str, pb.Tensor]], max_tensor_bytes: int
 ) -> list[tuple[int, int]]:
-    """The shapes of a stream header's tensors, checked.
+    """The shapes of a stream header's tensors (name, tensor; in wire order), checked.
 
-    `tensors_of(header)` names the header's tensors in wire order. Every check that can run
-    on the header alone (dtype, rank, dims, size cap, empty data, and the `expected` shapes
-    when the reader knows them) runs here, before any chunk is buffered, so an oversized
-    stream is refused without receiving it.
+    Every check that can run on the header alone (dtype, rank, dims, size cap, empty data)
+    runs here, before any chunk is buffered, so an oversized stream is refused without
+    receiving it.
     """
-    named = tensors_of(header)
-    if expected is not None:
-        announced = [tuple(tensor.shape) for _, tensor in named]
-        wanted = [tuple(shape) for shape in expected]
-        if announced != wanted:
-            raise invalid(
-                f"the stream's header announces shape {' and '.join(map(str, announced))}, "
-                f"expected {' and '.join(map(str, wanted))}"
-            )
     shapes = []
     for name, tensor in named:
         shapes.append(check_header(tensor, name, max_tensor_bytes))
@@ -114,11 +97,11 @@ class TensorAssembler:
     def add(self, message: Any) -> int:
         """Take one message after the header; return the bytes of tensor data it carried.
         INVALID_ARGUMENT for anything but the next chunk within the announced size."""
-        kind, part = _part_of(message)
-        if kind == "header":
-            raise invalid("a second header arrived; a stream carries exactly one header")
-        if kind != "chunk":
+        part = _part_of(message)
+        if part is None:
             raise invalid("a stream message carries neither a header nor a chunk")
+        if not isinstance(part, ChunkPart):
+            raise invalid("a second header arrived; a stream carries exactly one header")
         offset, data = part
         if offset != self.received:
             raise invalid(
@@ -152,27 +135,6 @@ class TensorAssembler:
             arrays.append(to_array(view[start : start + size], shape))
             start += size
         return arrays
-
-
-def read_header(
-    messages: Iterable[Any],
-    tensors_of: Callable[[Any], list[tuple[str, pb.Tensor]]],
-    max_tensor_bytes: int,
-    expected: Sequence[tuple[int, int]] | None = None,
-) -> tuple[Any, list[tuple[int, int]], Iterator[Any]]:
-    """Read and check a stream's header (`stream_header_of`, `check_stream_shapes`); return
-    it, its tensors' shapes, and the rest of the messages."""
-    iterator = iter(messages)
-    header = stream_header_of(next(iterator, None))
-    return header, check_stream_shapes(header, tensors_of, max_tensor_bytes, expected), iterator
-
-
-def read_tensors(rest: Iterator[Any], shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
-    """Assemble the chunks after a header into one float32 array per shape."""
-    assembler = TensorAssembler(shapes)
-    for message in rest:
-        assembler.add(message)
-    return assembler.finish()
 
 
 def stream_messages(

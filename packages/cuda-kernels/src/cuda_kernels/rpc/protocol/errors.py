@@ -75,9 +75,7 @@ def retry_after_of(trailing_metadata: object) -> float | None:
 
 async def abort_with(context: grpc.aio.ServicerContext, refusal: ServiceError) -> None:
     """End the call with the refusal's code and sentence, and its retry hint if any."""
-    await context.abort(
-        refusal.code, refusal.details, retry_after_metadata(refusal.retry_after_s)
-    )
+    await context.abort(refusal.code, refusal.details, retry_after_metadata(refusal.retry_after_s))
 
 
 def refusal_for(exc: Exception) -> ServiceError | None:

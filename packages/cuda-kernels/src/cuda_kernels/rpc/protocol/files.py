@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # POSIX; elsewhere there are no FIFOs to open
 MAX_FILE_BYTES = 1024 * 1024  # a certificate chain is a few KiB; read no further
@@ -35,10 +32,12 @@ def kind_of(mode: int) -> str:
     return next((words for test, words in _KINDS if test(mode)), "not a regular file")
 
 
-@contextmanager
-def open_regular(path: str | Path, what: str) -> Iterator[BinaryIO]:
-    """`path` opened for reading in binary, once it is known to be a regular file;
-    ValueError naming `what` (e.g. "the auth token file") and the problem otherwise."""
+def read_regular_file(
+    path: str | Path, what: str = "the file", max_bytes: int = MAX_FILE_BYTES, private: bool = False
+) -> bytes:
+    """The bytes of the regular file `path` (at most `max_bytes`); ValueError naming
+    `what` (e.g. "the auth token file") when it is missing, unreadable, not a regular file,
+    bigger, or (`private`, on POSIX) open to group or others."""
     path = Path(path)
     try:
         descriptor = os.open(path, os.O_RDONLY | _NONBLOCK)
@@ -49,29 +48,18 @@ def open_regular(path: str | Path, what: str) -> Iterator[BinaryIO]:
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
+            raise ValueError(f"{what} {path} is {kind_of(mode)}, not a regular file; name a file")
+        if private and os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ValueError(
-                f"{what} {path} is {kind_of(mode)}, not a regular file; name a file"
+                f"{what} {path} is open to group or others (mode {stat.S_IMODE(mode):04o}); "
+                f"run `chmod 600 {path}`"
             )
         if _NONBLOCK:
             os.set_blocking(descriptor, True)  # a regular file: reads as usual from here
-        file = os.fdopen(descriptor, "rb")
-    except BaseException:
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(max_bytes + 1)
+    finally:
         os.close(descriptor)
-        raise
-    with file:
-        yield file
-
-
-def read_regular_file(
-    path: str | Path, what: str = "the file", max_bytes: int = MAX_FILE_BYTES
-) -> bytes:
-    """The bytes of the regular file `path` (at most `max_bytes`); ValueError naming
-    `what` when it is missing, unreadable, not a regular file, or bigger."""
-    with open_regular(path, what) as file:
-        data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ValueError(f"{what} {path} is over {max_bytes} bytes; is it the right file?")
     return data
-
-
-__all__ = ["MAX_FILE_BYTES", "kind_of", "open_regular", "read_regular_file"]

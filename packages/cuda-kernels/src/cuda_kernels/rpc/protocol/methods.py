@@ -22,6 +22,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from cuda_kernels._proto import kernels_pb2 as pb
+from cuda_kernels.rpc.protocol.errors import invalid
 from cuda_kernels.rpc.protocol.wire import serialize_stream_message, stream_deserializer
 
 SERVICE = pb.DESCRIPTOR.services_by_name["KernelService"]
@@ -30,32 +31,12 @@ SERVICE_PREFIX = f"/{SERVICE_NAME}/"
 
 
 def rpc_kind(request_streaming: bool, response_streaming: bool) -> str:
-    """gRPC's word for a method's shape: "unary_unary", "stream_stream", and so on."""
+    """gRPC's word for a method's shape: "unary_unary", "stream_stream", and so on; the
+    server's handler is made by `grpc.<kind>_rpc_method_handler`, the client's callable by
+    `channel.<kind>`."""
     requests = "stream" if request_streaming else "unary"
     responses = "stream" if response_streaming else "unary"
     return f"{requests}_{responses}"
-
-
-def handler_factory(request_streaming: bool, response_streaming: bool) -> Callable[..., Any]:
-    """`grpc.<kind>_rpc_method_handler` for a method of this shape."""
-    return getattr(grpc, f"{rpc_kind(request_streaming, response_streaming)}_rpc_method_handler")
-
-
-def rewrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable[[Callable], Callable]) -> Any:
-    """The same handler (shape, codecs) with its behavior replaced by `wrap(behavior)`:
-    how an interceptor wraps or refuses a call without knowing the method."""
-    behavior = (
-        handler.stream_stream
-        or handler.stream_unary
-        or handler.unary_stream
-        or handler.unary_unary
-    )
-    factory = handler_factory(handler.request_streaming, handler.response_streaming)
-    return factory(
-        wrap(behavior),
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
 
 
 @dataclass(frozen=True)
@@ -71,6 +52,13 @@ class Malformed:
             f"a {self.size}-byte message is not a valid {self.type_name} "
             f"({self.reason[:200]}); send a message built from kernels.proto"
         )
+
+
+def check_parsed(message: Any) -> Any:
+    """`message`, unless its bytes did not parse (`Malformed`): INVALID_ARGUMENT."""
+    if isinstance(message, Malformed):
+        raise invalid(message.describe())
+    return message
 
 
 def _serializer(message_type: type, streaming: bool) -> Callable[[Any], bytes]:
@@ -112,9 +100,13 @@ class Method:
             response_streaming=method.server_streaming,
         )
 
+    @property
+    def kind(self) -> str:
+        return rpc_kind(self.request_streaming, self.response_streaming)
+
     def handler(self, behavior: Callable[..., Any]) -> grpc.RpcMethodHandler:
         """The server side: requests decoded, responses encoded by this method's codec."""
-        return handler_factory(self.request_streaming, self.response_streaming)(
+        return getattr(grpc, f"{self.kind}_rpc_method_handler")(
             behavior,
             request_deserializer=_deserializer(self.request_type, self.request_streaming),
             response_serializer=_serializer(self.response_type, self.response_streaming),
@@ -122,8 +114,7 @@ class Method:
 
     def callable_on(self, channel: grpc.Channel) -> Any:
         """The client side: a multi-callable on `channel` with this method's codec."""
-        make = getattr(channel, rpc_kind(self.request_streaming, self.response_streaming))
-        return make(
+        return getattr(channel, self.kind)(
             self.path,
             request_serializer=_serializer(self.request_type, self.request_streaming),
             response_deserializer=_deserializer(self.response_type, self.response_streaming),

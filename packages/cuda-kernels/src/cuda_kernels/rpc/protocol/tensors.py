@@ -19,14 +19,6 @@ MIB = 1 << 20  # the unit of the size flags and defaults (--max-message-mb, chun
 WIRE_DTYPE = np.dtype("<f4")  # DTYPE_FLOAT32 on the wire: little-endian IEEE float32
 
 
-def dtype_name(dtype: int) -> str:
-    """The enum's name for a known value, else the raw number (for error sentences)."""
-    try:
-        return pb.DType.Name(dtype)
-    except ValueError:
-        return str(dtype)
-
-
 def check_header(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> tuple[int, int]:
     """Check dtype, rank, dims and the size cap of `tensor` (not its data); return its shape.
 
@@ -37,8 +29,10 @@ def check_header(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> tuple[i
     if tensor.dtype == pb.DTYPE_UNSPECIFIED:
         raise invalid(f"tensor {name} has dtype DTYPE_UNSPECIFIED; set it to DTYPE_FLOAT32")
     if tensor.dtype != pb.DTYPE_FLOAT32:
+        known = tensor.dtype in pb.DType.values()
         raise invalid(
-            f"tensor {name} has unsupported dtype {dtype_name(tensor.dtype)}; "
+            f"tensor {name} has unsupported dtype "
+            f"{pb.DType.Name(tensor.dtype) if known else tensor.dtype}; "
             "only DTYPE_FLOAT32 is supported"
         )
     try:

@@ -8,7 +8,7 @@ together never pass the limit, whatever clients send.
 
 A stream reserves at its header and may wait up to the server's budget wait for room (it
 holds nothing but the header meanwhile); a unary request has already arrived, so it takes
-room at once or is refused at once. A call bigger than the whole budget is refused
+room at once or is refused at once (a wait of 0). A call bigger than the whole budget is refused
 without waiting. Every refusal is RESOURCE_EXHAUSTED with the numbers; those that only
 mean "not now" carry a retry hint (`protocol.errors.busy`).
 
@@ -18,6 +18,7 @@ The budget lives on the server's event loop: reserve and release run there only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -93,50 +94,34 @@ class MemoryBudget:
         self.held = 0
         self._freed = asyncio.Event()
 
-    def _fits(self, nbytes: int) -> bool:
-        return self.held + nbytes <= self.limit
-
-    def _never_fits(self, nbytes: int, what: str) -> None:
+    async def reserve(self, nbytes: int, wait_seconds: float, what: str) -> Reservation:
+        """Reserve `nbytes`, waiting up to `wait_seconds` (0: not at all) for calls to give
+        room back; RESOURCE_EXHAUSTED saying how full the budget is when there is none."""
         if nbytes > self.limit:
             raise too_large(
                 f"{what} needs {nbytes} bytes (inputs plus result), more than this server's "
                 f"whole memory budget of {self.limit} bytes (--memory-budget-mb); send "
                 "smaller pieces"
             )
-
-    def try_reserve(self, nbytes: int, what: str) -> Reservation:
-        """Reserve `nbytes` now, or RESOURCE_EXHAUSTED saying how full the budget is."""
-        self._never_fits(nbytes, what)
-        if not self._fits(nbytes):
-            raise busy(
-                f"{what} needs {nbytes} bytes but this server holds {self.held} of its "
-                f"{self.limit}-byte memory budget for calls in flight; retry later or "
-                "use another replica"
-            )
-        return self._take(nbytes)
-
-    async def reserve(self, nbytes: int, wait_seconds: float, what: str) -> Reservation:
-        """Reserve `nbytes`, waiting up to `wait_seconds` for calls to give room back."""
-        self._never_fits(nbytes, what)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
-        while not self._fits(nbytes):
+        while self.held + nbytes > self.limit:
             remaining = deadline - loop.time()
+            if remaining <= 0 and not wait_seconds:  # a unary request: refused at once
+                raise busy(
+                    f"{what} needs {nbytes} bytes but this server holds {self.held} of its "
+                    f"{self.limit}-byte memory budget for calls in flight; retry later or "
+                    "use another replica"
+                )
             if remaining <= 0:
                 raise busy(
                     f"{what} needs {nbytes} bytes; this server's {self.limit}-byte memory "
                     f"budget stayed too full ({self.held} bytes held by calls in flight) "
                     f"for {wait_seconds:g} s; retry later or use another replica"
                 )
-            freed = self._freed
-            try:
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
-                    await freed.wait()
-            except TimeoutError:
-                pass
-        return self._take(nbytes)
-
-    def _take(self, nbytes: int) -> Reservation:
+                    await self._freed.wait()
         self.held += nbytes
         return Reservation(self, nbytes)
 

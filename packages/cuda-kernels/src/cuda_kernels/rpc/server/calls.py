@@ -1,11 +1,11 @@
 """The record of one KernelService call, what may go into its log line, and the count of
-calls in flight.
+open calls.
 
-Why a ContextVar: the observing interceptor opens the record around each call, the servicer
-adds what only it knows (request id, shapes, kernel, queue and compute times, bytes) and
-reads the request id back for its error messages, and nothing passes the record from
-function to function. Each call runs in its own asyncio task, hence its own context, so two
-calls' records never mix.
+Why a ContextVar: the observing wrapper (`interceptors.guard`) opens the record around each
+call, the servicer adds what only it knows (request id, shapes, kernel, queue and compute
+times, bytes) and reads the request id back for its error messages, and nothing passes the
+record from function to function. Each call runs in its own asyncio task, hence its own
+context, so two calls' records never mix.
 
 Why `loggable`: request ids and kernel names come from clients. Written raw, a newline in
 an id forges a log line and a 1 MiB id makes a 1 MiB line; every client string goes
@@ -21,6 +21,10 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+import grpc
+
+from cuda_kernels.rpc.protocol.errors import abort_with, busy
 
 LOGGABLE_CHARS = 64  # a client string is cut to this many characters in logs and errors
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/+@~-]+")
@@ -57,7 +61,6 @@ _current: ContextVar[CallRecord | None] = ContextVar("cuda_kernels_call", defaul
 
 @contextlib.contextmanager
 def recording(rpc: str) -> Iterator[CallRecord]:
-    """A fresh record for one call of `rpc`, current while the call runs."""
     record = CallRecord(rpc)
     token = _current.set(record)
     try:
@@ -67,7 +70,6 @@ def recording(rpc: str) -> Iterator[CallRecord]:
 
 
 def current_call() -> CallRecord | None:
-    """The record of the call running in this context, if one is being recorded."""
     return _current.get()
 
 
@@ -88,18 +90,26 @@ def count_bytes(received: int = 0, sent: int = 0) -> None:
         record.bytes_out += sent
 
 
-class InFlight:
-    """How many KernelService calls are running; a drain waits for it to reach zero.
-
-    Used on the server's event loop only (the metrics endpoint just reads `count`).
+class OpenCalls:
+    """How many calls of one kind are open, at most `limit` (`--max-calls`): each open call
+    costs memory outside the budget (its coroutine and gRPC's state, some tens of KiB). A
+    drain waits for the count to reach zero. Used on the server's event loop only (the
+    metrics endpoint just reads `count`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int, what: str, advice: str) -> None:
+        self.limit, self.what, self.advice = limit, what, advice
         self.count = 0
         self._idle: asyncio.Event | None = None
 
-    def enter(self) -> None:
+    async def enter(self, context: grpc.aio.ServicerContext) -> None:
+        """Count one more call; past the limit, refuse it (counted until it `leave`s)."""
         self.count += 1
+        if self.count > self.limit:
+            refusal = busy(
+                f"this server has {self.limit} {self.what}, its limit (--max-calls); {self.advice}"
+            )
+            await abort_with(context, refusal)
 
     def leave(self) -> None:
         self.count -= 1
@@ -107,7 +117,6 @@ class InFlight:
             self._idle.set()
 
     async def wait_idle(self) -> None:
-        """Return once no call is in flight."""
         while self.count:
             self._idle = asyncio.Event()
             await self._idle.wait()

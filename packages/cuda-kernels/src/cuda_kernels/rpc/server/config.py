@@ -15,6 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from cuda_kernels.backends import BACKEND_NAMES
 from cuda_kernels.rpc.protocol.auth import check_token, is_loopback, read_token_file
@@ -22,7 +23,6 @@ from cuda_kernels.rpc.protocol.chunking import DEFAULT_CHUNK_BYTES
 from cuda_kernels.rpc.protocol.errors import too_large
 from cuda_kernels.rpc.protocol.files import read_regular_file
 from cuda_kernels.rpc.protocol.tensors import MIB, nbytes_of
-from cuda_kernels.rpc.server.pacing import Pace
 from cuda_kernels.rpc.tls import check_server_credentials
 from cuda_kernels.settings import setting
 
@@ -32,6 +32,34 @@ UNARY_ENVELOPE_BYTES = 4096
 # gRPC's own per-message limit never goes below this, so that ~1 MiB stream chunks pass
 # even when --max-message-mb is smaller; the unary cap is then checked by `Limits`.
 STREAM_MESSAGE_FLOOR = DEFAULT_CHUNK_BYTES + 64 * 1024
+# past this gRPC refuses metadata on its own, without details (`interceptors.MetadataLimit`)
+METADATA_HARD_LIMIT = 256 * 1024
+
+
+# The lower bound of each number `check()` checks, by the name its error gives (a flag, or
+# the field of a newer setting): "> 0" or ">= 0" for a finite number, an int for a whole one.
+_BOUNDS: dict[str, str | int] = {
+    "--max-message-mb": "> 0",
+    "--max-tensor-mb": "> 0",
+    "--grace-seconds": ">= 0",
+    "--idle-seconds": "> 0",
+    "--min-stream-kib-per-s": ">= 0",
+    "--memory-budget-mb": ">= 0",
+    "--budget-wait-seconds": ">= 0",
+    "--workers": 0,
+    "--max-queued": 0,
+    "--blas-threads": 0,
+    "--max-calls": 1,
+    "connection_idle_seconds": "> 0",
+    "connection_age_seconds": ">= 0",
+    "connection_age_grace_seconds": "> 0",
+    "handshake_seconds": "> 0",
+    "streams_per_connection": 1,
+    "max_connections": 1,
+    "metrics_max_connections": 1,
+    "metrics_idle_seconds": "> 0",
+    "metrics_per_second": "> 0",
+}
 
 
 def default_workers() -> int:
@@ -59,11 +87,13 @@ class ServerConfig:
         flag="--auth-token-file", read=read_token_file,
     )  # fmt: skip
     tls_cert: bytes | None = setting(
-        None, "PEM certificate chain (with --tls-key): TLS",
+        None,
+        "PEM certificate chain (with --tls-key): TLS",
         read=partial(read_regular_file, what="the TLS certificate (--tls-cert)"),
     )
     tls_key: bytes | None = setting(
-        None, "PEM private key (with --tls-cert)",
+        None,
+        "PEM private key (with --tls-cert)",
         read=partial(read_regular_file, what="the TLS key (--tls-key)"),
     )
     workers: int = setting(0, "threads running kernel work; 0: one per core (2 to 32)")
@@ -119,45 +149,35 @@ class ServerConfig:
     metrics_idle_seconds: float = setting(
         10.0, "a metrics connection that sends nothing for this long is closed"
     )
-    metrics_per_second: float = setting(
-        10.0, "metrics requests per second; more get 429 at once"
-    )
+    metrics_per_second: float = setting(10.0, "metrics requests per second; more get 429 at once")
 
     def check(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
         if not self.host:
             raise ValueError("host is empty; use e.g. --host 127.0.0.1")
         _check_port("port", self.port)
-        _check_number("--max-message-mb", self.max_message_mb, positive=True)
-        _check_number("--max-tensor-mb", self.max_tensor_mb, positive=True)
+        for name, bound in _BOUNDS.items():
+            value = getattr(self, name.lstrip("-").replace("-", "_"))
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            if isinstance(bound, int):
+                if not whole or value < bound:
+                    raise ValueError(f"{name} must be a whole number >= {bound}, got {value}")
+            elif not (whole or isinstance(value, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+            elif bound == "> 0" and value <= 0:
+                raise ValueError(f"{name} must be positive (> 0), got {value:g}")
+            elif value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value:g}")
         if self.max_message_mb > MAX_MESSAGE_MB:
-            raise ValueError(f"--max-message-mb must be at most {MAX_MESSAGE_MB} (gRPC's 2 GiB "
-                             "limit)")  # fmt: skip
-        _check_number("--grace-seconds", self.grace_seconds)
-        _check_number("--idle-seconds", self.idle_seconds, positive=True)
-        _check_number("--min-stream-kib-per-s", self.min_stream_kib_per_s)
-        _check_number("--memory-budget-mb", self.memory_budget_mb)
-        _check_number("--budget-wait-seconds", self.budget_wait_seconds)
-        for flag, value in (("--workers", self.workers), ("--max-queued", self.max_queued),
-                            ("--blas-threads", self.blas_threads)):  # fmt: skip
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{flag} must be a whole number >= 0, got {value}")
-        if not isinstance(self.max_calls, int) or self.max_calls < 1:
-            raise ValueError(f"--max-calls must be a whole number >= 1, got {self.max_calls}")
-        for name in ("connection_idle_seconds", "connection_age_grace_seconds",
-                     "handshake_seconds", "metrics_idle_seconds",
-                     "metrics_per_second"):  # fmt: skip
-            _check_number(name, getattr(self, name), positive=True)
-        _check_number("connection_age_seconds", self.connection_age_seconds)
-        for name in ("streams_per_connection", "max_connections", "metrics_max_connections"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value}")
+            raise ValueError(
+                f"--max-message-mb must be at most {MAX_MESSAGE_MB} (gRPC's 2 GiB limit)"
+            )
         if self.metrics_port is not None:
             _check_port("metrics port", self.metrics_port)
             if self.metrics_port and self.metrics_port == self.port:
-                raise ValueError(f"--metrics-port {self.metrics_port} is the gRPC port too; "
-                                 "pick another")  # fmt: skip
+                raise ValueError(
+                    f"--metrics-port {self.metrics_port} is the gRPC port too; pick another"
+                )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both --tls-cert and --tls-key, or neither")
         if self.tls_cert is not None:
@@ -176,6 +196,36 @@ class ServerConfig:
         )
 
     @property
+    def grpc_options(self) -> list[tuple[str, Any]]:
+        """gRPC's server options for these settings.
+
+        Why gRPC's options: gRPC core already closes idle connections (a GOAWAY, after which
+        a client reconnects on its next call), ages them out with a grace period for calls
+        in flight, caps concurrent streams per connection (HTTP/2's
+        SETTINGS_MAX_CONCURRENT_STREAMS), the connections it accepts (one more is closed at
+        once) and the time a new connection may take to say hello. Without them, 2,000 idle
+        connections were held as long as their clients liked.
+        """
+        message_limit = max(self.limits.max_message_bytes, STREAM_MESSAGE_FLOOR)
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", message_limit),
+            ("grpc.max_send_message_length", message_limit),
+            ("grpc.so_reuseport", 0),  # a busy port is an error, not a silent share
+            ("grpc.max_connection_idle_ms", _ms(self.connection_idle_seconds)),
+            ("grpc.max_concurrent_streams", self.streams_per_connection),
+            ("grpc.max_allowed_incoming_connections", self.max_connections),
+            ("grpc.server_handshake_timeout_ms", _ms(self.handshake_seconds)),
+            ("grpc.max_metadata_size", METADATA_HARD_LIMIT),
+            ("grpc.absolute_max_metadata_size", METADATA_HARD_LIMIT),
+        ]
+        if self.connection_age_seconds:  # 0: connections never age out
+            options += [
+                ("grpc.max_connection_age_ms", _ms(self.connection_age_seconds)),
+                ("grpc.max_connection_age_grace_ms", _ms(self.connection_age_grace_seconds)),
+            ]
+        return options
+
+    @property
     def bind_address(self) -> str:
         """Where to listen, as gRPC writes it."""
         return host_port(self.host, self.port)
@@ -183,9 +233,7 @@ class ServerConfig:
     @property
     def token_in_the_clear(self) -> bool:
         """A token is required but travels unencrypted beyond this machine."""
-        return self.auth_token is not None and self.tls_cert is None and not is_loopback(
-            self.host
-        )
+        return self.auth_token is not None and self.tls_cert is None and not is_loopback(self.host)
 
 
 @dataclass(frozen=True)
@@ -198,10 +246,6 @@ class Limits:
     idle_seconds: float
     min_stream_bytes_per_s: float
     budget_wait_seconds: float
-
-    @property
-    def pace(self) -> Pace:
-        return Pace(self.idle_seconds, self.min_stream_bytes_per_s)
 
     def check_unary_request(self, tensor_bytes: int) -> None:
         """The unary cap, from the checked tensor sizes (ByteSize() would cost more than
@@ -228,19 +272,13 @@ class Limits:
             )
 
 
-def _check_number(flag: str, value: float, positive: bool = False) -> None:
-    """ValueError unless `value` is a finite number >= 0 (> 0 when `positive`)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{flag} must be a finite number, got {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{flag} must be positive (> 0), got {value:g}")
-    if value < 0:
-        raise ValueError(f"{flag} must be >= 0, got {value:g}")
-
-
 def _check_port(what: str, port: int) -> None:
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"{what} {port} is out of range; use 0 (any free) to 65535")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 def host_port(host: str, port: int) -> str:

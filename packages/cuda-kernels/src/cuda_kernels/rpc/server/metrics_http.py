@@ -5,13 +5,13 @@ Why not `prometheus_client.start_http_server`: it gives every connection a threa
 long as the client keeps it open, with no timeout and no cap (300 idle connections held
 300 threads and descriptors), and it answers on any path. Here:
 
-- at most `max_connections` connections are served at once; one more gets
+- at most `metrics_max_connections` connections are served at once; one more gets
   `503 Service Unavailable` and is closed at once, costing no thread;
-- at most `per_second` requests a second on average (bursts of as many): past that a
+- at most `metrics_per_second` requests a second on average (bursts of as many): past that a
   connection gets `429 Too Many Requests` and is closed at once. A flood of scrapes (990 a
   second) had made small calls 3 times slower: each scrape costs a thread and the GIL;
   a refusal costs neither;
-- a connection that sends nothing for `idle_seconds` is closed (the socket's timeout);
+- a connection that sends nothing for `metrics_idle_seconds` is closed (the socket's timeout);
 - `/metrics` (with or without a query) is answered; any other path is `404 Not Found`;
 - nothing is logged per request (a scrape every few seconds is not news).
 """
@@ -24,9 +24,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
+
+if TYPE_CHECKING:
+    from cuda_kernels.rpc.server.config import ServerConfig
 
 METRICS_PATH = "/metrics"
 
@@ -69,28 +73,20 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class MetricsHTTPServer(ThreadingMixIn, WSGIServer):
-    """A thread per connection, at most `max_connections` of them (see the module
+    """A thread per connection, at most `metrics_max_connections` of them (see the module
     docstring); `serve_forever` runs on a daemon thread started by `start`."""
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        app: Callable,
-        max_connections: int,
-        idle_seconds: float,
-        per_second: float,
-    ) -> None:
-        if ":" in host:
+    def __init__(self, config: ServerConfig, registry: CollectorRegistry) -> None:
+        if ":" in config.metrics_host:
             self.address_family = socket.AF_INET6
-        handler = type("Handler", (_QuietHandler,), {"timeout": idle_seconds})
-        super().__init__((host, port), handler)
-        self.set_app(app)
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self._bucket = _TokenBucket(per_second)
+        handler = type("Handler", (_QuietHandler,), {"timeout": config.metrics_idle_seconds})
+        super().__init__((config.metrics_host, config.metrics_port), handler)
+        self.set_app(metrics_app(registry))
+        self._slots = threading.BoundedSemaphore(config.metrics_max_connections)
+        self._bucket = _TokenBucket(config.metrics_per_second)
 
     def start(self) -> MetricsHTTPServer:
         threading.Thread(target=self.serve_forever, name="metrics-http", daemon=True).start()
@@ -141,6 +137,3 @@ class _TokenBucket:
             return False
         self.tokens -= 1
         return True
-
-
-__all__ = ["METRICS_PATH", "MetricsHTTPServer", "metrics_app"]

@@ -11,28 +11,22 @@ DEADLINE_EXCEEDED:
   itself ends when the client reads again, disconnects or reaches its deadline (meanwhile
   it holds no more than HTTP/2's flow-control window);
 - rate: once `idle_seconds` have passed, the bytes received must keep up with
-  `min_bytes_per_s`; a stream may fall behind that floor by at most `idle_seconds` worth.
+  `min_stream_bytes_per_s`; a stream may fall behind that floor by at most `idle_seconds` worth.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from cuda_kernels.rpc.protocol.errors import ServiceError
 from cuda_kernels.rpc.server.calls import count_bytes
 
-
-@dataclass(frozen=True)
-class Pace:
-    """The two rules above; `min_bytes_per_s` 0 turns the rate rule off."""
-
-    idle_seconds: float
-    min_bytes_per_s: float
+if TYPE_CHECKING:
+    from cuda_kernels.rpc.server.config import Limits
 
 
 class TooSlow(ServiceError):
@@ -44,9 +38,10 @@ class TooSlow(ServiceError):
 
 
 class PacedReader:
-    """The messages of a request stream, each awaited under the idle and rate rules."""
+    """The messages of a request stream, each awaited under the idle and rate rules of
+    `pace` (`min_stream_bytes_per_s` 0 turns the rate rule off)."""
 
-    def __init__(self, requests: AsyncIterator[Any], pace: Pace) -> None:
+    def __init__(self, requests: AsyncIterator[Any], pace: Limits) -> None:
         self._requests = aiter(requests)
         self._pace = pace
         self._loop = asyncio.get_running_loop()
@@ -62,10 +57,10 @@ class PacedReader:
         """Seconds the next message may take, and the rule that sets that bound."""
         pace, now = self._pace, self._loop.time()
         idle = pace.idle_seconds
-        if not pace.min_bytes_per_s:
+        if not pace.min_stream_bytes_per_s:
             return idle, "idle"
         counted = self.received - self._received_at_start
-        floor = self._started + idle + counted / pace.min_bytes_per_s - now
+        floor = self._started + idle + counted / pace.min_stream_bytes_per_s - now
         if floor >= idle:
             return idle, "idle"
         # no data at all since the clock started: that is the idle rule, over a longer time
@@ -82,7 +77,7 @@ class PacedReader:
         return TooSlow(
             f"the stream sent {self.received - self._received_at_start} bytes in "
             f"{elapsed:.1f} s, slower than this server's floor of "
-            f"{pace.min_bytes_per_s:g} bytes/s (--min-stream-kib-per-s); "
+            f"{pace.min_stream_bytes_per_s:g} bytes/s (--min-stream-kib-per-s); "
             "it was ended and its memory freed"
         )
 
@@ -105,7 +100,7 @@ class PacedReader:
         count_bytes(received=nbytes)
 
 
-async def write_paced(context: Any, message: Any, pace: Pace, nbytes: int = 0) -> None:
+async def write_paced(context: Any, message: Any, pace: Limits, nbytes: int = 0) -> None:
     """`context.write(message)`, DEADLINE_EXCEEDED when the client does not take it within
     the idle limit (a client that stopped reading holds the reply's memory)."""
     try:

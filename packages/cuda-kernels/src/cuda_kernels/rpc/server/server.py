@@ -8,11 +8,6 @@ bounded pool (`workers.KernelWorkers`). The event loop runs on a background thre
 tests, `bench-service`, the trainer's embedded server and `cuda-kernels serve` keep the
 same calls: `KernelServer(config).start()`, `.address`, `.port`, `.backend`,
 `.begin_drain()`, `.drain()`, `.stop()`, and use as a context manager.
-
-The drain: health turns NOT_SERVING at once and new KernelService calls get UNAVAILABLE,
-while the server keeps answering (health checks included) until the calls in flight are
-done or the grace period ends; only then does gRPC stop. `stop()` during a drain ends it at
-once.
 """
 
 from __future__ import annotations
@@ -36,26 +31,15 @@ from cuda_kernels.rpc.protocol.methods import SERVICE_NAME, method_handlers
 from cuda_kernels.rpc.protocol.tensors import MIB
 from cuda_kernels.rpc.server.blas import pin_blas_threads
 from cuda_kernels.rpc.server.budget import MemoryBudget, default_budget_bytes
-from cuda_kernels.rpc.server.calls import InFlight
-from cuda_kernels.rpc.server.config import (
-    STREAM_MESSAGE_FLOOR,
-    ServerConfig,
-    default_workers,
-    host_port,
-)
-from cuda_kernels.rpc.server.connections import MetadataLimit, connection_options
-from cuda_kernels.rpc.server.interceptors import (
-    BearerAuthInterceptor,
-    ObservingInterceptor,
-    OpenStreamsLimit,
-)
+from cuda_kernels.rpc.server.calls import OpenCalls
+from cuda_kernels.rpc.server.config import ServerConfig, default_workers, host_port
+from cuda_kernels.rpc.server.interceptors import MetadataLimit, OpenStreamsLimit, guard
 from cuda_kernels.rpc.server.metrics import ServerMetrics, device_memory
 from cuda_kernels.rpc.server.servicer import KernelServicer
 from cuda_kernels.rpc.server.workers import KernelWorkers
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
-_SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 def _probe_bind(host: str, port: int) -> None:
@@ -66,9 +50,7 @@ def _probe_bind(host: str, port: int) -> None:
     unknown host). Port 0 always binds.
     """
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
-        )[0]
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
@@ -95,15 +77,10 @@ class KernelServer:
         self.metrics_port: int | None = None
         self.budget = MemoryBudget(_budget_bytes(config, self.backend))
         self.workers = KernelWorkers(config.workers or default_workers(), config.max_queued)
-        self._in_flight = InFlight()
-        self.open_streams = OpenStreamsLimit(config.max_calls)  # health watch, reflection
+        advice = "retry later or use another replica"
+        self._in_flight = OpenCalls(config.max_calls, "calls in flight", advice)
         self.metrics = ServerMetrics(
-            self.backend,
-            __version__,
-            self.budget.limit,
-            budget_held=lambda: self.budget.held,
-            in_flight=lambda: self._in_flight.count,
-            queued=lambda: self.workers.waiting,
+            self.backend, __version__, self.budget, self._in_flight, self.workers
         )
         self._draining = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -137,13 +114,9 @@ class KernelServer:
             try:
                 self.port = self._on_loop(self._start())
                 if self.config.metrics_port is not None:
-                    self.metrics_port = self.metrics.serve_http(
-                        self.config.metrics_host, self.config.metrics_port,
-                        self.config.metrics_max_connections, self.config.metrics_idle_seconds,
-                        self.config.metrics_per_second,
-                    )  # fmt: skip
+                    self.metrics_port = self.metrics.serve_http(self.config)
             except BaseException:
-                self._shut_down(grace=None)
+                self._shut_down()
                 raise
         if self.config.token_in_the_clear:
             _log.warning(
@@ -156,26 +129,14 @@ class KernelServer:
 
     async def _start(self) -> int:
         config = self.config
-        message_limit = max(config.limits.max_message_bytes, STREAM_MESSAGE_FLOOR)
-        options = [
-            ("grpc.max_receive_message_length", message_limit),
-            ("grpc.max_send_message_length", message_limit),
-            ("grpc.so_reuseport", 0),  # a busy port is an error, not a silent share
-            *connection_options(config),  # idle and old connections, their number
-        ]
-        interceptors: list[grpc.aio.ServerInterceptor] = [
-            MetadataLimit(),
-            ObservingInterceptor(self.metrics, self._in_flight, config.max_calls),
-            self.open_streams,
-        ]
-        if config.auth_token is not None:
-            interceptors.append(BearerAuthInterceptor(config.auth_token))
-        server = grpc.aio.server(interceptors=interceptors, options=options)
+        interceptors = [MetadataLimit(), OpenStreamsLimit(config.max_calls)]
+        server = grpc.aio.server(interceptors=interceptors, options=config.grpc_options)
         servicer = KernelServicer(
             self.backend, config.limits, __version__, self._draining, self.budget, self.workers
         )
+        behaviors = guard(servicer.behaviors(), self.metrics, self._in_flight, config.auth_token)
         # the codecs of `protocol.methods`, registered once
-        server.add_registered_method_handlers(SERVICE_NAME, method_handlers(servicer.behaviors()))
+        server.add_registered_method_handlers(SERVICE_NAME, method_handlers(behaviors))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -195,7 +156,7 @@ class KernelServer:
         self._server, self._stop_now = server, asyncio.Event()
         await server.start()
         for service in ("", SERVICE_NAME):
-            await self._health.set(service, _SERVING)
+            await self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         return port
 
     # --- stopping -----------------------------------------------------------------------
@@ -221,7 +182,7 @@ class KernelServer:
         )  # fmt: skip
         if self._loop is not None and self._loop.is_running():
             self._on_loop(self._wait_for_calls(grace))
-        self._shut_down(grace=None)
+        self._shut_down()
         _log.info("stopped")
 
     async def _wait_for_calls(self, grace: float) -> None:
@@ -240,31 +201,27 @@ class KernelServer:
         loop = self._loop
         if loop is not None and loop.is_running() and self._stop_now is not None:
             loop.call_soon_threadsafe(self._stop_now.set)
-        self._shut_down(grace=None)
+        self._shut_down()
 
-    def _shut_down(self, grace: float | None) -> None:
+    def _shut_down(self) -> None:
         """Stop gRPC, the workers, the metrics endpoint and the event loop (once)."""
         with self._lifecycle:
+            loop, thread = self._loop, self._thread
             try:
-                self._stop_loop(grace)
+                if loop is not None and thread is not None and loop.is_running():
+                    if self._server is not None:
+                        self._on_loop(self._server.stop(None))
+                        self._server = None
+                    self.workers.shutdown()
+                    self.metrics.close()
+                    self._on_loop(_cancel_other_tasks())  # e.g. a drain's wait: it ends now
+                    loop.call_soon_threadsafe(loop.stop)
+                    thread.join()
+                    loop.close()
             finally:
                 if self._unpin_blas is not None:
                     self._unpin_blas()
                     self._unpin_blas = None
-
-    def _stop_loop(self, grace: float | None) -> None:
-        loop, thread, server = self._loop, self._thread, self._server
-        if loop is None or thread is None or not loop.is_running():
-            return
-        if server is not None:
-            self._on_loop(server.stop(grace))
-            self._server = None
-        self.workers.shutdown()
-        self.metrics.close()
-        self._on_loop(_cancel_other_tasks())  # e.g. a drain's wait: it ends now
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
 
     def _on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T | None:
         """Run `coroutine` on the server's event loop and wait for its result (None when a
@@ -284,7 +241,6 @@ class KernelServer:
 
 
 async def _cancel_other_tasks() -> None:
-    """Cancel every task on this loop but the caller, and wait until they are done."""
     others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     for task in others:
         task.cancel()

@@ -40,7 +40,7 @@ from cuda_kernels.rpc.protocol.chunking import (
     stream_header_of,
 )
 from cuda_kernels.rpc.protocol.errors import ServiceError, abort_with, invalid, refusal_for
-from cuda_kernels.rpc.protocol.methods import METHODS, Malformed
+from cuda_kernels.rpc.protocol.methods import METHODS, check_parsed
 from cuda_kernels.rpc.protocol.tensors import (
     array_view,
     check_header,
@@ -108,7 +108,7 @@ class KernelServicer:
         return found
 
     async def _info(self, request, context) -> pb.GetInfoResponse:
-        _check_parsed(request)
+        check_parsed(request)
         self._refuse_if_draining()
         annotate_call(backend=self.backend.name)
         return pb.GetInfoResponse(
@@ -142,17 +142,17 @@ class KernelServicer:
             return reply
 
         total = in_bytes + nbytes_of(plan.result_shape)
-        with self.budget.try_reserve(total, f"this {operation.name}"):
+        with await self.budget.reserve(total, 0, f"this {operation.name}"):
             return await self._on_worker(context, work, plan.small)
 
     async def _stream(self, operation: Operation, requests, context) -> None:
         """Check the header (the unary request without tensor data), reserve (waiting a
         little), receive the chunks, compute, send the reply's header, then its chunks."""
-        reader, rpc = PacedReader(requests, self.limits.pace), METHODS[f"{operation.name}Stream"]
+        reader, rpc = PacedReader(requests, self.limits), METHODS[f"{operation.name}Stream"]
         self._refuse_if_draining()
         header = stream_header_of(await reader.next())
         self._begin(header)
-        shapes = check_stream_shapes(header, operation.tensors, self.limits.max_tensor_bytes)
+        shapes = check_stream_shapes(operation.tensors(header), self.limits.max_tensor_bytes)
         in_bytes = sum(nbytes_of(shape) for shape in shapes)
         _log.debug(
             "request_id=%s: stream header accepted; receiving %d bytes of chunks",
@@ -183,10 +183,9 @@ class KernelServicer:
     async def _send(self, context, stream_type: type, reply, result: str, output) -> None:
         """The reply header, then the result in chunks, each under the idle limit."""
         fill_header(getattr(reply, result), output)
-        pace = self.limits.pace
-        await write_paced(context, stream_type(header=reply), pace)
+        await write_paced(context, stream_type(header=reply), self.limits)
         for part in iter_chunks([array_view(output)], DEFAULT_CHUNK_BYTES):
-            await write_paced(context, part, pace, len(part.data))
+            await write_paced(context, part, self.limits, len(part.data))
 
     # --- steps shared by the RPCs -----------------------------------------------------
 
@@ -199,7 +198,7 @@ class KernelServicer:
 
     def _begin(self, request) -> None:
         """Draining, a parsed message, a request id of sane length; noted in the record."""
-        _check_parsed(request)
+        check_parsed(request)
         self._refuse_if_draining()
         request_id = request.request_id
         annotate_call(request_id=request_id, backend=self.backend.name)
@@ -258,15 +257,8 @@ class KernelServicer:
         _log.error("request_id=%s: the %s backend failed:\n%s", request_id, backend, trace)
         return ServiceError(
             grpc.StatusCode.INTERNAL,
-            f"the {backend} backend failed on request {request_id}; "
-            "the server log has the details",
+            f"the {backend} backend failed on request {request_id}; the server log has the details",
         )
-
-
-def _check_parsed(message: Any) -> None:
-    """INVALID_ARGUMENT for bytes that did not parse (`methods.Malformed`)."""
-    if isinstance(message, Malformed):
-        raise invalid(message.describe())
 
 
 def _fresh(refusal: ServiceError) -> ServiceError:
@@ -294,6 +286,3 @@ def _dead_call_error(context) -> ServiceError | None:
             "the call was cancelled before the computation started; nothing was computed",
         )
     return None
-
-
-__all__ = ["KernelServicer"]
