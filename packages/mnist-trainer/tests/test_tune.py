@@ -12,7 +12,7 @@ optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
 
 from mnist_trainer.cli import main  # noqa: E402
 from mnist_trainer.data import FILES, load_train  # noqa: E402
-from mnist_trainer.tune import FINISHED, open_study  # noqa: E402
+from mnist_trainer.tune import FINISHED, baseline, open_study  # noqa: E402
 
 
 @pytest.fixture
@@ -80,6 +80,7 @@ def test_workers_flag_show_and_from_study(train_only: Path, data_dir: Path, tmp_
     assert "trial state    val acc" in done.stdout
     finished = open_study(out).study.get_trials(states=FINISHED)
     assert len(finished) >= 3
+    assert open_study(out).study.trials[0].params == baseline(2)  # the defaults, measured first
 
     shown = run_cli("tune", "--show", str(out))
     assert shown.returncode == 0, shown.stderr
