@@ -50,19 +50,21 @@ assert "<svg" in draw(Value(2.0) * 3, Path("g.svg"), renderer=renderer).read_tex
     "cuda-kernels[gpu]": "import pycuda",
     "cuda-kernels[bench]": "import cuda_kernels.bench",
     "cuda-kernels[serve]": "import cuda_kernels.rpc.server",
-    "mnist-trainer": "import_all('mnist_trainer')",
+    # without its extra, `tune` is refused (exit 2, one line) instead of imported
+    "mnist-trainer": "import_all('mnist_trainer', but=('mnist_trainer.tune',))\n"
+    "from mnist_trainer.cli import main; assert main(['tune', '--out', 't']) == 2",
     "mnist-trainer[embedded]": "import cuda_kernels.rpc.server",
     "mnist-trainer[tensorboard]": "import torch.utils.tensorboard",
+    "mnist-trainer[tune]": "import mnist_trainer.tune",
 }
 # Extras whose dependency is published only as source that this machine cannot build.
 BINARY_ONLY = {"cuda-kernels[gpu]": "pycuda"}
 PRELUDE = """
 import importlib, os, pkgutil, shutil, sys
 from pathlib import Path
-def import_all(name):
-    package = importlib.import_module(name)
-    for module in pkgutil.walk_packages(package.__path__, name + "."):
-        if not module.name.endswith(".__main__"):  # importing it would run the program
+def import_all(name, but=()):
+    for module in pkgutil.walk_packages(importlib.import_module(name).__path__, name + "."):
+        if not module.name.endswith(".__main__") and module.name not in but:  # no program run
             importlib.import_module(module.name)
 """
 
