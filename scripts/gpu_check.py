@@ -224,7 +224,7 @@ def run_tests(run: Run, phase: Phase, name: str, tests: list[str], env: dict) ->
     """pytest on `tests`; its counts (tests, failures, errors, skipped) go in the phase's
     numbers, read off its junit report."""
     junit = run.work / f"{name}.xml"
-    code = run.step(name, run.pytest(junit, *tests), 150, env)
+    code = run.step(name, run.pytest(junit, *tests), 150, {"PYTHONUNBUFFERED": "1", **env})
     text = junit.read_text(errors="replace") if junit.is_file() else ""
     head = re.search(r"<testsuite [^>]*>", text)
     pairs = re.findall(r'\b(tests|failures|errors|skipped)="(\d+)"', head.group(0) if head else "")
