@@ -283,19 +283,19 @@ def run_study(settings: TuneSettings, argv: Sequence[str], log: Log = print) -> 
 
 
 def show(out: Path, plots: bool = True, top: int = 10) -> str:
-    """The best trials as a table; with `plots`, history and importance PNGs in `out`."""
+    """The best complete trials as a table (a pruned trial's score is from before it was
+    stopped, so it is not ranked); with `plots`, Optuna's plots as PNGs in `out`."""
     study = open_study(out).study
     trials = study.get_trials(deepcopy=False)
-    done = [t for t in trials if t.state in FINISHED and t.value is not None]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
     tally = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-    lines = [f"study {study.study_name!r}: {tally}"]
-    lines.append(f"{'trial':>5} {'state':<8} {'val acc':>7} {'epochs':>6}  recipe")
-    for trial in sorted(done, key=lambda t: t.value, reverse=True)[:top]:
+    lines = [f"study {study.study_name!r}: {tally}", "trial  val acc  epochs  recipe"]
+    for trial in sorted(complete, key=lambda t: t.value, reverse=True)[:top]:
         config = trial.user_attrs["config"]
-        lines.append(f"{trial.number:>5} {trial.state.name.lower():<8} {trial.value:>7.4f} "
-                     f"{config['epochs']:>6}  {describe_recipe(config)}")  # fmt: skip
-    if plots and len(done) >= 2:
+        lines.append(f"{trial.number:>5}  {trial.value:.4f}  {config['epochs']:>6}  "
+                     f"{describe_recipe(config)}")  # fmt: skip
+    if plots and len(complete) >= 2:
         lines.append(f"plots: {', '.join(write_plots(study, out))}")
     return "\n".join(lines)
 
