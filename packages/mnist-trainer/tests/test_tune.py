@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import pytest
 
 optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
 
+from mnist_trainer import preset  # noqa: E402
 from mnist_trainer.cli import main  # noqa: E402
 from mnist_trainer.data import FILES, load_train  # noqa: E402
-from mnist_trainer.tune import FINISHED, baseline, open_study  # noqa: E402
+from mnist_trainer.tune import FINISHED, baseline, best_config, open_study, show  # noqa: E402
 
 
 @pytest.fixture
@@ -102,8 +104,6 @@ def test_workers_flag_show_and_from_study(train_only: Path, data_dir: Path, tmp_
 
 
 def test_from_study_trains_on_all_training_images_by_default(tmp_path: Path, train_only: Path):
-    from mnist_trainer.tune import best_config
-
     out = tmp_path / "tune"
     assert main([*study_args(out, train_only, trials=1)]) == 0
     config = best_config(out)
@@ -150,3 +150,48 @@ def test_missing_extra_is_one_line_with_the_command(monkeypatch, tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("mnist-train: error: mnist-train tune needs Optuna")
     assert "--extra tune" in err and "\n" not in err
+
+
+# `mnist-train tune` whose trial 1 diverges: a real process, so that everything it writes
+# to stderr (Optuna's own log included) is seen.
+DIVERGING_TRIAL = """
+import sys
+from pathlib import Path
+
+import mnist_trainer.train as train
+from mnist_trainer.errors import ConfigError
+
+real_fit = train.fit
+
+def fit(config, out, **kwargs):
+    if Path(out).name == "0001":
+        raise ConfigError("training diverged (loss is not finite): lower --lr")
+    return real_fit(config, out, **kwargs)
+
+train.fit = fit
+from mnist_trainer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_failing_trial_is_one_line_and_the_study_goes_on(
+    train_only: Path, tmp_path: Path, cli_env: dict[str, str]
+):
+    args = study_args(tmp_path / "tune", train_only, trials=2)
+    done = subprocess.run([sys.executable, "-c", DIVERGING_TRIAL, *args], env=cli_env,
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "trial 1 failed: training diverged" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    trials = open_study(tmp_path / "tune").study.trials
+    assert trials[1].state == optuna.trial.TrialState.FAIL
+    assert sum(t.state in FINISHED for t in trials) >= 2
+
+
+def test_the_best_preset_is_the_best_trial_of_the_committed_study():
+    study = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "study-cpu-2core"
+    journal = (study / "study.journal").read_bytes()
+    from_study = best_config(study).to_dict()
+    assert from_study == {**preset("best").to_dict(), "preset": "fast"}
+    assert "\n   18  0.9156  " in show(study, plots=False)
+    assert (study / "study.journal").read_bytes() == journal  # reading it wrote nothing

@@ -104,7 +104,8 @@ class OpenStudy:
 
 def open_study(out: Path, create: TuneSettings | None = None) -> OpenStudy:
     """Load the study of the tune folder `out` (create it from `create` when given)."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial instead
+    # Our own line per trial instead; Optuna's warning for a failed trial is a traceback.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     path = out / SETTINGS_FILE
     saved = read_settings(path) if path.is_file() else None
     if create is None and saved is None:
@@ -121,14 +122,20 @@ def open_study(out: Path, create: TuneSettings | None = None) -> OpenStudy:
 
     try:
         storage = storage_for(out, shaping["storage"])
-        study = optuna.create_study(
-            study_name=shaping["study"],
-            storage=storage,
-            direction="maximize",
-            load_if_exists=True,
-            sampler=optuna.samplers.TPESampler(multivariate=True, constant_liar=True),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3),
-        )
+        how = {
+            "study_name": shaping["study"],
+            "storage": storage,
+            "sampler": optuna.samplers.TPESampler(multivariate=True, constant_liar=True),
+            "pruner": optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3),
+        }
+        # Only a new study is created: creating one that exists writes to a journal file
+        # (a committed study would change each time it is read).
+        if saved is None:
+            study = optuna.create_study(**how, direction="maximize", load_if_exists=True)
+        else:
+            study = optuna.load_study(**how)
+    except KeyError:
+        raise ConfigError(f"{out}: its storage has no study {shaping['study']!r}") from None
     except (ImportError, ValueError, OSError, SQLAlchemyError) as exc:  # a bad URL or driver
         where = shaping["storage"] or out / STUDY_FILE
         raise ConfigError(
@@ -180,6 +187,22 @@ def fail_dead_trials(opened: OpenStudy, log: Log) -> None:
                 log(f"trial {trial.number}: its worker (pid {pid}) died; marked failed")
 
 
+def reporter(trial: optuna.Trial, epochs: int) -> Callable[[dict[str, Any]], None]:
+    """The per-epoch callback: validation accuracy at each new tenth of the schedule, and a
+    stop when the pruner says so."""
+    reported: set[int] = set()
+
+    def report(row: dict[str, Any]) -> None:
+        tenth = 10 * row["epoch"] // epochs
+        if tenth not in reported:
+            reported.add(tenth)
+            trial.report(row["val_accuracy"], tenth)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
+
+    return report
+
+
 def objective_for(
     settings: TuneSettings, opened: OpenStudy, dataset: data.FashionMNIST, log: Log
 ) -> Callable[[optuna.Trial], float]:
@@ -188,28 +211,18 @@ def objective_for(
 
     def objective(trial: optuna.Trial) -> float:
         fail_dead_trials(opened, log)
-        config = TrainConfig(
-            **suggest(trial, shaping["max_epochs"]),
-            val_size=shaping["val_size"],
-            train_subset=shaping["train_subset"],
-            seed=shaping["seed"],
-            threads=settings.threads or max(1, cpu_cores() // settings.workers),
-        ).validate()
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
-        trial.set_user_attr("config", config.to_dict())
-        reported: set[int] = set()
-
-        def report(row: dict[str, Any]) -> None:
-            tenth = 10 * row["epoch"] // config.epochs
-            if tenth not in reported:
-                reported.add(tenth)
-                trial.report(row["val_accuracy"], tenth)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
-
         folder = RunFolder(out / "trials" / f"{trial.number:04d}")
         try:
+            config = TrainConfig(
+                **suggest(trial, shaping["max_epochs"]),
+                val_size=shaping["val_size"],
+                train_subset=shaping["train_subset"],
+                seed=shaping["seed"],
+                threads=settings.threads or max(1, cpu_cores() // settings.workers),
+            ).validate()
+            trial.set_user_attr("config", config.to_dict())
             metrics = train.fit(
                 config,
                 folder.path,
@@ -217,8 +230,11 @@ def objective_for(
                 progress=False,
                 plots=False,
                 log=lambda line: log(f"trial {trial.number}: {line}"),
-                on_epoch_end=report,
+                on_epoch_end=reporter(trial, config.epochs),
             )
+        except ConfigError as exc:  # a diverged or unfit recipe: the trial fails, not the study
+            log(f"trial {trial.number} failed: {exc}")
+            raise
         finally:  # a trial is never resumed: keep its model.pt and metrics, not checkpoints
             folder.remove_files((CHECKPOINT_NAME, PREVIOUS_NAME))
         return metrics["best_val_accuracy"]
@@ -247,7 +263,7 @@ def run_worker(settings: TuneSettings, log: Log = print) -> None:
         objective_for(settings, opened, dataset, log),
         timeout=settings.timeout,
         callbacks=[stop_at, lambda study, trial: log(trial_line(trial))],
-        catch=(ConfigError,),  # a diverged or unfit recipe fails its trial, not the study
+        catch=(ConfigError,),
     )
 
 
