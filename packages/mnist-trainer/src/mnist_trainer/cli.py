@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NoReturn
@@ -384,34 +385,20 @@ def tune_main(argv: Sequence[str]) -> int:
 
             print(show(Path(args.show)))
             return 0
-        checks = [
-            (1 <= args.trials <= 100_000, "--trials must be between 1 and 100000"),
-            (1 <= args.max_epochs <= 10_000, "--max-epochs must be between 1 and 10000"),
-            (args.timeout is None or args.timeout > 0, "--timeout must be seconds > 0"),
-            (1 <= args.workers <= 4 * cpu_cores(), f"--workers must be 1 to {4 * cpu_cores()}"),
-            (args.val_size >= 1, "--val-size must be at least 1: trials are scored on it"),
-            (args.out.strip() != "", "--out is empty: give the tune folder, e.g. --out runs/tune"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        TrainConfig(val_size=args.val_size, train_subset=args.train_subset, seed=args.seed,
-                    threads=args.threads).validate()  # fmt: skip
+        given = {f.name: getattr(args, f.name) for f in fields(TuneSettings) if f.name in args}
+        settings = TuneSettings(**given, allow_download=not args.no_download).validate()
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train_main
         with signals_held():
             from .tune import run_study, run_worker
 
-        settings = TuneSettings(
-            out=args.out, trials=args.trials, max_epochs=args.max_epochs, timeout=args.timeout,
-            workers=args.workers, storage=args.storage, study=args.study,
-            val_size=args.val_size, train_subset=args.train_subset, seed=args.seed,
-            threads=args.threads, data_dir=args.data_dir, allow_download=not args.no_download,
-        )  # fmt: skip
         log = lambda line: print(line, flush=True)  # noqa: E731
         if args.as_worker:
             run_worker(settings, log)
-        else:
-            run_study(settings, argv, log)
+        else:  # a worker process (with --workers K) is this command with these flags on top
+            threads = settings.threads or max(1, cpu_cores() // settings.workers)
+            worker = [sys.executable, "-m", "mnist_trainer", "tune", *argv, "--workers", "1",
+                      "--threads", str(threads), "--as-worker"]  # fmt: skip
+            run_study(settings, worker, log)
         return 0
 
     def on_interrupt() -> str:

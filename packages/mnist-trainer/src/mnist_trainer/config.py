@@ -307,6 +307,23 @@ class TuneSettings:
     data_dir: str | None = None
     allow_download: bool = True
 
+    def validate(self) -> TuneSettings:
+        """Raise `ConfigError` naming the first bad flag (before anything is imported)."""
+        checks = [
+            (self.out.strip() != "", "--out is empty: give the tune folder, e.g. --out runs/tune"),
+            (1 <= self.trials <= 100_000, "--trials must be between 1 and 100000"),
+            (1 <= self.max_epochs <= 10_000, "--max-epochs must be between 1 and 10000"),
+            (self.timeout is None or self.timeout > 0, "--timeout must be seconds > 0"),
+            (1 <= self.workers <= 4 * cpu_cores(), f"--workers must be 1 to {4 * cpu_cores()}"),
+            (self.val_size >= 1, "--val-size must be at least 1: trials are scored on it"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        TrainConfig(val_size=self.val_size, train_subset=self.train_subset, seed=self.seed,
+                    threads=self.threads).validate()  # fmt: skip
+        return self
+
 
 # `fast`: a 2x1024 MLP that reaches >= 90.5% test accuracy on a 2-core CPU in a few minutes.
 # `best`: the recipe of the best trial (18) of a `mnist-train tune` study scored on validation

@@ -23,7 +23,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -35,12 +34,11 @@ from optuna.trial import TrialState
 
 from . import data, train
 from .checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME
-from .config import RUNTIME_OPTIONS, TrainConfig, TuneSettings, cpu_cores
+from .config import RUNTIME_OPTIONS, TrainConfig, TuneSettings
 from .errors import ConfigError, TrainerError
 from .runfolder import RunFolder, atomic_write
 
 STUDY_FILE = "study.journal"
-WORKER_FLAG = "--as-worker"  # (hidden) run trials only: a worker that `--workers K` started
 SETTINGS_FILE = "tune.json"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # What decides which trials a study runs (kept in tune.json): it continues only with these.
@@ -220,7 +218,7 @@ def objective_for(
                 val_size=shaping["val_size"],
                 train_subset=shaping["train_subset"],
                 seed=shaping["seed"],
-                threads=settings.threads or max(1, cpu_cores() // settings.workers),
+                threads=settings.threads,
             ).validate()
             trial.set_user_attr("config", config.to_dict())
             metrics = train.fit(
@@ -249,14 +247,12 @@ def finished_count(study: optuna.Study) -> int:
 def run_worker(settings: TuneSettings, log: Log = print) -> None:
     """One worker: trials until the study has `settings.trials` finished (or the timeout)."""
     opened = open_study(Path(settings.out), settings)
-    study, shaping = opened.study, opened.shaping
+    study = opened.study
     fail_dead_trials(opened, log)
     if finished_count(study) >= settings.trials:
         log(f"the study already has {finished_count(study)} finished trials (--trials "
             f"{settings.trials}); raise --trials to run more")  # fmt: skip
         return
-    if shaping["val_size"] < 1:
-        raise ConfigError("--val-size must be at least 1: trials are scored on validation")
     dataset = data.load_train(settings.data_dir, settings.allow_download, progress=False)
     stop_at = optuna.study.MaxTrialsCallback(settings.trials, states=FINISHED)
     study.optimize(
@@ -272,24 +268,21 @@ def trial_line(trial: optuna.trial.FrozenTrial) -> str:
     return f"trial {trial.number} {trial.state.name.lower()}: {value}"
 
 
-def run_study(settings: TuneSettings, argv: Sequence[str], log: Log = print) -> None:
-    """`tune`: one worker in this process, or `--workers K` worker processes sharing it;
-    then the best trials."""
+def run_study(settings: TuneSettings, worker: Sequence[str], log: Log = print) -> None:
+    """`tune`: one worker in this process, or `settings.workers` processes running the
+    command `worker` sharing the study; then the best trials."""
     open_study(Path(settings.out), settings)  # settles tune.json before workers race to it
     if settings.workers == 1:
         run_worker(settings, log)
     else:
-        threads = settings.threads or max(1, cpu_cores() // settings.workers)
-        command = [sys.executable, "-m", "mnist_trainer", "tune", *argv, "--workers", "1",
-                   "--threads", str(threads), WORKER_FLAG]  # fmt: skip
-        workers = [subprocess.Popen(command) for _ in range(settings.workers)]
+        workers = [subprocess.Popen(worker) for _ in range(settings.workers)]
         try:
-            codes = [worker.wait() for worker in workers]
+            codes = [process.wait() for process in workers]
         finally:
-            for worker in workers:
-                if worker.poll() is None:
-                    worker.terminate()
-                    worker.wait()
+            for process in workers:
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait()
         if any(codes):
             raise TrainerError(f"tune workers exited with codes {codes}; re-run to continue")
     log(show(Path(settings.out), plots=False))
