@@ -13,7 +13,7 @@ optuna = pytest.importorskip("optuna", reason="the tune extra is not installed")
 
 from mnist_trainer import preset  # noqa: E402
 from mnist_trainer.cli import main  # noqa: E402
-from mnist_trainer.data import FILES, load_train  # noqa: E402
+from mnist_trainer.data import FILES, load  # noqa: E402
 from mnist_trainer.tune import FINISHED, baseline, best_config, open_study, show  # noqa: E402
 
 
@@ -38,7 +38,7 @@ def study_args(out: Path, data: Path, trials: int = 3) -> list[str]:
 
 
 def test_training_data_alone_loads_without_the_test_files(train_only: Path):
-    dataset = load_train(train_only, allow_download=False)
+    dataset = load(train_only, allow_download=False, splits=("train",))
     assert dataset.train_images.shape == (60000, 28, 28)
     assert len(dataset.test_images) == len(dataset.test_labels) == 0
 

@@ -307,21 +307,12 @@ def load(
     progress: bool = True,
     splits: Sequence[str] = ("train", "test"),
 ) -> FashionMNIST:
-    """Find (or download) and load Fashion-MNIST, verified against the published digests."""
-    return load_from(locate(data_dir, allow_download, progress), splits=splits)
+    """Find (or download) and load Fashion-MNIST, verified against the published digests.
 
-
-TRAIN_FILES = {key: spec for key, spec in FILES.items() if key.startswith("train_")}
-
-
-def load_train(
-    data_dir: str | os.PathLike[str] | None = None,
-    allow_download: bool = True,
-    progress: bool = True,
-) -> FashionMNIST:
-    """The training split only (the test arrays are empty): the test files are not looked
-    for, opened or downloaded, so what uses this data cannot be tuned on the test set."""
-    return load_from(locate(data_dir, allow_download, progress, TRAIN_FILES), splits=("train",))
+    Only the files of `splits` are looked for, downloaded and read (the other arrays stay
+    empty): loaded with `("train",)`, as `tune` does, the test files are never opened."""
+    files = {key: spec for key, spec in FILES.items() if key.split("_")[0] in splits}
+    return load_from(locate(data_dir, allow_download, progress, files), splits=splits)
 
 
 def split_train_val(

@@ -2,8 +2,8 @@
 
 Why it is built this way:
 - The test split cannot leak into the choice: a worker loads its data with
-  `data.load_train`, which neither looks for nor opens the test files, so every trial's
-  run has an empty test split and its report has no test score to look at.
+  `data.load(splits=("train",))`, which neither looks for nor opens the test files, so
+  every trial's run has an empty test split and its report has no test score to look at.
 - Each trial is a real `fit` run in `OUT/trials/NNNN`, reporting its validation accuracy
   at each tenth of its schedule. Steps are tenths, not epochs, because trials train for
   different numbers of epochs: under a one-cycle or cosine schedule epoch 5 of 10 and
@@ -253,7 +253,7 @@ def run_worker(settings: TuneSettings, log: Log = print) -> None:
         log(f"the study already has {finished_count(study)} finished trials (--trials "
             f"{settings.trials}); raise --trials to run more")  # fmt: skip
         return
-    dataset = data.load_train(settings.data_dir, settings.allow_download, progress=False)
+    dataset = data.load(settings.data_dir, settings.allow_download, False, ("train",))
     stop_at = optuna.study.MaxTrialsCallback(settings.trials, states=FINISHED)
     study.optimize(
         objective_for(settings, opened, dataset, log),
