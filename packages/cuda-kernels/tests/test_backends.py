@@ -241,6 +241,20 @@ def test_a_refused_fatbin_falls_back_to_compiling(monkeypatch):
     assert "the driver refused the prebuilt fatbin" in build and compiled
 
 
+def test_a_stale_fatbin_is_never_loaded_the_sources_are_compiled(monkeypatch):
+    import cuda_kernels.kernels as kernels
+
+    module, driver = _pycuda_backend_with_stand_in_driver(monkeypatch)
+    monkeypatch.setattr(driver, "module_from_buffer", lambda data: pytest.fail("loaded"))
+    original = kernels.read_source
+    edited = {"matmul.cu": "\n// edited"}
+    monkeypatch.setattr(kernels, "read_source", lambda name: original(name) + edited.get(name, ""))
+    backend, compiled = _backend_for(module, (9, 0), monkeypatch)
+    build, _ = backend._load_modules("auto", (9, 0))
+    assert "(the prebuilt fatbins of matmul.cu are stale)" in build
+    assert compiled == list(SOURCE_FILES)
+
+
 def test_source_builds_are_asked_for_by_argument_or_environment(monkeypatch):
     module, _ = _pycuda_backend_with_stand_in_driver(monkeypatch)
     backend, compiled = _backend_for(module, (9, 0), monkeypatch)

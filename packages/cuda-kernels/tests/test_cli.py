@@ -69,6 +69,7 @@ def test_flags_parse_to_the_settings_types():
     [
         ("serve", ["serve", "--port", "0", "--backend", "numpy"]),
         ("serve", ["bench-service", "--sizes-mib", "1"]),  # its local server
+        ("serve", ["bench-service", "--target", "127.0.0.1:1"]),  # its stalls' health client
         ("bench", ["bench", "--out", "somewhere", "--sizes", "32"]),
     ],
 )

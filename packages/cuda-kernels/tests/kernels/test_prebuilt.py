@@ -35,14 +35,13 @@ def test_a_fatbin_reads_back_with_its_recorded_digest(source):
     assert data[:4] == bytes.fromhex("50ed55ba")  # the fatbin container's magic number
 
 
-def test_a_changed_source_makes_its_fatbin_stale_and_unloadable(monkeypatch):
+def test_a_changed_source_makes_its_fatbin_stale(monkeypatch):
+    """The backend then compiles instead of loading it (test_backends.py)."""
     import cuda_kernels.kernels as kernels
 
     original = kernels.read_source
     monkeypatch.setattr(kernels, "read_source", lambda name: original(name) + "\n// edited")
     assert prebuilt.stale_sources() == list(ladder.SOURCE_FILES)
-    with pytest.raises(ValueError, match=r"stale.*scripts/build_kernels\.py"):
-        prebuilt.read_fatbin("matmul.cu")
 
 
 def test_a_damaged_fatbin_is_refused(monkeypatch):
@@ -68,7 +67,7 @@ def test_a_damaged_fatbin_is_refused(monkeypatch):
     ],
 )
 def test_the_image_each_gpu_runs(capability, expected):
-    assert prebuilt.image_for(capability).describe(capability) == expected
+    assert prebuilt.image_for(capability) == expected
 
 
 @pytest.mark.parametrize("capability", [(7, 0), (6, 1), (5, 2)])

@@ -20,7 +20,7 @@ from cuda_kernels.rpc.client import KernelClient, KernelServiceError
 from cuda_kernels.rpc.protocol.auth import read_token_file
 from cuda_kernels.rpc.protocol.methods import client_methods
 from cuda_kernels.rpc.server import ServerConfig
-from cuda_kernels.rpc.server.blas import blas_threads_now
+from cuda_kernels.rpc.server.blas import _numpy_blas_controller
 
 Code = grpc.StatusCode
 
@@ -77,6 +77,12 @@ def test_metrics_endpoint_counts_real_calls(fresh_server, watch_log):
     assert value(after, "cuda_kernels_memory_budget_held_bytes") == 0
     assert value(scrape(other.metrics_port), "cuda_kernels_calls_total", method="MatMul",
                  code="OK") == 0  # fmt: skip
+
+
+def blas_threads_now() -> list[int]:
+    """The thread count of each BLAS library numpy uses (the ones the server pins)."""
+    controller = _numpy_blas_controller()
+    return [] if controller is None else [c.num_threads for c in controller.lib_controllers]
 
 
 def test_numpy_blas_threads_are_pinned_while_the_server_runs(fresh_server):

@@ -14,13 +14,14 @@ from cuda_kernels.rpc.protocol.chunking import iter_chunks
 from cuda_kernels.rpc.protocol.errors import (
     MAX_RETRY_AFTER_S,
     RETRY_AFTER_KEY,
+    ServiceError,
     retry_after_metadata,
     retry_after_of,
 )
 from cuda_kernels.rpc.protocol.methods import (
     METHODS,
     SERVICE_NAME,
-    Malformed,
+    check_parsed,
     client_methods,
     method_handlers,
 )
@@ -29,7 +30,6 @@ from cuda_kernels.rpc.protocol.wire import (
     decode_chunk,
     encode_chunk,
     serialize_stream_message,
-    stream_deserializer,
 )
 
 STREAM_TYPES = [
@@ -53,7 +53,7 @@ def test_encoding_matches_protobuf(message_type, offset: int, data: bytes) -> No
 
 @given(offset=offsets, data=st.binary(max_size=300), request_id=st.text(max_size=20))
 def test_anything_but_a_plain_chunk_goes_to_protobuf(offset, data, request_id) -> None:
-    deserialize = stream_deserializer(pb.MatMulStreamRequest)
+    deserialize = method_handlers(named_behaviors())["MatMulStream"].request_deserializer
     header = pb.MatMulStreamRequest(header=pb.MatMulRequest(request_id=request_id))
     raw_header = header.SerializeToString()
     assert decode_chunk(raw_header) is None
@@ -134,7 +134,7 @@ def test_method_table_is_the_generated_contract() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_bytes_that_do_not_parse_become_malformed_not_an_exception(name: str) -> None:
+def test_bytes_that_do_not_parse_become_a_refusal_not_an_exception(name: str) -> None:
     method = METHODS[name]
     handler = method_handlers(named_behaviors())[name]
     channel = RecordingChannel()
@@ -144,9 +144,13 @@ def test_bytes_that_do_not_parse_become_malformed_not_an_exception(name: str) ->
     for deserialize, type_ in ((handler.request_deserializer, method.request_type),
                                (client_deserialize, method.response_type)):  # fmt: skip
         parsed = deserialize(junk)
-        assert isinstance(parsed, Malformed)
-        assert type_.DESCRIPTOR.full_name in parsed.describe()
-        assert "6-byte message" in parsed.describe()
+        assert isinstance(parsed, ServiceError)
+        assert parsed.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert type_.DESCRIPTOR.full_name in parsed.details
+        assert "6-byte message" in parsed.details
+        with pytest.raises(ServiceError) as caught:
+            check_parsed(parsed)
+        assert caught.value is parsed
 
 
 def test_server_handlers_cover_every_method_with_its_codec() -> None:

@@ -13,9 +13,7 @@ class NumpyBackend(Backend):
     name = "numpy"
     kernels = ("numpy",)
     kernel_build = "numpy's BLAS (no CUDA kernels)"
-
-    def __init__(self) -> None:
-        self.device = f"CPU (numpy {np.__version__})"
+    device = f"CPU (numpy {np.__version__})"
 
     def _matmul(self, a: np.ndarray, b: np.ndarray, kernel: str) -> np.ndarray:
         return np.matmul(a, b)

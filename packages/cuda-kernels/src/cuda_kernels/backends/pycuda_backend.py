@@ -41,7 +41,6 @@ from cuda_kernels.kernels.ladder import (
     nvcc_define_flags,
 )
 
-NVCC_OPTIONS = list(prebuilt.NVCC_FLAGS)
 #: How to get the kernels: "auto" (prebuilt when an image fits, else compile), "prebuilt"
 #: (never compile) or "source" (always compile); the environment variable sets the default.
 BUILD_MODES = ("auto", "prebuilt", "source")
@@ -87,9 +86,7 @@ class PycudaBackend(Backend):
         atexit.register(self.close)
 
     def _function(self, launch, arg_types: str):
-        function = self._modules[launch.source].get_function(launch.function)
-        function.prepare(arg_types)
-        return function
+        return self._modules[launch.source].get_function(launch.function).prepare(arg_types)
 
     def _load_modules(self, build: str, capability: tuple[int, int]) -> tuple[str, dict]:
         """(how the kernels were obtained, in words; the module of each source).
@@ -111,7 +108,7 @@ class PycudaBackend(Backend):
                     source: cuda.module_from_buffer(prebuilt.read_fatbin(source))
                     for source in SOURCE_FILES
                 }
-                return image.describe(capability), modules
+                return image, modules
             except cuda.Error as exc:
                 why = f"the driver refused the prebuilt fatbin ({exc})"
         if build == "prebuilt":
@@ -131,7 +128,7 @@ class PycudaBackend(Backend):
         return SourceModule(
             read_source(filename),
             arch=self.arch,
-            options=[*NVCC_OPTIONS, *nvcc_define_flags(filename)],
+            options=[*prebuilt.NVCC_FLAGS, *nvcc_define_flags(filename)],
             no_extern_c=True,
             cache_dir=False,
         )

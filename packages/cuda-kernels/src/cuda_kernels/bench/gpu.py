@@ -186,7 +186,6 @@ def time_doublify_and_copy(
 
 
 def device_facts(backend: PycudaBackend) -> dict:
-    """Device name, compute capability, memory, driver and CUDA toolkit versions."""
     return {
         "name": backend.device,
         "arch": backend.arch,

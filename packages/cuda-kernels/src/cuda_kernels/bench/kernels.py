@@ -265,7 +265,7 @@ class BenchRun:
 
     def as_json(self) -> dict:
         """results.json: settings, host and device facts, checks and rows."""
-        results = {
+        return {
             "schema": 1,
             "created_utc": self.created_utc,
             "cuda_kernels_version": __version__,
@@ -276,15 +276,13 @@ class BenchRun:
                 "doublify_sizes": self.doublify_sizes,  # with the defaults and DOUBLIFY_N
                 "error_measure": "max|C-C_ref|/max|C_ref| against float64",
             },
-            "gpu_note": self.notes.get("gpu_note"),
+            "gpu_note": None,  # always a key; `**self.notes` below sets it when there is one
             "validation": [c.as_dict() for c in self.checks],
             "matmul": self.matmul,
             "doublify": self.doublify,
             "device": self.device,
+            **self.notes,  # gpu_note, cublas_note
         }
-        if "cublas_note" in self.notes:
-            results["cublas_note"] = self.notes["cublas_note"]
-        return results
 
 
 def _gpu_target(backend: PycudaBackend, kernels: tuple[str, ...], timed: dict[str, Any]) -> Target:

@@ -72,7 +72,6 @@ def matmul_table(rows: list[dict]) -> str:
 
 
 def doublify_table(rows: list[dict]) -> str:
-    """Fixed-width table of doublify rows with the copy bandwidth beside each."""
     columns = [("n", ">6"), ("MB", ">8.1f"), ("median ms", ">10.3f"), ("GB/s", ">9.1f"),
                ("copy GB/s", ">10.1f"), ("% copy", ">7.1f")]  # fmt: skip
     keys = ("n", "array_mb", "median_ms", "gb_s", "copy_gb_s", "pct_of_copy")

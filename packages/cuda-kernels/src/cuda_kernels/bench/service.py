@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import partial
 
 import grpc
@@ -97,7 +97,7 @@ def local_server(backend: str, blas_threads: int) -> Iterator[str]:
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     ) as process:
         try:
-            line = process.stdout.readline() if process.stdout else ""
+            line = process.stdout.readline()
             if not line.startswith("listening on "):
                 raise RuntimeError(f"the local server did not start (it printed {line!r})")
             yield line.split()[2]
@@ -140,11 +140,9 @@ def _time_doublify(client: KernelClient, x: np.ndarray, transport: str, repeats:
 
 
 def measure_latency(target: str, settings: ServiceBenchSettings, n_clients: int) -> dict:
-    """p50/p99 of 256×256 MatMul round trips with `n_clients` concurrent clients."""
+    """p50/p99 of n×n (--matmul-size) MatMul round trips with `n_clients` concurrent clients."""
     n = settings.matmul_size
-    rng = np.random.default_rng(n_clients)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
+    a, b = np.random.default_rng(n_clients).standard_normal((2, n, n), dtype=np.float32)
     expected = a.astype(np.float64) @ b.astype(np.float64)
     clients = [
         KernelClient(target, token=settings.token, tls_ca=settings.tls_ca) for _ in range(n_clients)
@@ -193,9 +191,7 @@ def measure_in_process(backend_name: str, settings: ServiceBenchSettings) -> dic
     threads as the local server sets them."""
     backend = get_backend(backend_name)
     n = settings.matmul_size
-    rng = np.random.default_rng(1)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
+    a, b = np.random.default_rng(1).standard_normal((2, n, n), dtype=np.float32)
     unpin = _pin_blas_threads(settings.blas_threads if backend.name == "numpy" else 0)
     try:
         calls = max(settings.calls_per_client, 200)
@@ -223,14 +219,12 @@ def compare_blas_threads(settings: ServiceBenchSettings) -> list[dict]:
     rows = []
     for threads in (settings.blas_threads or 1, 0):
         with local_server("numpy", threads) as address:
-            row = measure_latency(address, replace(settings, clients=(1,)), 1)
+            row = measure_latency(address, settings, 1)
         rows.append({"blas_threads": threads or "library default", **row})
     return rows
 
 
-def measure_health_under_stall(
-    target: str, settings: ServiceBenchSettings, calls: int = 200, timeout_s: float = 2.0
-) -> dict:
+def measure_health_under_stall(target: str, settings: ServiceBenchSettings) -> dict:
     """How responsive the server stays while clients hold streams open and send nothing.
 
     Opens `settings.stalled_streams` MatMulStream calls (each sends a 256x256 header and
@@ -248,6 +242,7 @@ def measure_health_under_stall(
         return grpc.secure_channel(target, credentials)
 
     token, stalled = settings.token, settings.stalled_streams
+    calls, timeout_s = 200, 2.0  # timed calls of each kind, and each one's limit
     metadata = ((AUTH_METADATA_KEY, bearer_value(token)),) if token else ()
     release = threading.Event()
     channels = [channel() for _ in range(-(-stalled // STREAMS_PER_CHANNEL))]

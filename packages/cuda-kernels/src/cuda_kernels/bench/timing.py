@@ -65,8 +65,6 @@ def rotations_for(
     bytes_per_set: int, flush_bytes: int = DEFAULT_FLUSH_BYTES, cap: int = 256
 ) -> int:
     """How many input sets to rotate through so one cycle exceeds `flush_bytes`."""
-    if bytes_per_set <= 0:
-        raise ValueError("bytes_per_set must be positive")
     return max(1, min(cap, -(-flush_bytes // bytes_per_set)))
 
 
@@ -83,7 +81,6 @@ def time_wall(run: Callable[[int], object], repeats: int, warmup: int) -> Timing
 
 
 def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
-    """p50 and p99 of timed calls."""
     p50, p99 = np.percentile(samples_ms, [50, 99])
     return {"p50_ms": float(p50), "p99_ms": float(p99)}
 

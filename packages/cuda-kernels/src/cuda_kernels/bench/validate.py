@@ -31,8 +31,6 @@ VALIDATION_SHAPES: tuple[tuple[int, int, int], ...] = (
 
 @dataclass(frozen=True)
 class Check:
-    """One validation: which kernel, on which shape, the error found and the verdict."""
-
     kernel: str
     shape: tuple[int, ...]
     error: float
@@ -65,7 +63,6 @@ def check_matmul(
     shapes: Iterable[tuple[int, int, int]],
     rng: np.random.Generator,
 ) -> list[Check]:
-    """Run `run(a, b)` on each shape and compare with a float64 matmul."""
     checks = []
     for n, m, p in shapes:
         a, b = random_matrix(rng, n, m), random_matrix(rng, m, p)

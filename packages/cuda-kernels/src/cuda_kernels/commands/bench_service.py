@@ -21,7 +21,8 @@ Measure what the gRPC service costs on top of its backend: Doublify payload thro
 small-call latency while --stalled-streams streams are open and stalled, and the same
 matmul called in-process. For a local numpy server it also compares numpy's BLAS pinned
 to --blas-threads with the library's default threads. Starts a local 'cuda-kernels serve'
-(needs the 'serve' extra) unless --target names a running server. Prints a table and
+unless --target names a running server; that server and the stall measurement need the
+'serve' extra (against a --target, --stalled-streams 0 runs without it). Prints a table and
 writes the JSON into --out; to refresh the committed CPU results, pass
 --out packages/cuda-kernels/benchmarks/results/cpu."""
 
@@ -36,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = from_flags(ServiceBenchSettings, args)
-    if args.target is None:
-        require_extra("serve", args.argv)  # for the local server
+    if args.target is None or settings.stalled_streams:
+        require_extra("serve", args.argv)  # the local server; the health client of the stalls
     results = run_benchmark(settings)
     print(format_table(results))
     args.out.mkdir(parents=True, exist_ok=True)

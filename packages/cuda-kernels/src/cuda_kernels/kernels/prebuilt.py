@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
@@ -49,25 +48,9 @@ def gencode_flags() -> list[str]:
     return flags
 
 
-@dataclass(frozen=True)
-class Image:
-    """The code in a fatbin that a given GPU runs: SASS, or PTX the driver compiles."""
-
-    kind: str  # "SASS" or "PTX"
-    arch: tuple[int, int]
-
-    def describe(self, device_arch: tuple[int, int]) -> str:
-        """`prebuilt fatbin, sm_90 SASS`, or the PTX case with the device it JITs for."""
-        if self.kind == "SASS":
-            return f"prebuilt fatbin, sm_{self.arch[0]}{self.arch[1]} SASS"
-        return (
-            f"prebuilt fatbin, compute_{self.arch[0]}{self.arch[1]} PTX compiled by the driver "
-            f"for sm_{device_arch[0]}{device_arch[1]}"
-        )
-
-
-def image_for(device_arch: tuple[int, int]) -> Image | None:
-    """The fatbin image a GPU of compute capability `device_arch` runs, or None.
+def image_for(device_arch: tuple[int, int]) -> str | None:
+    """The fatbin image a GPU of compute capability `device_arch` runs, in words (`prebuilt
+    fatbin, sm_90 SASS`, or the PTX the driver compiles for it), or None.
 
     SASS for sm_XY runs on GPUs of the same major version and a minor of Y or more; PTX
     runs (after the driver compiles it) on any GPU at least as new as its architecture.
@@ -75,9 +58,12 @@ def image_for(device_arch: tuple[int, int]) -> Image | None:
     """
     fitting = [a for a in SASS_ARCHS if a[0] == device_arch[0] and a[1] <= device_arch[1]]
     if fitting:
-        return Image("SASS", max(fitting))
+        return "prebuilt fatbin, sm_{}{} SASS".format(*max(fitting))
     if device_arch >= PTX_ARCH:
-        return Image("PTX", PTX_ARCH)
+        return (
+            f"prebuilt fatbin, compute_{PTX_ARCH[0]}{PTX_ARCH[1]} PTX compiled by the driver "
+            f"for sm_{device_arch[0]}{device_arch[1]}"
+        )
     return None
 
 
@@ -106,13 +92,9 @@ def stale_sources() -> list[str]:
 
 
 def read_fatbin(source: str) -> bytes:
-    """The fatbin of one source, checked against the manifest; ValueError when it is
-    stale or damaged (then it must not be loaded)."""
-    if source in stale_sources():
-        raise ValueError(
-            f"the prebuilt fatbin of {source} is stale (its source, defines or flags changed); "
-            "rebuild it with `uv run --group kernels-build python scripts/build_kernels.py`"
-        )
+    """The fatbin of one source, checked against its sha256 in the manifest; ValueError
+    when it is damaged (then it must not be loaded). Whether it is stale is the caller's
+    question (`stale_sources`), asked once for all sources before any is read."""
     data = _files().joinpath(fatbin_name(source)).read_bytes()
     expected = manifest()["sources"][source]["fatbin_sha256"]
     if hashlib.sha256(data).hexdigest() != expected:

@@ -13,6 +13,7 @@ spreads calls over several servers with gRPC's round-robin balancing:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -31,14 +32,15 @@ from cuda_kernels.rpc.protocol.chunking import (
     DEFAULT_CHUNK_BYTES,
     TensorAssembler,
     check_stream_shapes,
+    iter_chunks,
     stream_header_of,
-    stream_messages,
 )
 from cuda_kernels.rpc.protocol.errors import ServiceError, invalid, retry_after_of
 from cuda_kernels.rpc.protocol.files import read_regular_file
 from cuda_kernels.rpc.protocol.methods import METHODS, check_parsed, client_methods
 from cuda_kernels.rpc.protocol.tensors import (
     MIB,
+    array_view,
     fill_header,
     fill_tensor,
     from_tensor,
@@ -271,7 +273,6 @@ class KernelClient:
             transport == "auto" and largest > self.stream_threshold_bytes
         )
         rpc = f"{operation}Stream" if streamed else operation
-        method = METHODS[rpc]
         if not streamed:
             for name, array in operands.items():
                 fill_tensor(getattr(request, name), array)
@@ -281,11 +282,11 @@ class KernelClient:
                 return reply, from_tensor(tensor, result, nbytes_of(expected)).copy(), False
         for name, array in operands.items():
             fill_header(getattr(request, name), array)
+        views = [array_view(array) for array in operands.values()]
 
         def attempt(deadline: float) -> tuple[Any, np.ndarray]:
-            messages = stream_messages(
-                method.request_type, request, list(operands.values()), self.chunk_bytes
-            )
+            chunks = iter_chunks(views, self.chunk_bytes)
+            messages = itertools.chain([METHODS[rpc].request_type(header=request)], chunks)
             responses = self._rpc[rpc](
                 messages, timeout=_remaining(deadline), metadata=self._metadata
             )
@@ -355,7 +356,6 @@ def _check_seconds(name: str, value: object, most: float, positive: bool = False
 
 
 def _retry_hint(exc: grpc.RpcError) -> float | None:
-    """The server's retry hint on a RESOURCE_EXHAUSTED refusal, None on anything else."""
     if exc.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
         return None
     return retry_after_of(exc.trailing_metadata() if isinstance(exc, grpc.Call) else None)

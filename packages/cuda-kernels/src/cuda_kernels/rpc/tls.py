@@ -84,7 +84,6 @@ def self_signed_certificate(
 
 
 def _san(name: str, x509):
-    """An IP address entry for an address, a DNS entry for anything else."""
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:

@@ -17,7 +17,7 @@ import numpy as np
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.rpc.protocol.errors import invalid
 from cuda_kernels.rpc.protocol.methods import check_parsed
-from cuda_kernels.rpc.protocol.tensors import MIB, array_view, check_header, nbytes_of, to_array
+from cuda_kernels.rpc.protocol.tensors import MIB, check_header, nbytes_of, to_array
 from cuda_kernels.rpc.protocol.wire import ChunkPart
 
 DEFAULT_CHUNK_BYTES = MIB  # far below any message cap, big enough to be cheap
@@ -42,7 +42,7 @@ def iter_chunks(
 def _part_of(message: Any) -> Any:
     """The `ChunkPart` or the header a stream message holds (None for neither), whether
     the fast path decoded it (`ChunkPart`) or a generated class did; a message that did not
-    parse (`methods.Malformed`) is INVALID_ARGUMENT."""
+    parse (`methods.check_parsed`) is INVALID_ARGUMENT."""
     if isinstance(message, ChunkPart):
         return message
     part = check_parsed(message).WhichOneof("part")
@@ -135,17 +135,3 @@ class TensorAssembler:
             arrays.append(to_array(view[start : start + size], shape))
             start += size
         return arrays
-
-
-def stream_messages(
-    message_type: type,
-    header: Any,
-    arrays: Sequence[np.ndarray],
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-) -> Iterator[Any]:
-    """`message_type(header=header)`, then a `ChunkPart` per chunk of the arrays' bytes.
-
-    The chunks need the stream codec of `methods` (`wire.serialize_stream_message`).
-    """
-    yield message_type(header=header)
-    yield from iter_chunks([array_view(array) for array in arrays], chunk_bytes)

@@ -32,9 +32,6 @@ class ServiceError(Exception):
         self.details = details
         self.retry_after_s = retry_after_s
 
-    def __repr__(self) -> str:
-        return f"ServiceError({self.code.name}, {self.details!r})"
-
 
 def invalid(details: str) -> ServiceError:
     """INVALID_ARGUMENT: the request itself is malformed; retrying it cannot help."""

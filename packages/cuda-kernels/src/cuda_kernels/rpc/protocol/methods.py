@@ -6,10 +6,11 @@ protobuf's for unary messages, the hand-written chunk codec of `wire` for stream
 The server builds its handlers (`method_handlers`) and the client its callables
 (`client_methods`) from this one table, so the two ends cannot disagree.
 
-A deserializer never raises: bytes that do not parse become a `Malformed` value, which the
-server answers with INVALID_ARGUMENT and the client reports as DATA_LOSS. (An exception
-there would reach gRPC itself, which answers INTERNAL, a code reserved for server faults,
-and logs a traceback per message.)
+A deserializer never raises: bytes that do not parse become their refusal, a
+`ServiceError` returned in the message's place (`check_parsed` raises it), which the server
+answers with INVALID_ARGUMENT and the client reports as DATA_LOSS. (An exception there would
+reach gRPC itself, which answers INTERNAL, a code reserved for server faults, and logs a
+traceback per message.)
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from cuda_kernels._proto import kernels_pb2 as pb
-from cuda_kernels.rpc.protocol.errors import invalid
-from cuda_kernels.rpc.protocol.wire import serialize_stream_message, stream_deserializer
+from cuda_kernels.rpc.protocol.errors import ServiceError, invalid
+from cuda_kernels.rpc.protocol.wire import decode_chunk, serialize_stream_message
 
 SERVICE = pb.DESCRIPTOR.services_by_name["KernelService"]
 SERVICE_NAME: str = SERVICE.full_name  # "cuda_kernels.v1.KernelService"
-SERVICE_PREFIX = f"/{SERVICE_NAME}/"
 
 
 def rpc_kind(request_streaming: bool, response_streaming: bool) -> str:
@@ -39,25 +39,11 @@ def rpc_kind(request_streaming: bool, response_streaming: bool) -> str:
     return f"{requests}_{responses}"
 
 
-@dataclass(frozen=True)
-class Malformed:
-    """Bytes that are not a valid `type_name` message; `reason` says what the parser saw."""
-
-    type_name: str
-    size: int
-    reason: str
-
-    def describe(self) -> str:
-        return (
-            f"a {self.size}-byte message is not a valid {self.type_name} "
-            f"({self.reason[:200]}); send a message built from kernels.proto"
-        )
-
-
 def check_parsed(message: Any) -> Any:
-    """`message`, unless its bytes did not parse (`Malformed`): INVALID_ARGUMENT."""
-    if isinstance(message, Malformed):
-        raise invalid(message.describe())
+    """`message`, unless its bytes did not parse: then the deserializer returned the
+    INVALID_ARGUMENT refusal instead of raising it, and it is raised here."""
+    if isinstance(message, ServiceError):
+        raise message
     return message
 
 
@@ -66,14 +52,18 @@ def _serializer(message_type: type, streaming: bool) -> Callable[[Any], bytes]:
 
 
 def _deserializer(message_type: type, streaming: bool) -> Callable[[bytes], Any]:
-    parse = stream_deserializer(message_type) if streaming else message_type.FromString
     type_name = message_type.DESCRIPTOR.full_name
 
     def deserialize(raw: bytes) -> Any:
         try:
-            return parse(raw)
+            part = decode_chunk(raw) if streaming else None  # the fast path, plain chunks only
+            return part if part is not None else message_type.FromString(raw)
         except (DecodeError, ValueError, RecursionError) as exc:
-            return Malformed(type_name, len(raw), str(exc) or "cannot parse")
+            reason = (str(exc) or "cannot parse")[:200]
+            return invalid(
+                f"a {len(raw)}-byte message is not a valid {type_name} ({reason}); "
+                "send a message built from kernels.proto"
+            )
 
     return deserialize
 
@@ -93,7 +83,7 @@ class Method:
     def from_descriptor(cls, method: Any) -> Method:
         return cls(
             name=method.name,
-            path=f"{SERVICE_PREFIX}{method.name}",
+            path=f"/{SERVICE_NAME}/{method.name}",
             request_type=getattr(pb, method.input_type.name),
             response_type=getattr(pb, method.output_type.name),
             request_streaming=method.client_streaming,

@@ -76,7 +76,7 @@ def fill_tensor(target: pb.Tensor, array: np.ndarray) -> None:
     which costs more than the serialization itself for large tensors.
     """
     fill_header(target, array)
-    target.data = np.ascontiguousarray(array, dtype=WIRE_DTYPE).tobytes()
+    target.data = array_view(array).tobytes()
 
 
 def from_tensor(tensor: pb.Tensor, name: str, max_tensor_bytes: int) -> np.ndarray:

@@ -12,7 +12,6 @@ unknown fields, repeated fields) goes through the generated classes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 _OUTER_CHUNK_TAG = 0x12  # field 2 (chunk), wire type 2 (length-delimited)
@@ -93,13 +92,3 @@ def serialize_stream_message(message: Any) -> bytes:
     if isinstance(message, ChunkPart):
         return encode_chunk(message)
     return message.SerializeToString()
-
-
-def stream_deserializer(message_type: type) -> Callable[[bytes], Any]:
-    """Deserializer for stream RPCs: a `ChunkPart` for plain chunks, else `message_type`."""
-
-    def deserialize(raw: bytes) -> Any:
-        part = decode_chunk(raw)
-        return part if part is not None else message_type.FromString(raw)
-
-    return deserialize

@@ -62,9 +62,3 @@ def pin_blas_threads(threads: int) -> Callable[[], None]:
                 _restore = None
 
     return unpin
-
-
-def blas_threads_now() -> list[int]:
-    """The thread count of each BLAS library numpy uses (for tests and reports)."""
-    controller = _numpy_blas_controller()
-    return [] if controller is None else [c.num_threads for c in controller.lib_controllers]

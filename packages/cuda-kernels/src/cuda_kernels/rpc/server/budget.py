@@ -88,8 +88,6 @@ class MemoryBudget:
     """At most `limit` bytes held by calls in flight (see the module docstring)."""
 
     def __init__(self, limit: int) -> None:
-        if limit <= 0:
-            raise ValueError(f"the memory budget must be positive, got {limit} bytes")
         self.limit = limit
         self.held = 0
         self._freed = asyncio.Event()

@@ -30,14 +30,14 @@ LOGGABLE_CHARS = 64  # a client string is cut to this many characters in logs an
 _PLAIN = re.compile(r"[A-Za-z0-9_.:/+@~-]+")
 
 
-def loggable(text: str, limit: int = LOGGABLE_CHARS) -> str:
+def loggable(text: str) -> str:
     """`text` safe for one `key=value` log line: as it is when made of plain characters
     (letters, digits, `-_.:/+@~`), else quoted with every non-printable character escaped
-    (`'a\\nb'`), as logfmt does; cut to `limit` characters, saying how many were left out."""
-    cut = text[:limit]
+    (`'a\\nb'`), as logfmt does; cut to `LOGGABLE_CHARS`, saying how many were left out."""
+    cut = text[:LOGGABLE_CHARS]
     shown = cut if cut and _PLAIN.fullmatch(cut) else repr(cut)
-    if len(text) > limit:
-        shown += f"...(+{len(text) - limit} chars)"
+    if len(text) > LOGGABLE_CHARS:
+        shown += f"...(+{len(text) - LOGGABLE_CHARS} chars)"
     return shown
 
 
@@ -74,8 +74,6 @@ def current_call() -> CallRecord | None:
 
 
 def annotate_call(**fields: Any) -> None:
-    """Add facts (request_id, shapes, kernel, backend, queue_ms, compute_ms) to this call's
-    record."""
     record = _current.get()
     if record is not None:
         for name, value in fields.items():
@@ -83,7 +81,6 @@ def annotate_call(**fields: Any) -> None:
 
 
 def count_bytes(received: int = 0, sent: int = 0) -> None:
-    """Add tensor bytes received or sent to this call's record."""
     record = _current.get()
     if record is not None:
         record.bytes_in += received

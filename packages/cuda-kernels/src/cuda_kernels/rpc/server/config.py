@@ -226,11 +226,6 @@ class ServerConfig:
         return options
 
     @property
-    def bind_address(self) -> str:
-        """Where to listen, as gRPC writes it."""
-        return host_port(self.host, self.port)
-
-    @property
     def token_in_the_clear(self) -> bool:
         """A token is required but travels unencrypted beyond this machine."""
         return self.auth_token is not None and self.tls_cert is None and not is_loopback(self.host)

@@ -28,7 +28,7 @@ from typing import Any
 
 import grpc
 
-from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, check_token, token_of
+from cuda_kernels.rpc.protocol.auth import AUTH_METADATA_KEY, token_of
 from cuda_kernels.rpc.protocol.errors import abort_with, too_large
 from cuda_kernels.rpc.protocol.methods import rpc_kind
 from cuda_kernels.rpc.server.calls import CallRecord, OpenCalls, loggable, recording
@@ -56,9 +56,9 @@ def guard(
     token: str | None,
 ) -> dict[str, Behavior]:
     """Each KernelService behavior (method name -> coroutine function) observed and, with a
-    `token`, open only to calls that carry it."""
+    `token` (checked by `ServerConfig.check`), open only to calls that carry it."""
     if token is not None:
-        expected = check_token(token).encode()
+        expected = token.encode()
         behaviors = {name: _authorized(b, expected) for name, b in behaviors.items()}
     return {name: _observed(name, b, metrics, in_flight) for name, b in behaviors.items()}
 
@@ -94,10 +94,7 @@ def _final_code(context: grpc.aio.ServicerContext, cancelled: bool) -> grpc.Stat
         remaining = context.time_remaining()
         expired = remaining is not None and remaining <= 0
         return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
-    code = context.code()
-    if isinstance(code, int):  # some grpcio versions report the raw number
-        code = next((c for c in grpc.StatusCode if c.value[0] == code), grpc.StatusCode.UNKNOWN)
-    return code or grpc.StatusCode.OK
+    return context.code() or grpc.StatusCode.OK
 
 
 def _emit(
@@ -208,28 +205,19 @@ class OpenStreamsLimit(grpc.aio.ServerInterceptor):
         return rewrap_handler(handler, self._limited)
 
     def _limited(self, behavior: Callable) -> Callable:
-        """`behavior` (a coroutine or an async generator) behind the cap."""
-        if inspect.isasyncgenfunction(behavior):
-
-            async def limited_stream(request, context):
-                try:
-                    await self.open.enter(context)
-                    async for reply in behavior(request, context):
-                        yield reply
-                finally:
-                    self._leave()
-
-            return limited_stream
+        """`behavior` behind the cap: a coroutine as it is, an async generator (reflection)
+        with its replies written as gRPC would write them."""
+        generates = inspect.isasyncgenfunction(behavior)
 
         async def limited(request, context):
             try:
                 await self.open.enter(context)
-                return await behavior(request, context)
+                if not generates:
+                    return await behavior(request, context)
+                async for reply in behavior(request, context):
+                    await context.write(reply)
             finally:
-                self._leave()
+                self.open.leave()
+                _log.debug("a health-watch or reflection stream ended; %d open", self.open.count)
 
         return limited
-
-    def _leave(self) -> None:
-        self.open.leave()
-        _log.debug("a health-watch or reflection stream ended; %d open", self.open.count)

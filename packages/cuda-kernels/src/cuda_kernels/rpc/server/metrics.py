@@ -35,11 +35,8 @@ LATENCY_BUCKETS = (
 
 def device_memory(backend: Backend) -> tuple[int, int] | None:
     """(free, total) bytes of the backend's device, or None when it does not report them."""
-    report = getattr(backend, "memory_info", None)
-    if report is None:
-        return None
     try:
-        return report()
+        return backend.memory_info()
     except Exception:  # a device that stopped answering: no figure, not a failed scrape
         return None
 

@@ -61,12 +61,8 @@ def metrics_app(registry: CollectorRegistry) -> Callable:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """One request per connection (HTTP/1.0 style), no access log, and a client that stays
-    silent past the socket's timeout is simply closed."""
-
-    def handle(self) -> None:
-        with contextlib.suppress(TimeoutError, ConnectionError):  # idle, or gone
-            super().handle()
+    """One request per connection (HTTP/1.0 style) and no access log; a client that stays
+    silent past the socket's timeout is simply closed (`process_request_thread`)."""
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -112,13 +108,10 @@ class MetricsHTTPServer(ThreadingMixIn, WSGIServer):
         try:
             self.finish_request(request, client_address)
         except Exception:
-            pass  # a client that misbehaved: its connection ends, the server goes on
+            pass  # a client that misbehaved, went silent or left: its connection ends
         finally:
             self._slots.release()
             self.shutdown_request(request)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # no traceback on stderr for a client's broken connection
 
 
 class _TokenBucket:

@@ -142,7 +142,7 @@ class KernelServer:
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        bind = config.bind_address
+        bind = host_port(config.host, config.port)
         try:
             if config.tls_cert is not None:
                 credentials = grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])
@@ -151,8 +151,6 @@ class KernelServer:
                 port = server.add_insecure_port(bind)
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {bind}: {exc} (port in use?)") from exc
-        if port == 0:
-            raise OSError(f"cannot listen on {bind}: the port is in use or the host is wrong")
         self._server, self._stop_now = server, asyncio.Event()
         await server.start()
         for service in ("", SERVICE_NAME):

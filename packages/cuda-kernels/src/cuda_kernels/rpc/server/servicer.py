@@ -23,11 +23,9 @@ import logging
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-import numpy as np
 
 from cuda_kernels._proto import kernels_pb2 as pb
 from cuda_kernels.backends.base import Backend
@@ -66,18 +64,6 @@ _log = logging.getLogger(__name__)
 MAX_REQUEST_ID_CHARS = 128
 
 
-@dataclass
-class _Stream:
-    """What one streamed call holds; `drop()` lets go of all of it at once."""
-
-    assembler: TensorAssembler | None = None
-    inputs: list[np.ndarray] = field(default_factory=list)
-    result: np.ndarray | None = None
-
-    def drop(self) -> None:
-        self.assembler, self.inputs, self.result = None, [], None
-
-
 class KernelServicer:
     """Serves KernelService on one backend; `draining` set means: refuse new work.
     `behaviors()` is what the server registers, one coroutine per RPC."""
@@ -100,7 +86,6 @@ class KernelServicer:
         self._may_inline = type(backend) is NumpyBackend
 
     def behaviors(self) -> dict[str, Callable[[Any, Any], Awaitable[Any]]]:
-        """Every RPC of the service by name: GetInfo, and each operation unary and streamed."""
         found = {"GetInfo": self._guarded(self._info)}
         for operation in OPERATIONS:
             found[operation.name] = self._guarded(self._unary, operation)
@@ -124,7 +109,6 @@ class KernelServicer:
     # --- the two paths ------------------------------------------------------------------
 
     async def _unary(self, operation: Operation, request, context) -> Any:
-        """Check, reserve, compute on a worker (or the loop, when small), reply."""
         self._begin(request)
         cap, result = self.limits.max_tensor_bytes, operation.result
         shapes = [check_header(tensor, name, cap) for name, tensor in operation.tensors(request)]
@@ -163,25 +147,24 @@ class KernelServicer:
         wait = _within_deadline(context, self.limits.budget_wait_seconds)
         total = in_bytes + nbytes_of(plan.result_shape)
         reservation = await self.budget.reserve(total, wait, f"this {rpc.name}")
-        held = _Stream()
+        assembler = inputs = result = None  # what the call holds, all let go of in `finally`
         try:
             reader.restart_clock()  # the wait for the budget was the server's
-            held.assembler = TensorAssembler(shapes)
+            assembler = TensorAssembler(shapes)
             while (message := await reader.next()) is not None:
-                reader.count(held.assembler.add(message))
-            held.inputs, held.assembler = held.assembler.finish(), None
-            reply, held.result = await self._on_worker(
-                context, lambda: operation.run(self.backend, header, plan, held.inputs)
+                reader.count(assembler.add(message))
+            inputs, assembler = assembler.finish(), None
+            reply, result = await self._on_worker(
+                context, lambda: operation.run(self.backend, header, plan, inputs)
             )
-            held.inputs = []
+            inputs = None
             reservation.release(in_bytes)
-            await self._send(context, rpc.response_type, reply, operation.result, held.result)
+            await self._send(context, rpc.response_type, reply, operation.result, result)
         finally:
-            held.drop()
+            assembler = inputs = result = None
             reservation.release()
 
     async def _send(self, context, stream_type: type, reply, result: str, output) -> None:
-        """The reply header, then the result in chunks, each under the idle limit."""
         fill_header(getattr(reply, result), output)
         await write_paced(context, stream_type(header=reply), self.limits)
         for part in iter_chunks([array_view(output)], DEFAULT_CHUNK_BYTES):
@@ -197,7 +180,6 @@ class KernelServicer:
             )
 
     def _begin(self, request) -> None:
-        """Draining, a parsed message, a request id of sane length; noted in the record."""
         check_parsed(request)
         self._refuse_if_draining()
         request_id = request.request_id
@@ -241,7 +223,6 @@ class KernelServicer:
         return rpc
 
     def _status_for(self, exc: Exception, context) -> ServiceError:
-        """The status (code, sentence, retry hint) for an exception from a call's work."""
         refusal = refusal_for(exc)  # the exception itself, for a ServiceError
         if refusal is None:
             return self._fault(exc)
@@ -267,7 +248,6 @@ def _fresh(refusal: ServiceError) -> ServiceError:
 
 
 def _within_deadline(context, seconds: float) -> float:
-    """`seconds`, or less when the call's deadline comes sooner."""
     remaining = context.time_remaining()
     return seconds if remaining is None else max(0.0, min(seconds, remaining))
 

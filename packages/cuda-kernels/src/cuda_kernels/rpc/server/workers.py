@@ -40,8 +40,6 @@ class KernelWorkers:
     """`workers` threads for kernel work; at most `max_queued` calls waiting for one."""
 
     def __init__(self, workers: int, max_queued: int) -> None:
-        if workers < 1 or max_queued < 0:
-            raise ValueError(f"need workers >= 1 and max_queued >= 0, got {workers}, {max_queued}")
         self.workers = workers
         self.max_queued = max_queued
         self.waiting = 0
